@@ -1,0 +1,225 @@
+use serde_json::{Map, Value};
+
+use super::{AdminError, AdminPrincipal, page_limit};
+use crate::ids::{AccountId, AccountName, AccountRef, TenantName};
+use crate::model::{AuthMethod, Grant, ServiceAccount};
+use crate::policy;
+use crate::scope::Audience;
+use crate::{StoreError, Warrant};
+
+/// The editable part of an account. `None` lifetimes take the defaults (10 minutes, and the
+/// server's `max_token_lifetime`, each capped by the server's maximum).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSpec {
+    pub description: String,
+    pub enabled: bool,
+    pub default_audience: Option<Audience>,
+    pub grants: Vec<Grant>,
+    pub default_lifetime: Option<u64>,
+    pub max_lifetime: Option<u64>,
+    pub claims: Map<String, Value>,
+}
+
+impl AccountSpec {
+    pub fn of(a: &ServiceAccount) -> Self {
+        Self {
+            description: a.description.clone(),
+            enabled: a.enabled,
+            default_audience: a.default_audience.clone(),
+            grants: a.grants.clone(),
+            default_lifetime: Some(a.default_lifetime),
+            max_lifetime: Some(a.max_lifetime),
+            claims: a.claims.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccount {
+    pub name: AccountName,
+    pub spec: AccountSpec,
+}
+
+/// Ten minutes: the default token lifetime (DESIGN.md, "Policy").
+pub const DEFAULT_LIFETIME: u64 = 600;
+
+impl Warrant {
+    fn checked_lifetimes(&self, spec: &AccountSpec) -> Result<(u64, u64), AdminError> {
+        let server_max = self.config.max_token_lifetime;
+        let max = spec.max_lifetime.unwrap_or(server_max);
+        let default = spec.default_lifetime.unwrap_or(DEFAULT_LIFETIME.min(max));
+        policy::check_lifetimes(default, max, &self.config)?;
+        policy::check_grants(&spec.grants)?;
+        policy::check_claims(&spec.claims)?;
+        if spec.description.len() > 1024 {
+            return Err(AdminError::Invalid("description is longer than 1024 bytes".into()));
+        }
+        Ok((default, max))
+    }
+
+    pub async fn create_account(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &TenantName,
+        new: NewAccount,
+    ) -> Result<ServiceAccount, AdminError> {
+        p.require(tenant)?;
+        self.live_tenant(tenant).await?;
+        let (default_lifetime, max_lifetime) = self.checked_lifetimes(&new.spec)?;
+        let now = self.clock.now();
+        let id = AccountId::generate(now).map_err(|_| AdminError::Internal("randomness".into()))?;
+        let s = new.spec;
+        let account = ServiceAccount {
+            id,
+            tenant: tenant.clone(),
+            name: new.name,
+            description: s.description,
+            enabled: s.enabled,
+            default_audience: s.default_audience,
+            grants: s.grants,
+            default_lifetime,
+            max_lifetime,
+            claims: s.claims,
+            auth_methods: AuthMethod::SECRET_METHODS.to_vec(),
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        self.store.create_account(&account).await.map_err(|e| match e {
+            StoreError::Conflict => AdminError::Conflict(format!(
+                "tenant {tenant} already has an account named {}",
+                account.name
+            )),
+            other => other.into(),
+        })?;
+        self.directory.reload(&*self.store, tenant, &account.id).await?;
+        tracing::info!(tenant = %tenant, account = %account.id, name = %account.name, "account created");
+        Ok(account)
+    }
+
+    pub async fn get_account(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &TenantName,
+        r: &AccountRef,
+    ) -> Result<ServiceAccount, AdminError> {
+        p.require(tenant)?;
+        self.find_account(tenant, r).await
+    }
+
+    pub(crate) async fn find_account(
+        &self,
+        tenant: &TenantName,
+        r: &AccountRef,
+    ) -> Result<ServiceAccount, AdminError> {
+        let found = match r {
+            AccountRef::Id(id) => self.store.get_account(tenant, id).await?,
+            AccountRef::Name(n) => self.store.get_account_by_name(tenant, n).await?,
+        };
+        found.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant} has no such account")))
+    }
+
+    pub async fn list_accounts(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &TenantName,
+        after: Option<&AccountId>,
+        limit: Option<u32>,
+    ) -> Result<Vec<ServiceAccount>, AdminError> {
+        p.require(tenant)?;
+        self.live_tenant(tenant).await?;
+        Ok(self
+            .store
+            .list_accounts(tenant, after, page_limit(limit))
+            .await?)
+    }
+
+    /// Replaces the editable fields. With `if_revision`, refuses (412) if the account changed.
+    pub async fn update_account(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &TenantName,
+        r: &AccountRef,
+        if_revision: Option<i64>,
+        spec: AccountSpec,
+    ) -> Result<ServiceAccount, AdminError> {
+        p.require(tenant)?;
+        let current = self.find_account(tenant, r).await?;
+        if if_revision.is_some_and(|rev| rev != current.revision) {
+            return Err(AdminError::PreconditionFailed);
+        }
+        let (default_lifetime, max_lifetime) = self.checked_lifetimes(&spec)?;
+        let mut next = current.clone();
+        next.description = spec.description;
+        next.enabled = spec.enabled;
+        next.default_audience = spec.default_audience;
+        next.grants = spec.grants;
+        next.default_lifetime = default_lifetime;
+        next.max_lifetime = max_lifetime;
+        next.claims = spec.claims;
+        next.updated_at = self.clock.now();
+        next.revision = current.revision + 1;
+        if self.is_admin_account(&current) && !self.is_admin_account(&next) {
+            self.refuse_if_last_admin(&current).await?;
+        }
+        self.store.update_account(&next, current.revision).await?;
+        self.directory.reload(&*self.store, tenant, &next.id).await?;
+        tracing::info!(tenant = %tenant, account = %next.id, enabled = next.enabled, "account updated");
+        Ok(next)
+    }
+
+    /// Deletes an account: its secrets stop at once; its id is never reused.
+    pub async fn delete_account(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &TenantName,
+        r: &AccountRef,
+        if_revision: Option<i64>,
+    ) -> Result<(), AdminError> {
+        p.require(tenant)?;
+        let current = self.find_account(tenant, r).await?;
+        if if_revision.is_some_and(|rev| rev != current.revision) {
+            return Err(AdminError::PreconditionFailed);
+        }
+        if self.is_admin_account(&current) {
+            self.refuse_if_last_admin(&current).await?;
+        }
+        self.store
+            .delete_account(tenant, &current.id, self.clock.now())
+            .await?;
+        self.directory.reload(&*self.store, tenant, &current.id).await?;
+        tracing::info!(tenant = %tenant, account = %current.id, "account deleted");
+        Ok(())
+    }
+
+    /// An enabled `system` account granted the global `admin` scope on the admin audience.
+    fn is_admin_account(&self, a: &ServiceAccount) -> bool {
+        let aud = self.config.admin_audience();
+        a.tenant.is_system()
+            && a.enabled
+            && a.grants.iter().any(|g| {
+                g.audience.as_str() == aud && g.scopes.iter().any(|s| s.as_str() == "admin")
+            })
+    }
+
+    async fn refuse_if_last_admin(&self, a: &ServiceAccount) -> Result<(), AdminError> {
+        let system = TenantName::system();
+        let mut after = None;
+        loop {
+            let batch = self.store.list_accounts(&system, after.as_ref(), 500).await?;
+            if batch
+                .iter()
+                .any(|o| o.id != a.id && self.is_admin_account(o))
+            {
+                return Ok(());
+            }
+            if batch.len() < 500 {
+                break;
+            }
+            after = batch.last().map(|o| o.id.clone());
+        }
+        Err(AdminError::Conflict(
+            "this is the last enabled admin account; create another admin first".into(),
+        ))
+    }
+}

@@ -1,0 +1,66 @@
+//! Admin use cases: tenants, service accounts, secrets, grants, keys. Every use case takes the
+//! authorised [`AdminPrincipal`] and checks it may manage the tenant it touches.
+
+mod accounts;
+mod auth;
+mod keys;
+mod secrets;
+mod tenants;
+
+pub use accounts::{AccountSpec, NewAccount};
+pub use auth::AdminPrincipal;
+pub use secrets::SecretView;
+
+use crate::StoreError;
+
+/// Default and maximum page sizes of admin lists.
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+/// A refused or failed admin request, shaped for RFC 9457 problem details. Messages are meant
+/// for the admin; `Internal` is logged and replaced by a generic message at the edge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the resource changed since it was read (If-Match does not match)")]
+    PreconditionFailed,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => AdminError::Conflict("the name is already taken".into()),
+            StoreError::NotFound => AdminError::NotFound("not found".into()),
+            StoreError::RevisionMismatch => AdminError::PreconditionFailed,
+            other => AdminError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::CoreError> for AdminError {
+    fn from(e: crate::CoreError) -> Self {
+        AdminError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::policy::PolicyViolation> for AdminError {
+    fn from(e: crate::policy::PolicyViolation) -> Self {
+        AdminError::Invalid(e.0)
+    }
+}
+
+pub(crate) fn page_limit(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+}

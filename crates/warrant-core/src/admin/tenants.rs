@@ -1,0 +1,102 @@
+use warrant_jose::Algorithm;
+
+use super::{AdminError, AdminPrincipal, page_limit};
+use crate::ids::TenantName;
+use crate::model::Tenant;
+use crate::signing::new_key_record;
+use crate::{StoreError, Warrant};
+
+impl Warrant {
+    /// Creates a tenant and its first signing key.
+    pub async fn create_tenant(
+        &self,
+        p: &AdminPrincipal,
+        name: TenantName,
+        alg: Option<Algorithm>,
+    ) -> Result<Tenant, AdminError> {
+        p.require_global()?;
+        if name.is_system() {
+            return Err(AdminError::Conflict("the tenant name system is reserved".into()));
+        }
+        let now = self.clock.now();
+        let tenant = Tenant {
+            name,
+            signing_alg: alg.unwrap_or(Algorithm::Es256),
+            created_at: now,
+            updated_at: now,
+            revision: 1,
+        };
+        self.store.create_tenant(&tenant).await.map_err(|e| match e {
+            StoreError::Conflict => AdminError::Conflict(format!(
+                "tenant name {} is taken (names of deleted tenants are never reused)",
+                tenant.name
+            )),
+            other => other.into(),
+        })?;
+        let key = new_key_record(&self.master, &tenant.name, tenant.signing_alg, now)?;
+        self.store.add_signing_key(&key).await?;
+        self.reload_keys().await?;
+        tracing::info!(tenant = %tenant.name, kid = %key.kid, "tenant created");
+        Ok(tenant)
+    }
+
+    pub async fn get_tenant(
+        &self,
+        p: &AdminPrincipal,
+        name: &TenantName,
+    ) -> Result<Tenant, AdminError> {
+        p.require(name)?;
+        self.live_tenant(name).await
+    }
+
+    pub(crate) async fn live_tenant(&self, name: &TenantName) -> Result<Tenant, AdminError> {
+        self.store
+            .get_tenant(name)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no tenant {name}")))
+    }
+
+    /// Tenants the principal may manage, ordered by name.
+    pub async fn list_tenants(
+        &self,
+        p: &AdminPrincipal,
+        after: Option<&TenantName>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Tenant>, AdminError> {
+        let limit = page_limit(limit);
+        let mut out = Vec::new();
+        let mut cursor = after.cloned();
+        // A tenant-scoped admin sees only its tenants: filter, and keep reading until the page
+        // is full or the store is exhausted.
+        loop {
+            let batch = self.store.list_tenants(cursor.as_ref(), limit).await?;
+            let exhausted = (batch.len() as u32) < limit;
+            cursor = batch.last().map(|t| t.name.clone());
+            out.extend(batch.into_iter().filter(|t| p.may_manage(&t.name)));
+            if exhausted || out.len() as u32 >= limit {
+                break;
+            }
+        }
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// Deletes a tenant: its accounts stop authenticating at once, its issuer stops serving, and
+    /// its name is never reused. `system` cannot be deleted.
+    pub async fn delete_tenant(
+        &self,
+        p: &AdminPrincipal,
+        name: &TenantName,
+    ) -> Result<(), AdminError> {
+        p.require_global()?;
+        if name.is_system() {
+            return Err(AdminError::Conflict("the system tenant cannot be deleted".into()));
+        }
+        self.live_tenant(name).await?;
+        self.store.delete_tenant(name, self.clock.now()).await?;
+        self.directory.remove_tenant(name);
+        self.reload_keys().await?;
+        tracing::info!(tenant = %name, "tenant deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+use std::sync::{Arc, RwLock};
+
+use crate::directory::Directory;
+use crate::keyring::{HashingKeys, MasterKey};
+use crate::signing::KeyRegistry;
+use crate::{Clock, CoreError, Store, TenantName, Timestamp};
+
+/// Server-wide settings the core needs (already validated by the caller).
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Base URL without a trailing slash; issuers are `{public_url}/t/{tenant}`.
+    pub public_url: String,
+    /// Upper bound on any token's lifetime, seconds (default 3600).
+    pub max_token_lifetime: u64,
+    /// `Cache-Control: max-age` of the JWKS, seconds (default 300).
+    pub jwks_max_age: u64,
+}
+
+impl CoreConfig {
+    pub fn issuer(&self, tenant: &TenantName) -> String {
+        format!("{}/t/{}", self.public_url, tenant)
+    }
+
+    /// The audience of admin tokens.
+    pub fn admin_audience(&self) -> String {
+        format!("{}/admin", self.public_url)
+    }
+}
+
+/// The engine: holds the ports, the unwrapped keyring and the in-memory views (directory of
+/// clients, signing keys) that the token hot path reads without touching the store.
+pub struct Warrant {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) master: MasterKey,
+    pub(crate) config: CoreConfig,
+    pub(crate) hashing: RwLock<Arc<HashingKeys>>,
+    pub(crate) directory: Directory,
+    pub(crate) keys: KeyRegistry,
+}
+
+impl std::fmt::Debug for Warrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warrant")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Warrant {
+    /// Opens the engine over a migrated store: creates what first start needs (keyring, the
+    /// `system` and `default` tenants, their keys, the admin account), then loads the
+    /// in-memory views. Returns the admin credentials if they were created now.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: MasterKey,
+        config: CoreConfig,
+    ) -> Result<(Self, crate::BootstrapOutcome), CoreError> {
+        let outcome = crate::bootstrap::bootstrap(&*store, &*clock, &master, &config).await?;
+        let entries = store.keyring().await?;
+        let hashing = HashingKeys::load(&master, &entries)?;
+        let this = Self {
+            store,
+            clock,
+            master,
+            config,
+            hashing: RwLock::new(Arc::new(hashing)),
+            directory: Directory::default(),
+            keys: KeyRegistry::default(),
+        };
+        this.reload_all().await?;
+        Ok((this, outcome))
+    }
+
+    /// Rebuilds every in-memory view from the store.
+    pub async fn reload_all(&self) -> Result<(), CoreError> {
+        self.directory.load_all(&*self.store).await?;
+        self.reload_keys().await
+    }
+
+    pub(crate) async fn reload_keys(&self) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        let records = self.store.signing_keys(now).await?;
+        self.keys
+            .load(&self.master, &self.config, &records, now)
+            .map_err(|e| {
+                tracing::error!(error = %e, "signing keys could not be loaded");
+                e
+            })
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn hashing(&self) -> Arc<HashingKeys> {
+        crate::read(&self.hashing).clone()
+    }
+
+    /// The tenant's signing and verification keys, if the tenant exists.
+    pub fn tenant_keys(&self, tenant: &TenantName) -> Option<Arc<crate::TenantKeys>> {
+        self.keys.get(tenant)
+    }
+
+    /// Writes last-used times gathered in memory; the server calls this about once a minute
+    /// and at shutdown, so authentication never writes to the store.
+    pub async fn flush_last_used(&self) -> Result<usize, CoreError> {
+        let batch = self.directory.take_dirty_last_used();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.store.touch_secrets(&batch).await?;
+        Ok(batch.len())
+    }
+}

@@ -1,0 +1,169 @@
+//! RFC 6749 §4.4: the client credentials grant, with client secrets (§2.3.1).
+
+use std::sync::Arc;
+
+use super::{ClientFailure, IssuedToken, TokenError, issue::issue};
+use crate::directory::ClientEntry;
+use crate::ids::{AccountId, TenantName};
+use crate::model::AuthMethod;
+use crate::scope::{Audience, ScopeSet};
+use crate::secret::ClientSecret;
+use crate::{Timestamp, Warrant};
+
+/// A client id and secret as presented (already form-decoded), and how they were presented.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretCredentials<'a> {
+    pub method: AuthMethod,
+    pub client_id: &'a str,
+    pub secret: &'a str,
+}
+
+/// A client-credentials token request, its parameters as sent.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCredentials<'a> {
+    pub tenant: &'a TenantName,
+    pub credentials: SecretCredentials<'a>,
+    /// Every `resource` and `audience` value (RFC 8707 §2 allows repeats).
+    pub audiences: &'a [&'a str],
+    /// The `scope` parameter, if sent.
+    pub scope: Option<&'a str>,
+}
+
+/// A fixed hash that no secret is known to match, so an unknown client costs one HMAC and one
+/// comparison, like a known client with a wrong secret.
+const DUMMY_HASH: [u8; 32] = [0x5a; 32];
+
+impl Warrant {
+    /// Authenticates a client by secret against the in-memory directory. Constant time in the
+    /// secret; an unknown client does the same work as a wrong secret.
+    pub fn authenticate_secret(
+        &self,
+        tenant: &TenantName,
+        creds: SecretCredentials<'_>,
+        now: Timestamp,
+    ) -> Result<Arc<ClientEntry>, ClientFailure> {
+        let id = AccountId::parse(creds.client_id).map_err(|_| ClientFailure::MalformedClientId)?;
+        let secret = ClientSecret::parse(creds.secret).ok_or(ClientFailure::MalformedSecret)?;
+        let hashing = self.hashing();
+        let entry = self
+            .directory
+            .get(&id)
+            .filter(|e| &e.account.tenant == tenant);
+        let Some(entry) = entry else {
+            let h = secret.hash(&hashing, hashing.current()).unwrap_or_default();
+            let _ = warrant_jose::crypto::constant_time_eq(&h, &DUMMY_HASH);
+            return Err(ClientFailure::UnknownClient);
+        };
+        // Compare against every secret (no early exit), computing each key version's HMAC once.
+        let mut matched = None;
+        let mut cached: Option<(u32, [u8; 32])> = None;
+        for (i, s) in entry.secrets.iter().enumerate() {
+            let h = match cached {
+                Some((v, h)) if v == s.key_version => h,
+                _ => {
+                    let h = secret.hash(&hashing, s.key_version).unwrap_or_default();
+                    cached = Some((s.key_version, h));
+                    h
+                }
+            };
+            if warrant_jose::crypto::constant_time_eq(&h, &s.hash) {
+                matched = Some(i);
+            }
+        }
+        if entry.secrets.is_empty() {
+            let h = secret.hash(&hashing, hashing.current()).unwrap_or_default();
+            let _ = warrant_jose::crypto::constant_time_eq(&h, &DUMMY_HASH);
+        }
+        let Some(i) = matched else {
+            return Err(ClientFailure::WrongSecret);
+        };
+        let s = &entry.secrets[i];
+        if s.expires_at.is_some_and(|t| now >= t) {
+            return Err(ClientFailure::SecretExpired);
+        }
+        if !entry.account.enabled {
+            return Err(ClientFailure::Disabled);
+        }
+        if !entry.account.auth_methods.contains(&creds.method) {
+            return Err(ClientFailure::MethodNotAllowed);
+        }
+        s.mark_used(now);
+        Ok(entry)
+    }
+
+    /// Issues an access token for the client credentials grant.
+    pub fn client_credentials(&self, req: ClientCredentials<'_>) -> Result<IssuedToken, TokenError> {
+        let now = self.clock.now();
+        let keys = self.keys.get(req.tenant).ok_or(TokenError::UnknownTenant)?;
+        let client = self
+            .authenticate_secret(req.tenant, req.credentials, now)
+            .map_err(TokenError::InvalidClient)?;
+        let (audience, scopes) = resolve_target(&client, req.audiences, req.scope)?;
+        let lifetime = self.lifetime_for(&client);
+        issue(&keys, &client, &audience, &scopes, lifetime, now)
+    }
+
+    /// The account's default lifetime, capped by its maximum and the server's.
+    pub(crate) fn lifetime_for(&self, client: &ClientEntry) -> u64 {
+        let a = &client.account;
+        a.default_lifetime
+            .min(a.max_lifetime)
+            .min(self.config.max_token_lifetime)
+            .max(1)
+    }
+}
+
+/// Chooses the audience (RFC 8707: one distinct value, or the account's default) and the scopes
+/// (the requested ones if all are granted there, else `invalid_scope`; none requested: all
+/// granted).
+pub(crate) fn resolve_target(
+    client: &ClientEntry,
+    audiences: &[&str],
+    scope: Option<&str>,
+) -> Result<(Audience, ScopeSet), TokenError> {
+    let mut chosen: Option<&str> = None;
+    for a in audiences {
+        match chosen {
+            Some(c) if c != *a => {
+                return Err(TokenError::InvalidTarget(
+                    "more than one distinct audience was requested; a token has exactly one"
+                        .into(),
+                ));
+            }
+            _ => chosen = Some(a),
+        }
+    }
+    let audience = match chosen {
+        Some(raw) => Audience::parse(raw).ok_or_else(|| {
+            TokenError::InvalidTarget(
+                "the resource must be an absolute URI without a fragment".into(),
+            )
+        })?,
+        None => client.account.default_audience.clone().ok_or_else(|| {
+            TokenError::InvalidTarget(
+                "no resource was requested and the client has no default audience".into(),
+            )
+        })?,
+    };
+    let grant = client.account.grant_for(&audience).ok_or_else(|| {
+        TokenError::InvalidTarget("the client has no grant for the requested resource".into())
+    })?;
+    let scopes = match scope {
+        None => grant.scopes.clone(),
+        Some(raw) => {
+            let requested = ScopeSet::parse_delimited(raw)
+                .ok_or_else(|| TokenError::InvalidScope("the scope parameter is malformed".into()))?;
+            if requested.is_empty() {
+                grant.scopes.clone()
+            } else if let Some(missing) = requested.first_missing_from(&grant.scopes) {
+                return Err(TokenError::InvalidScope(format!(
+                    "scope {:?} is not granted for this resource",
+                    missing.as_str()
+                )));
+            } else {
+                requested
+            }
+        }
+    };
+    Ok((audience, scopes))
+}

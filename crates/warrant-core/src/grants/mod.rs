@@ -1,0 +1,70 @@
+//! Token grants, one file per grant type. Each authenticates the client, applies the account's
+//! policy and hands the result to [`issue`], which builds and signs the RFC 9068 access token.
+
+mod client_credentials;
+mod issue;
+
+pub use client_credentials::{ClientCredentials, SecretCredentials};
+pub use issue::IssuedToken;
+
+/// Why a client failed to authenticate. Shown to operators (logs, metrics) but never to the
+/// client, which only learns `invalid_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFailure {
+    MalformedClientId,
+    MalformedSecret,
+    UnknownClient,
+    WrongSecret,
+    SecretExpired,
+    Disabled,
+    MethodNotAllowed,
+}
+
+impl ClientFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientFailure::MalformedClientId => "malformed_client_id",
+            ClientFailure::MalformedSecret => "malformed_secret",
+            ClientFailure::UnknownClient => "unknown_client",
+            ClientFailure::WrongSecret => "wrong_secret",
+            ClientFailure::SecretExpired => "secret_expired",
+            ClientFailure::Disabled => "disabled",
+            ClientFailure::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+/// A refused token request, shaped after RFC 6749 §5.2. Descriptions are safe to show the
+/// (authenticated) client: they name its own request, never stored policy of others or
+/// internal state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid_client ({})", .0.as_str())]
+    InvalidClient(ClientFailure),
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("unknown tenant")]
+    UnknownTenant,
+    /// Issuance cannot proceed (no signing key, store down): fails closed. Logged, not shown.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl TokenError {
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::InvalidRequest(_) => "invalid_request",
+            TokenError::InvalidClient(_) => "invalid_client",
+            TokenError::InvalidTarget(_) => "invalid_target",
+            TokenError::InvalidScope(_) => "invalid_scope",
+            TokenError::UnknownTenant => "invalid_request",
+            TokenError::Unavailable(_) => "temporarily_unavailable",
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Identifiers and names, parsed once at the edge. Each is a newtype so that a tenant name
+//! cannot be passed where an account id is expected.
+
+use std::fmt;
+
+use crate::time::Timestamp;
+
+/// Why a name or identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} must match {rule}")]
+pub struct InvalidName {
+    pub what: &'static str,
+    pub rule: &'static str,
+}
+
+fn is_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+macro_rules! name_type {
+    ($(#[$m:meta])* $t:ident, $what:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $t(String);
+
+        impl $t {
+            pub fn parse(s: &str) -> Result<Self, InvalidName> {
+                if is_name(s) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(InvalidName { what: $what, rule: "[a-z0-9-]{1,63}" })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A tenant name: `[a-z0-9-]{1,63}`. `system` is reserved for the admin tenant.
+    TenantName,
+    "a tenant name"
+);
+name_type!(
+    /// A service-account name, unique among the tenant's live accounts.
+    AccountName,
+    "an account name"
+);
+name_type!(
+    /// A secret's name, unique among the account's live secrets (`initial`, `next`, …).
+    SecretName,
+    "a secret name"
+);
+
+impl TenantName {
+    pub const SYSTEM: &'static str = "system";
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn system() -> Self {
+        Self(Self::SYSTEM.into())
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.0 == Self::SYSTEM
+    }
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A service-account id: `sa_` + a ULID (48-bit millisecond time, 80 random bits, Crockford
+/// base32). It is the token's `sub` and `client_id` and is never reused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
+        let rand: [u8; 10] = warrant_jose::crypto::random_array()?;
+        let mut value: u128 = (now.millis().max(0) as u128 & ((1u128 << 48) - 1)) << 80;
+        for (i, b) in rand.iter().enumerate() {
+            value |= (*b as u128) << (8 * (9 - i));
+        }
+        let mut s = String::with_capacity(29);
+        s.push_str("sa_");
+        for i in (0..26).rev() {
+            let idx = ((value >> (5 * i)) & 0x1f) as usize;
+            s.push(CROCKFORD[idx] as char);
+        }
+        Ok(Self(s))
+    }
+
+    /// Accepts exactly `sa_` + 26 Crockford base32 characters (upper case, as generated).
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        let ok = s.len() == 29
+            && s.starts_with("sa_")
+            && s.as_bytes()[3] <= b'7'
+            && s.as_bytes()[3..].iter().all(|b| CROCKFORD.contains(b));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidName {
+                what: "an account id",
+                rule: "sa_ followed by a 26-character ULID",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reference to an account as admins write it: its id or its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountRef {
+    Id(AccountId),
+    Name(AccountName),
+}
+
+impl AccountRef {
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if s.starts_with("sa_") {
+            AccountId::parse(s).map(Self::Id)
+        } else {
+            AccountName::parse(s).map(Self::Name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(TenantName::parse("default").is_ok());
+        assert!(TenantName::parse("a-1").is_ok());
+        assert!(TenantName::parse("").is_err());
+        assert!(TenantName::parse("Upper").is_err());
+        assert!(TenantName::parse(&"a".repeat(64)).is_err());
+        assert!(AccountName::parse("ci_deployer").is_err());
+    }
+
+    #[test]
+    fn account_ids_are_ulids_and_sort_by_time() {
+        let a = AccountId::generate(Timestamp::from_millis(1_000)).unwrap();
+        let b = AccountId::generate(Timestamp::from_millis(2_000)).unwrap();
+        assert!(a < b);
+        assert_eq!(AccountId::parse(a.as_str()), Ok(a.clone()));
+        assert!(AccountId::parse("sa_x").is_err());
+        assert!(AccountId::parse("sa_8ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_err());
+        assert!(matches!(AccountRef::parse(a.as_str()), Ok(AccountRef::Id(_))));
+        assert!(matches!(AccountRef::parse("api"), Ok(AccountRef::Name(_))));
+    }
+}

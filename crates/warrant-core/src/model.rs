@@ -1,0 +1,145 @@
+//! Domain records, as the core and the stores exchange them. They derive nothing from any
+//! database library; each store maps rows to these with checked conversions.
+
+use serde_json::{Map, Value};
+use warrant_jose::Algorithm;
+
+use crate::ids::{AccountId, AccountName, SecretName, TenantName};
+use crate::scope::{Audience, ScopeSet};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub name: TenantName,
+    pub signing_alg: Algorithm,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: i64,
+}
+
+/// An audience and the scopes an account may have there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub audience: Audience,
+    pub scopes: ScopeSet,
+}
+
+/// How a client may authenticate (DESIGN.md, "Client authentication"; no downgrade).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub const SECRET_METHODS: [AuthMethod; 2] =
+        [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            _ => None,
+        }
+    }
+}
+
+/// A service account: a first-class OAuth client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceAccount {
+    pub id: AccountId,
+    pub tenant: TenantName,
+    pub name: AccountName,
+    pub description: String,
+    pub enabled: bool,
+    pub default_audience: Option<Audience>,
+    pub grants: Vec<Grant>,
+    /// Seconds; ≤ `max_lifetime`.
+    pub default_lifetime: u64,
+    /// Seconds; the server's `max_token_lifetime` caps it again at issuance.
+    pub max_lifetime: u64,
+    /// Custom claims; never a registered claim name (checked on write).
+    pub claims: Map<String, Value>,
+    pub auth_methods: Vec<AuthMethod>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: i64,
+}
+
+impl ServiceAccount {
+    pub fn grant_for(&self, aud: &Audience) -> Option<&Grant> {
+        self.grants.iter().find(|g| &g.audience == aud)
+    }
+}
+
+/// A stored secret: only its HMAC, with the hashing-key version used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    pub account_id: AccountId,
+    pub name: SecretName,
+    pub hash: [u8; 32],
+    pub key_version: u32,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// `next → active → retired → removed` (DESIGN.md, "Signing keys").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Next,
+    Active,
+    Retired,
+    Removed,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+            KeyState::Removed => "removed",
+        }
+    }
+}
+
+/// A tenant's signing key, its private part wrapped under the master key. The state at a given
+/// time is computed from the times, so no job has to flip a column at the right moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub tenant: TenantName,
+    pub alg: Algorithm,
+    pub private_wrapped: Vec<u8>,
+    pub created_at: Timestamp,
+    /// Published from creation; signs from this time.
+    pub activates_at: Timestamp,
+    /// Stops signing at this time (a successor has taken over).
+    pub retires_at: Option<Timestamp>,
+    /// Unpublished at this time (every token it signed has expired).
+    pub removed_at: Option<Timestamp>,
+}
+
+impl SigningKeyRecord {
+    pub fn state_at(&self, now: Timestamp) -> KeyState {
+        match (self.removed_at, self.retires_at) {
+            (Some(r), _) if now >= r => KeyState::Removed,
+            (_, Some(r)) if now >= r => KeyState::Retired,
+            _ if now < self.activates_at => KeyState::Next,
+            _ => KeyState::Active,
+        }
+    }
+
+    pub fn wrap_aad(tenant: &TenantName, kid: &str) -> String {
+        format!("signing-key:{tenant}:{kid}")
+    }
+}

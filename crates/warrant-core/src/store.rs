@@ -1,0 +1,117 @@
+//! The Store port. Each backend (SQLite, PostgreSQL) implements it in its own crate with its own
+//! SQL; the core never branches on the backend. Every store runs the same contract suite
+//! (warrant-testkit).
+
+use async_trait::async_trait;
+
+use crate::ids::{AccountId, AccountName, SecretName, TenantName};
+use crate::keyring::KeyringEntry;
+use crate::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use crate::time::Timestamp;
+
+/// Store failures. `Backend` carries the cause for the log; it is never shown to a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique name or id is taken (including by a deleted tenant, whose name is never reused).
+    #[error("already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    /// The row changed since it was read (optimistic concurrency on `revision`).
+    #[error("the record was changed concurrently")]
+    RevisionMismatch,
+    #[error("a stored row is invalid: {0}")]
+    Corrupt(String),
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; idempotent.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    // --- keyring ---
+    async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>>;
+    /// `Conflict` if that purpose and version exist.
+    async fn insert_keyring_entry(&self, entry: &KeyringEntry) -> StoreResult<()>;
+
+    // --- tenants ---
+    /// `Conflict` if the name is taken by a live or a deleted tenant.
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    /// Live tenants only.
+    async fn get_tenant(&self, name: &TenantName) -> StoreResult<Option<Tenant>>;
+    /// Live tenants ordered by name, after `after`.
+    async fn list_tenants(
+        &self,
+        after: Option<&TenantName>,
+        limit: u32,
+    ) -> StoreResult<Vec<Tenant>>;
+    /// Marks the tenant deleted (its name stays taken) and deletes its accounts.
+    async fn delete_tenant(&self, name: &TenantName, at: Timestamp) -> StoreResult<()>;
+
+    // --- service accounts ---
+    /// `Conflict` if a live account of the tenant has that name.
+    async fn create_account(&self, account: &ServiceAccount) -> StoreResult<()>;
+    async fn get_account(
+        &self,
+        tenant: &TenantName,
+        id: &AccountId,
+    ) -> StoreResult<Option<ServiceAccount>>;
+    async fn get_account_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &AccountName,
+    ) -> StoreResult<Option<ServiceAccount>>;
+    /// Live accounts of a tenant ordered by id, after `after`.
+    async fn list_accounts(
+        &self,
+        tenant: &TenantName,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ServiceAccount>>;
+    /// Every live account of every live tenant (to build the in-memory directory).
+    async fn all_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    /// Replaces the account if its stored revision is `expected_revision`; the new record
+    /// carries `expected_revision + 1`. `RevisionMismatch` otherwise, `NotFound` if gone.
+    async fn update_account(
+        &self,
+        account: &ServiceAccount,
+        expected_revision: i64,
+    ) -> StoreResult<()>;
+    /// Marks the account deleted; its id is never reused, its secrets stop working.
+    async fn delete_account(
+        &self,
+        tenant: &TenantName,
+        id: &AccountId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    // --- secrets ---
+    /// `Conflict` if the account has a live secret of that name.
+    async fn add_secret(&self, secret: &SecretRecord) -> StoreResult<()>;
+    /// Live (not revoked) secrets of an account, ordered by name.
+    async fn list_secrets(&self, account: &AccountId) -> StoreResult<Vec<SecretRecord>>;
+    /// Every live secret of every live account.
+    async fn all_secrets(&self) -> StoreResult<Vec<SecretRecord>>;
+    /// `NotFound` if there is no live secret of that name.
+    async fn revoke_secret(
+        &self,
+        account: &AccountId,
+        name: &SecretName,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Records last-used times (batched; at most once a minute per secret).
+    async fn touch_secrets(&self, used: &[(AccountId, SecretName, Timestamp)]) -> StoreResult<()>;
+
+    // --- signing keys ---
+    async fn add_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Keys of live tenants, not yet removed at `now`, ordered by activation.
+    async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// All keys of one tenant (for `key list`), newest first.
+    async fn tenant_signing_keys(&self, tenant: &TenantName)
+    -> StoreResult<Vec<SigningKeyRecord>>;
+}

@@ -1,0 +1,185 @@
+//! Compact JWS (RFC 7515 §7.1) for Warrant's tokens.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::{Algorithm, JoseError, PublicKey, SigningKey, b64};
+
+/// Signs `claims` (a serialised JSON object) with `key`, header `{"alg","kid","typ"}`.
+pub fn sign_compact(key: &SigningKey, typ: &str, claims: &[u8]) -> Result<String, JoseError> {
+    let header = serde_json::json!({ "alg": key.alg().as_str(), "kid": key.kid(), "typ": typ });
+    let header = serde_json::to_vec(&header).map_err(|_| JoseError::BadHeader)?;
+    let mut out = String::with_capacity(64 + claims.len() * 4 / 3 + 90);
+    b64::encode_into(&header, &mut out);
+    out.push('.');
+    b64::encode_into(claims, &mut out);
+    let sig = key.sign(out.as_bytes())?;
+    out.push('.');
+    b64::encode_into(&sig, &mut out);
+    Ok(out)
+}
+
+/// The parts of a JOSE header that verification reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Header {
+    pub alg: String,
+    #[serde(default)]
+    pub kid: Option<String>,
+    #[serde(default)]
+    pub typ: Option<String>,
+    #[serde(default)]
+    pub crit: Option<Value>,
+}
+
+/// A JWS whose signature verified under one of the given keys.
+#[derive(Debug, Clone)]
+pub struct VerifiedJws {
+    pub header: Header,
+    pub alg: Algorithm,
+    pub claims: Map<String, Value>,
+}
+
+/// Compares a JOSE `typ` with the expected media type, case-insensitively and with or without
+/// the `application/` prefix (RFC 7515 §4.1.9).
+fn typ_matches(actual: &str, expected: &str) -> bool {
+    let actual = actual.to_ascii_lowercase();
+    let actual = actual.strip_prefix("application/").unwrap_or(&actual);
+    actual == expected.to_ascii_lowercase()
+}
+
+/// Verifies a compact JWS against `keys` (selected by `kid`), checking `typ` when given.
+/// Claims are *not* validated here (exp, aud, …): that is the caller's policy.
+pub fn verify_compact(
+    token: &str,
+    keys: &[PublicKey],
+    expected_typ: Option<&'static str>,
+) -> Result<VerifiedJws, JoseError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JoseError::Malformed);
+    };
+    let header_bytes = b64::decode(h).ok_or(JoseError::Malformed)?;
+    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| JoseError::BadHeader)?;
+    if header.crit.is_some() {
+        return Err(JoseError::UnsupportedCrit);
+    }
+    let alg = Algorithm::parse(&header.alg)?;
+    if let Some(expected) = expected_typ {
+        match header.typ.as_deref() {
+            Some(t) if typ_matches(t, expected) => {}
+            _ => return Err(JoseError::WrongType { expected }),
+        }
+    }
+    let kid = header.kid.as_deref().ok_or(JoseError::BadHeader)?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid() == Some(kid))
+        .ok_or_else(|| JoseError::UnknownKey(kid.chars().take(64).collect()))?;
+    if key.alg() != alg {
+        return Err(JoseError::AlgorithmMismatch);
+    }
+    let sig = b64::decode(s).ok_or(JoseError::Malformed)?;
+    let signed_len = h.len() + 1 + p.len();
+    key.verify(&token.as_bytes()[..signed_len], &sig)?;
+    let payload = b64::decode(p).ok_or(JoseError::Malformed)?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&payload).map_err(|_| JoseError::BadClaims)?;
+    Ok(VerifiedJws { header, alg, claims })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keypair(alg: Algorithm) -> (SigningKey, PublicKey) {
+        let (k, _) = SigningKey::generate(alg).unwrap();
+        let p = PublicKey::from_jwk(k.public_jwk()).unwrap();
+        (k, p)
+    }
+
+    #[test]
+    fn round_trip_both_algorithms() {
+        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+            let (k, p) = keypair(alg);
+            let t = sign_compact(&k, "at+jwt", br#"{"sub":"x"}"#).unwrap();
+            let v = verify_compact(&t, &[p], Some("at+jwt")).unwrap();
+            assert_eq!(v.claims["sub"], "x");
+        }
+    }
+
+    #[test]
+    fn refuses_tampering_none_and_wrong_keys() {
+        let (k, p) = keypair(Algorithm::Es256);
+        let (_, other) = keypair(Algorithm::Es256);
+        let t = sign_compact(&k, "at+jwt", br#"{"sub":"x"}"#).unwrap();
+        // flipped payload bit
+        let mut parts: Vec<String> = t.split('.').map(String::from).collect();
+        parts[1] = b64::encode(br#"{"sub":"y"}"#);
+        let forged = parts.join(".");
+        assert_eq!(
+            verify_compact(&forged, std::slice::from_ref(&p), None).unwrap_err(),
+            JoseError::BadSignature
+        );
+        // alg none
+        let none_header = b64::encode(br#"{"alg":"none","kid":"k","typ":"at+jwt"}"#);
+        let none = format!("{none_header}.{}.", parts[1]);
+        assert!(matches!(
+            verify_compact(&none, std::slice::from_ref(&p), None),
+            Err(JoseError::AlgorithmNotAllowed(_))
+        ));
+        // HS256 is not even representable
+        assert!(Algorithm::parse("HS256").is_err());
+        // a key with the same kid but other material
+        let mut renamed = other.clone();
+        renamed.kid = Some(k.kid().to_string());
+        assert_eq!(
+            verify_compact(&t, &[renamed], None).unwrap_err(),
+            JoseError::BadSignature
+        );
+        // truncated
+        assert!(verify_compact(&t[..t.len() - 5], std::slice::from_ref(&p), None).is_err());
+        // wrong typ
+        let jwt = sign_compact(&k, "JWT", b"{}").unwrap();
+        assert!(matches!(
+            verify_compact(&jwt, std::slice::from_ref(&p), Some("at+jwt")),
+            Err(JoseError::WrongType { .. })
+        ));
+        assert!(verify_compact(&t, &[p], Some("at+jwt")).is_ok());
+    }
+}
+
+/// A signing key with its JWS header already encoded: the token hot path only encodes the
+/// claims and signs. Built once per key when the key is loaded.
+#[derive(Debug)]
+pub struct JwsSigner {
+    key: SigningKey,
+    header_b64: String,
+}
+
+impl JwsSigner {
+    pub fn new(key: SigningKey, typ: &str) -> Result<Self, JoseError> {
+        let header = serde_json::json!({ "alg": key.alg().as_str(), "kid": key.kid(), "typ": typ });
+        let header = serde_json::to_vec(&header).map_err(|_| JoseError::BadHeader)?;
+        Ok(Self {
+            key,
+            header_b64: b64::encode(header),
+        })
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// `header.claims.signature` for the serialised claims object.
+    pub fn sign(&self, claims: &[u8]) -> Result<String, JoseError> {
+        let mut out = String::with_capacity(self.header_b64.len() + claims.len() * 4 / 3 + 92);
+        out.push_str(&self.header_b64);
+        out.push('.');
+        b64::encode_into(claims, &mut out);
+        let sig = self.key.sign(out.as_bytes())?;
+        out.push('.');
+        b64::encode_into(&sig, &mut out);
+        Ok(out)
+    }
+}

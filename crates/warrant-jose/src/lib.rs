@@ -1,0 +1,23 @@
+//! JOSE for Warrant: compact JWS signing and verification, JWKs, and the `crypto` module.
+//!
+//! This is the only crate that names the crypto library (aws-lc-rs). Everything else asks this
+//! crate for HMAC, HKDF, AES-GCM and randomness through [`crypto`], so the backend can change in
+//! one place. Signing keys are parsed once and held ready ([`SigningKey`]): the token hot path
+//! never re-parses a key.
+//!
+//! What it is not: a general JOSE library. It signs and verifies the compact JWS that Warrant
+//! issues and accepts, with an explicit algorithm allow-list; the algorithm always comes from our
+//! key, never from the token header (RFC 8725 §3.1). Unverified decoding lives in [`dangerous`].
+
+pub mod b64;
+pub mod crypto;
+pub mod dangerous;
+mod error;
+mod jwk;
+mod jws;
+mod keys;
+
+pub use error::JoseError;
+pub use jwk::{Jwk, JwkSet};
+pub use jws::{Header, JwsSigner, VerifiedJws, sign_compact, verify_compact};
+pub use keys::{Algorithm, PublicKey, SigningKey};
