@@ -115,3 +115,86 @@ pub trait Store: Send + Sync + 'static {
     async fn tenant_signing_keys(&self, tenant: &TenantName)
     -> StoreResult<Vec<SigningKeyRecord>>;
 }
+
+/// Text encodings of composite fields that every store keeps as JSON text, so that the stores
+/// agree byte for byte (an export from one imports into the other).
+pub mod codec {
+    use serde_json::{Map, Value, json};
+    use warrant_jose::Algorithm;
+
+    use super::StoreError;
+    use crate::model::{AuthMethod, Grant};
+    use crate::scope::{Audience, Scope, ScopeSet};
+
+    fn corrupt(what: &str) -> StoreError {
+        StoreError::Corrupt(format!("invalid {what}"))
+    }
+
+    pub fn grants_to_json(grants: &[Grant]) -> String {
+        Value::Array(
+            grants
+                .iter()
+                .map(|g| {
+                    json!({
+                        "audience": g.audience.as_str(),
+                        "scopes": g.scopes.iter().map(Scope::as_str).collect::<Vec<_>>(),
+                    })
+                })
+                .collect(),
+        )
+        .to_string()
+    }
+
+    pub fn grants_from_json(text: &str) -> Result<Vec<Grant>, StoreError> {
+        let v: Value = serde_json::from_str(text).map_err(|_| corrupt("grants"))?;
+        v.as_array()
+            .ok_or_else(|| corrupt("grants"))?
+            .iter()
+            .map(|g| {
+                let audience = g
+                    .get("audience")
+                    .and_then(Value::as_str)
+                    .and_then(Audience::parse)
+                    .ok_or_else(|| corrupt("grant audience"))?;
+                let scopes = g
+                    .get("scopes")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| corrupt("grant scopes"))?
+                    .iter()
+                    .map(|s| s.as_str().and_then(Scope::parse))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| corrupt("grant scope"))?;
+                Ok(Grant {
+                    audience,
+                    scopes: ScopeSet::from_scopes(scopes),
+                })
+            })
+            .collect()
+    }
+
+    pub fn claims_to_json(claims: &Map<String, Value>) -> String {
+        Value::Object(claims.clone()).to_string()
+    }
+
+    pub fn claims_from_json(text: &str) -> Result<Map<String, Value>, StoreError> {
+        match serde_json::from_str(text) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(corrupt("claims")),
+        }
+    }
+
+    pub fn methods_to_json(methods: &[AuthMethod]) -> String {
+        Value::Array(methods.iter().map(|m| Value::from(m.as_str())).collect()).to_string()
+    }
+
+    pub fn methods_from_json(text: &str) -> Result<Vec<AuthMethod>, StoreError> {
+        let v: Vec<String> = serde_json::from_str(text).map_err(|_| corrupt("auth methods"))?;
+        v.iter()
+            .map(|m| AuthMethod::parse(m).ok_or_else(|| corrupt("auth method")))
+            .collect()
+    }
+
+    pub fn alg_from_str(s: &str) -> Result<Algorithm, StoreError> {
+        Algorithm::parse(s).map_err(|_| corrupt("algorithm"))
+    }
+}

@@ -1,0 +1,171 @@
+//! Conversions between core records and admin wire types, and the checks on what admins send.
+
+use serde_json::{Map, Value};
+use warrant_core::admin::AccountSpec;
+use warrant_core::model::{Grant, ServiceAccount, Tenant};
+use warrant_core::{Audience, CoreConfig, Scope, ScopeSet};
+use warrant_proto::admin as wire;
+
+use crate::error::ApiError;
+use axum::http::StatusCode;
+
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
+}
+
+pub(crate) fn tenant(t: &Tenant, config: &CoreConfig) -> wire::Tenant {
+    wire::Tenant {
+        issuer: config.issuer(&t.name),
+        name: t.name.to_string(),
+        signing_alg: t.signing_alg.as_str().into(),
+        created_at: t.created_at.to_rfc3339(),
+        updated_at: t.updated_at.to_rfc3339(),
+        revision: t.revision,
+    }
+}
+
+pub(crate) fn grant_out(g: &Grant) -> wire::Grant {
+    wire::Grant {
+        audience: g.audience.to_string(),
+        scopes: g.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+    }
+}
+
+pub(crate) fn grants_in(grants: &[wire::Grant]) -> Result<Vec<Grant>, ApiError> {
+    grants
+        .iter()
+        .map(|g| {
+            let audience = Audience::parse(&g.audience)
+                .ok_or_else(|| invalid(format!("grant audience {:?} is not an absolute URI without a fragment", g.audience)))?;
+            let scopes = g
+                .scopes
+                .iter()
+                .flat_map(|s| s.split(' ').filter(|x| !x.is_empty()))
+                .map(|s| Scope::parse(s).ok_or_else(|| invalid(format!("invalid scope {s:?}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Grant { audience, scopes: ScopeSet::from_scopes(scopes) })
+        })
+        .collect()
+}
+
+pub(crate) fn audience_in(a: Option<&str>) -> Result<Option<Audience>, ApiError> {
+    a.map(|a| Audience::parse(a).ok_or_else(|| invalid(format!("default_audience {a:?} is not an absolute URI without a fragment"))))
+        .transpose()
+}
+
+pub(crate) fn account(a: &ServiceAccount, config: &CoreConfig) -> wire::ServiceAccount {
+    let issuer = config.issuer(&a.tenant);
+    wire::ServiceAccount {
+        id: a.id.to_string(),
+        name: a.name.to_string(),
+        tenant: a.tenant.to_string(),
+        description: a.description.clone(),
+        enabled: a.enabled,
+        default_audience: a.default_audience.as_ref().map(|x| x.to_string()),
+        grants: a.grants.iter().map(grant_out).collect(),
+        default_lifetime_seconds: a.default_lifetime,
+        max_lifetime_seconds: a.max_lifetime,
+        claims: a.claims.clone(),
+        auth_methods: a.auth_methods.iter().map(|m| m.as_str().to_owned()).collect(),
+        client_id: a.id.to_string(),
+        token_endpoint: format!("{issuer}/token"),
+        issuer,
+        created_at: a.created_at.to_rfc3339(),
+        updated_at: a.updated_at.to_rfc3339(),
+        revision: a.revision,
+    }
+}
+
+/// Fields a merge patch may change; anything else in the patch must leave its value unchanged.
+const EDITABLE: &[&str] = &[
+    "description",
+    "enabled",
+    "default_audience",
+    "grants",
+    "default_lifetime_seconds",
+    "max_lifetime_seconds",
+    "claims",
+];
+
+/// RFC 7396 JSON Merge Patch.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+/// Applies a merge patch to an account's representation and returns the new editable fields.
+pub(crate) fn patched_spec(current: &ServiceAccount, config: &CoreConfig, patch: &Value) -> Result<AccountSpec, ApiError> {
+    let Value::Object(p) = patch else {
+        return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+    };
+    let before = serde_json::to_value(account(current, config)).map_err(|_| ApiError::bad_request("unserialisable account"))?;
+    if let Some(k) = p.keys().find(|k| !EDITABLE.contains(&k.as_str()) && p.get(*k) != before.get(*k)) {
+        return Err(invalid(format!("{k} cannot be changed")));
+    }
+    let mut after = before;
+    merge_patch(&mut after, patch);
+    let field = |k: &str| after.get(k).filter(|v| !v.is_null());
+    let description = match field("description") {
+        None => String::new(),
+        Some(v) => v.as_str().ok_or_else(|| invalid("description must be a string"))?.to_owned(),
+    };
+    let enabled = match field("enabled") {
+        None => true,
+        Some(v) => v.as_bool().ok_or_else(|| invalid("enabled must be a boolean"))?,
+    };
+    let default_audience = match field("default_audience") {
+        None => None,
+        Some(v) => audience_in(Some(v.as_str().ok_or_else(|| invalid("default_audience must be a string"))?))?,
+    };
+    let grants: Vec<wire::Grant> = match field("grants") {
+        None => Vec::new(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| invalid("grants must be [{\"audience\",\"scopes\"}]"))?,
+    };
+    let secs = |k: &str| -> Result<Option<u64>, ApiError> {
+        field(k).map(|v| v.as_u64().ok_or_else(|| invalid(format!("{k} must be a non-negative integer")))).transpose()
+    };
+    let claims = match field("claims") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(invalid("claims must be a JSON object")),
+    };
+    Ok(AccountSpec {
+        description,
+        enabled,
+        default_audience,
+        grants: grants_in(&grants)?,
+        default_lifetime: secs("default_lifetime_seconds")?,
+        max_lifetime: secs("max_lifetime_seconds")?,
+        claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_rfc7396_examples() {
+        let mut t = json!({"a":"b","c":{"d":"e","f":"g"}});
+        merge_patch(&mut t, &json!({"a":"z","c":{"f":null}}));
+        assert_eq!(t, json!({"a":"z","c":{"d":"e"}}));
+        let mut t = json!({"a":[{"b":"c"}]});
+        merge_patch(&mut t, &json!({"a":[1]}));
+        assert_eq!(t, json!({"a":[1]}));
+    }
+}

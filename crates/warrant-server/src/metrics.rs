@@ -1,0 +1,123 @@
+//! Prometheus metrics without a global recorder: counters are atomics reached through a
+//! per-tenant map (read-locked, no allocation on the hot path), rendered as text on `/metrics`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Why a token request was refused, as a metric label.
+pub const REASONS: &[&str] = &[
+    "invalid_request",
+    "unsupported_grant_type",
+    "invalid_client",
+    "invalid_target",
+    "invalid_scope",
+    "rate_limited",
+    "unavailable",
+    "unknown_tenant",
+];
+
+const GRANTS: &[&str] = &["client_credentials", "other"];
+
+#[derive(Debug, Default)]
+struct TenantCounters {
+    issued: [AtomicU64; 2],
+    refused: [[AtomicU64; 8]; 2],
+}
+
+const BUCKETS_US: [u64; 11] = [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; 11],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    tenants: RwLock<HashMap<String, Arc<TenantCounters>>>,
+    token_latency: Histogram,
+}
+
+fn grant_index(grant: &str) -> usize {
+    GRANTS.iter().position(|g| *g == grant).unwrap_or(1)
+}
+
+impl Metrics {
+    fn tenant(&self, tenant: &str) -> Arc<TenantCounters> {
+        if let Some(c) = self.tenants.read().unwrap_or_else(|e| e.into_inner()).get(tenant) {
+            return c.clone();
+        }
+        let mut map = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+        // Unknown tenant names come from the URL: cap the label set so a scanner cannot grow it.
+        let key = if map.len() >= 10_000 { "_other" } else { tenant };
+        map.entry(key.to_owned()).or_default().clone()
+    }
+
+    pub fn issued(&self, tenant: &str, grant: &str) {
+        self.tenant(tenant).issued[grant_index(grant)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, tenant: &str, grant: &str, reason: &str) {
+        let r = REASONS.iter().position(|x| *x == reason).unwrap_or(0);
+        self.tenant(tenant).refused[grant_index(grant)][r].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn observe_token_latency(&self, d: Duration) {
+        let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        let h = &self.token_latency;
+        for (i, b) in BUCKETS_US.iter().enumerate() {
+            if us <= *b {
+                h.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        h.count.fetch_add(1, Ordering::Relaxed);
+        h.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let map = self.tenants.read().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<&String> = map.keys().collect();
+        names.sort();
+        out.push_str("# HELP warrant_tokens_issued_total Access tokens issued.\n# TYPE warrant_tokens_issued_total counter\n");
+        for t in &names {
+            for (gi, g) in GRANTS.iter().enumerate() {
+                let n = map[*t].issued[gi].load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(out, "warrant_tokens_issued_total{{tenant=\"{t}\",grant=\"{g}\"}} {n}");
+                }
+            }
+        }
+        out.push_str("# HELP warrant_tokens_refused_total Token requests refused, by reason.\n# TYPE warrant_tokens_refused_total counter\n");
+        for t in &names {
+            for (gi, g) in GRANTS.iter().enumerate() {
+                for (ri, r) in REASONS.iter().enumerate() {
+                    let n = map[*t].refused[gi][ri].load(Ordering::Relaxed);
+                    if n > 0 {
+                        let _ = writeln!(out, "warrant_tokens_refused_total{{tenant=\"{t}\",grant=\"{g}\",reason=\"{r}\"}} {n}");
+                    }
+                }
+            }
+        }
+        let h = &self.token_latency;
+        out.push_str("# HELP warrant_token_request_duration_seconds Token endpoint latency.\n# TYPE warrant_token_request_duration_seconds histogram\n");
+        for (i, b) in BUCKETS_US.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "warrant_token_request_duration_seconds_bucket{{le=\"{}\"}} {}",
+                *b as f64 / 1e6,
+                h.buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = h.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "warrant_token_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "warrant_token_request_duration_seconds_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "warrant_token_request_duration_seconds_count {count}");
+        out
+    }
+}

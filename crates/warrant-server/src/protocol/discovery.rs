@@ -1,0 +1,44 @@
+//! `GET {issuer}/.well-known/openid-configuration` and
+//! `GET /.well-known/oauth-authorization-server/t/{tenant}` (RFC 8414 §3: the well-known suffix
+//! goes between host and path). Both return the same truthful document: only endpoints that
+//! exist are listed, and `issuer` equals the URL prefix exactly.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use warrant_proto::oauth::ProviderMetadata;
+
+use super::tenant_keys;
+use crate::AppState;
+use crate::error::OAuthError;
+
+pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuthError> {
+    let keys = tenant_keys(state, tenant)?;
+    let issuer = keys.issuer.clone();
+    let algs = keys.algs.iter().map(|a| a.as_str().to_owned()).collect();
+    let body = ProviderMetadata {
+        token_endpoint: format!("{issuer}/token"),
+        jwks_uri: format!("{issuer}/jwks"),
+        issuer,
+        grant_types_supported: vec!["client_credentials".into()],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        // As the Kubernetes and SPIRE issuers publish them, so cloud workload-identity
+        // federation can trust a Warrant tenant (DESIGN.md, "Protocol endpoints").
+        response_types_supported: vec!["id_token".into()],
+        subject_types_supported: vec!["public".into()],
+        id_token_signing_alg_values_supported: algs,
+        scopes_supported: Vec::new(),
+    };
+    let mut resp = Json(body).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    Ok(resp)
+}
+
+pub async fn openid_configuration(State(s): State<AppState>, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
+    metadata(&s, &tenant)
+}
+
+pub async fn oauth_metadata(State(s): State<AppState>, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
+    metadata(&s, &tenant)
+}

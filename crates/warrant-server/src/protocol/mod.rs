@@ -1,0 +1,23 @@
+//! Protocol endpoints, one file each: discovery (OIDC Discovery 1.0, RFC 8414), JWKS (RFC 7517)
+//! and the token endpoint (RFC 6749).
+
+pub mod discovery;
+mod form;
+pub mod jwks;
+pub mod token;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use warrant_core::{TenantKeys, TenantName};
+
+use crate::AppState;
+use crate::error::OAuthError;
+
+/// The tenant named in the path, if it exists.
+pub(crate) fn tenant_keys(state: &AppState, raw: &str) -> Result<Arc<TenantKeys>, OAuthError> {
+    TenantName::parse(raw)
+        .ok()
+        .and_then(|t| state.warrant.tenant_keys(&t))
+        .ok_or_else(|| OAuthError::new(StatusCode::NOT_FOUND, "invalid_request", "no such tenant"))
+}
