@@ -44,3 +44,18 @@ pub fn protocol_app(state: AppState) -> Router {
 pub fn admin_app(state: AppState) -> Router {
     admin::routes().with_state(state)
 }
+
+/// Serves `router` on `listener` (with each connection's peer address available to handlers)
+/// until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,326 @@
+//! `warrant serve` configuration: flags > `WARRANT_*` environment variables > the TOML file >
+//! defaults (DESIGN.md, "Operations"). Nested keys use `__` in variables (`WARRANT_TLS__CERT`,
+//! `WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND`). Unknown keys are errors, so a typo never
+//! silently falls back to a default.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use toml::{Table, Value};
+
+/// Variables that belong to other verbs or are read directly (never configuration keys).
+const NOT_CONFIG_VARS: &[&str] = &[
+    "WARRANT_CONFIG",
+    "WARRANT_MASTER_KEY",
+    "WARRANT_URL",
+    "WARRANT_CREDENTIALS",
+    "WARRANT_CLIENT_SECRET",
+    "WARRANT_LOG",
+    "WARRANT_TOKEN",
+];
+
+/// A duration as TOML and variables give it: `"10m"` or a number of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Dur {
+    Secs(u64),
+    Text(String),
+}
+
+impl Dur {
+    fn secs(&self, key: &str) -> anyhow::Result<u64> {
+        match self {
+            Dur::Secs(s) => Ok(*s),
+            Dur::Text(t) => warrant_core::time::parse_duration(t)
+                .with_context(|| format!("{key}: {t:?} is not a duration like 90s, 10m, 1h")),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_address_per_second: Option<f64>,
+    per_address_burst: Option<u32>,
+    failed_auth_per_client_per_minute: Option<f64>,
+    failed_auth_burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    admin_listen: Option<String>,
+    max_token_lifetime: Option<Dur>,
+    jwks_max_age: Option<Dur>,
+    trusted_proxies: Option<Vec<String>>,
+    tls: Option<RawTls>,
+    rate_limit: Option<RawRateLimit>,
+    // Accepted so that one file serves later versions; they have no effect yet.
+    outbound: Option<Table>,
+    audit: Option<Table>,
+    hsm: Option<Table>,
+}
+
+/// Validated server configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub admin_listen: Option<SocketAddr>,
+    pub max_token_lifetime: u64,
+    pub jwks_max_age: u64,
+    pub trusted_proxies: Vec<String>,
+    pub rate_limit: RateLimitConfig,
+    /// Keys given that this version accepts but does not act on (logged as a warning).
+    pub inert_keys: Vec<&'static str>,
+}
+
+/// Rate limits; `0` disables one. Defaults: 200 requests/s per address with bursts of 400; 30
+/// failed authentications a minute per client id with bursts of 10.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    pub per_address_per_second: f64,
+    pub per_address_burst: u32,
+    pub failed_auth_per_client_per_minute: f64,
+    pub failed_auth_burst: u32,
+}
+
+/// Turns a variable's text into a TOML value: integer, float, boolean, array, else string.
+fn env_value(raw: &str) -> Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return Value::Integer(i);
+    }
+    if let Ok(f) = raw.parse::<f64>() {
+        return Value::Float(f);
+    }
+    if let Ok(b) = raw.parse::<bool>() {
+        return Value::Boolean(b);
+    }
+    if raw.trim_start().starts_with('[') {
+        if let Ok(t) = format!("v = {raw}").parse::<Table>() {
+            if let Some(v) = t.get("v") {
+                return v.clone();
+            }
+        }
+    }
+    Value::String(raw.to_owned())
+}
+
+fn set_path(table: &mut Table, path: &[String], value: Value) -> anyhow::Result<()> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut t = table;
+    for p in parents {
+        let entry = t.entry(p.clone()).or_insert_with(|| Value::Table(Table::new()));
+        t = match entry {
+            Value::Table(inner) => inner,
+            _ => bail!("configuration key {p} is not a table"),
+        };
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Flag values (already parsed by clap); `None` means "not given on the command line".
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub admin_listen: Option<String>,
+    pub max_token_lifetime: Option<String>,
+    pub jwks_max_age: Option<String>,
+}
+
+/// Loads the layers and validates the result.
+pub fn load(
+    file: Option<&std::path::Path>,
+    flags: Flags,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<ServeConfig> {
+    let mut table = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the configuration file {}", path.display()))?
+            .parse::<Table>()
+            .with_context(|| format!("parsing the configuration file {}", path.display()))?,
+        None => Table::new(),
+    };
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix("WARRANT_") else { continue };
+        if NOT_CONFIG_VARS.contains(&k.as_str()) || rest.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        set_path(&mut table, &path, env_value(&v))?;
+    }
+    let flag_values = [
+        ("listen", flags.listen),
+        ("public_url", flags.public_url),
+        ("data_dir", flags.data_dir.map(|p| p.display().to_string())),
+        ("database_url", flags.database_url),
+        ("admin_listen", flags.admin_listen),
+        ("max_token_lifetime", flags.max_token_lifetime),
+        ("jwks_max_age", flags.jwks_max_age),
+    ];
+    for (k, v) in flag_values {
+        if let Some(v) = v {
+            table.insert(k.into(), Value::String(v));
+        }
+    }
+    let raw: RawConfig = Value::Table(table)
+        .try_into()
+        .context("invalid configuration (flags, WARRANT_* variables or the file)")?;
+    validate(raw)
+}
+
+fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
+    let listen: SocketAddr = raw
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:8080")
+        .parse()
+        .context("listen must be an address like 127.0.0.1:8080")?;
+    let admin_listen = raw
+        .admin_listen
+        .as_deref()
+        .map(|a| a.parse::<SocketAddr>().context("admin_listen must be an address like 127.0.0.1:8081"))
+        .transpose()?;
+    let public_url = match raw.public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None if listen.ip().is_loopback() => format!("http://{listen}"),
+        None if listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", listen.port()),
+        None => bail!("public_url is required when listening on a non-loopback address"),
+    };
+    check_public_url(&public_url)?;
+    let max_token_lifetime = raw
+        .max_token_lifetime
+        .map(|d| d.secs("max_token_lifetime"))
+        .transpose()?
+        .unwrap_or(3600);
+    if !(60..=86_400).contains(&max_token_lifetime) {
+        bail!("max_token_lifetime must be between 1m and 24h");
+    }
+    let jwks_max_age = raw.jwks_max_age.map(|d| d.secs("jwks_max_age")).transpose()?.unwrap_or(300);
+    if jwks_max_age > 86_400 {
+        bail!("jwks_max_age must be at most 24h");
+    }
+    if let Some(tls) = &raw.tls {
+        if tls.cert.is_some() || tls.key.is_some() || tls.client_ca.is_some() {
+            bail!(
+                "tls.* is not supported by this version: terminate TLS in front of Warrant \
+                 (HTTPS and client certificates arrive with mTLS client authentication)"
+            );
+        }
+    }
+    let rl = raw.rate_limit.unwrap_or_default();
+    let rate_limit = RateLimitConfig {
+        per_address_per_second: rl.per_address_per_second.unwrap_or(200.0),
+        per_address_burst: rl.per_address_burst.unwrap_or(400),
+        failed_auth_per_client_per_minute: rl.failed_auth_per_client_per_minute.unwrap_or(30.0),
+        failed_auth_burst: rl.failed_auth_burst.unwrap_or(10),
+    };
+    if rate_limit.per_address_per_second < 0.0 || rate_limit.failed_auth_per_client_per_minute < 0.0 {
+        bail!("rate limits must not be negative (0 disables one)");
+    }
+    let mut inert_keys = Vec::new();
+    if raw.outbound.is_some() {
+        inert_keys.push("outbound");
+    }
+    if raw.audit.is_some() {
+        inert_keys.push("audit");
+    }
+    if raw.hsm.is_some() {
+        inert_keys.push("hsm");
+    }
+    Ok(ServeConfig {
+        listen,
+        public_url,
+        data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from("./warrant-data")),
+        database_url: raw.database_url,
+        admin_listen,
+        max_token_lifetime,
+        jwks_max_age,
+        trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
+        rate_limit,
+        inert_keys,
+    })
+}
+
+/// `public_url` must be `https`, or `http` on a loopback host (DESIGN.md).
+fn check_public_url(url: &str) -> anyhow::Result<()> {
+    let (scheme, rest) = url.split_once("://").context("public_url must be an absolute URL")?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || url.contains(['?', '#']) {
+        bail!("public_url must be scheme://host[:port][/path] without query or fragment");
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" if is_loopback_authority(authority) => Ok(()),
+        "http" => bail!("public_url must be https unless its host is a loopback address"),
+        _ => bail!("public_url must be an http(s) URL"),
+    }
+}
+
+pub fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn precedence_flags_over_env_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1000\"\nmax_token_lifetime = \"30m\"\njwks_max_age = 60\n[rate_limit]\nper_address_burst = 5\n").unwrap();
+        let c = load(
+            Some(&file),
+            Flags { listen: Some("127.0.0.1:3000".into()), ..Default::default() },
+            env(&[("WARRANT_LISTEN", "127.0.0.1:2000"), ("WARRANT_MAX_TOKEN_LIFETIME", "20m"), ("WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND", "7")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 3000);
+        assert_eq!(c.max_token_lifetime, 1200);
+        assert_eq!(c.jwks_max_age, 60);
+        assert_eq!(c.rate_limit.per_address_per_second, 7.0);
+        assert_eq!(c.rate_limit.per_address_burst, 5);
+        assert_eq!(c.public_url, "http://127.0.0.1:3000");
+    }
+
+    #[test]
+    fn refuses_typos_and_insecure_urls() {
+        assert!(load(None, Flags::default(), env(&[("WARRANT_LISTN", "x")])).is_err());
+        assert!(load(None, Flags { public_url: Some("http://example.com".into()), ..Default::default() }, env(&[])).is_err());
+        assert!(load(None, Flags { public_url: Some("https://id.example.com/".into()), ..Default::default() }, env(&[])).is_ok());
+        assert!(load(None, Flags::default(), env(&[("WARRANT_TLS__CERT", "/x.pem")])).is_err());
+        assert!(load(None, Flags::default(), env(&[("WARRANT_URL", "http://x"), ("WARRANT_MASTER_KEY", "k")])).is_ok());
+    }
+}

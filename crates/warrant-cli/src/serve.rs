@@ -1,0 +1,284 @@
+//! `warrant serve`: configuration, the data directory (lock, master key, credentials file),
+//! bootstrap, the listeners, and graceful shutdown.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use warrant_core::{CoreConfig, MasterKey, SystemClock, TenantName, Warrant};
+use warrant_proto::admin::CredentialsFile;
+use warrant_server::{AppState, Limits, TrustedProxies};
+use warrant_store_sqlite::SqliteStore;
+
+use crate::config::{self, Flags, ServeConfig};
+
+/// Flags of `warrant serve`. Every key can also be set as `WARRANT_<KEY>` or in the `--config`
+/// TOML file (flags win over variables, variables over the file).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "WARRANT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Public base URL; issuers are {public_url}/t/{tenant} [default: http://{listen}].
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Where state lives [default: ./warrant-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://{data_dir}/warrant.db].
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Serve the admin API on this address instead of the main listener.
+    #[arg(long)]
+    pub admin_listen: Option<String>,
+    /// Upper bound on token lifetimes, e.g. 1h [default: 1h].
+    #[arg(long)]
+    pub max_token_lifetime: Option<String>,
+    /// JWKS Cache-Control max-age, e.g. 5m [default: 5m].
+    #[arg(long)]
+    pub jwks_max_age: Option<String>,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let cfg = config::load(
+        args.config.as_deref(),
+        Flags {
+            listen: args.listen,
+            public_url: args.public_url,
+            data_dir: args.data_dir,
+            database_url: args.database_url,
+            admin_listen: args.admin_listen,
+            max_token_lifetime: args.max_token_lifetime,
+            jwks_max_age: args.jwks_max_age,
+        },
+        std::env::vars(),
+    )?;
+    for key in &cfg.inert_keys {
+        tracing::warn!(key, "configuration section is accepted but has no effect in this version");
+    }
+    serve(cfg).await
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARRANT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The data directory, created 0700, and an exclusive lock on it held while serving.
+struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        if !path.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .with_context(|| format!("creating the data directory {}", path.display()))?;
+        }
+        let lock_path = path.join("warrant.lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another `warrant serve` is already using the data directory {} (it holds {}); \
+                 stop it first or choose another --data-dir",
+                path.display(),
+                lock_path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", lock_path.display()));
+            }
+        }
+        Ok(Self { path: path.to_owned(), _lock: lock })
+    }
+
+    /// The master key: `WARRANT_MASTER_KEY` or `master.key` (created 0600 on first start).
+    /// Refuses to start if both exist and differ.
+    fn master_key(&self) -> anyhow::Result<MasterKey> {
+        let file = self.path.join("master.key");
+        let from_env = std::env::var("WARRANT_MASTER_KEY").ok().filter(|v| !v.trim().is_empty());
+        let from_file = match fs::read_to_string(&file) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+        };
+        let text = match (from_env, from_file) {
+            (Some(env), Some(f)) if env.trim() != f.trim() => bail!(
+                "WARRANT_MASTER_KEY differs from {}: refusing to start (remove one of them)",
+                file.display()
+            ),
+            (Some(env), _) => env,
+            (None, Some(f)) => f,
+            (None, None) => {
+                let (_, text) = MasterKey::generate()?;
+                write_private(&file, text.as_bytes(), true)?;
+                tracing::info!(path = %file.display(), "created the master key; back it up apart from the database");
+                text.to_string()
+            }
+        };
+        Ok(MasterKey::parse(&text)?)
+    }
+}
+
+/// Writes a file readable by the owner only.
+fn write_private(path: &Path, contents: &[u8], create_new: bool) -> anyhow::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .create_new(create_new)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+async fn open_store(cfg: &ServeConfig, dir: &DataDir) -> anyhow::Result<SqliteStore> {
+    match cfg.database_url.as_deref() {
+        None => Ok(SqliteStore::open(&dir.path.join("warrant.db")).await?),
+        Some(url) if url.starts_with("sqlite:") => Ok(SqliteStore::open_url(url).await?),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            bail!("PostgreSQL is not supported by this version yet; use SQLite (the default)")
+        }
+        Some(_) => bail!("database_url must be a sqlite: URL"),
+    }
+}
+
+async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+    let dir = DataDir::open(&cfg.data_dir)?;
+    let master = dir.master_key()?;
+    let store = open_store(&cfg, &dir).await?;
+    let core = CoreConfig {
+        public_url: cfg.public_url.clone(),
+        max_token_lifetime: cfg.max_token_lifetime,
+        jwks_max_age: cfg.jwks_max_age,
+    };
+    let (warrant, outcome) = Warrant::open(Arc::new(store.clone()), Arc::new(SystemClock), master, core.clone())
+        .await
+        .context("opening the store")?;
+    let warrant = Arc::new(warrant);
+    let creds_path = dir.path.join("admin-credentials.json");
+    if let Some((id, secret)) = &outcome.admin_credentials {
+        let creds = CredentialsFile {
+            url: cfg.public_url.clone(),
+            issuer: core.issuer(&TenantName::system()),
+            client_id: id.to_string(),
+            client_secret: secret.expose().to_owned(),
+        };
+        write_private(&creds_path, &serde_json::to_vec_pretty(&creds)?, false)?;
+        tracing::info!(path = %creds_path.display(), "created the admin account; its credentials are in this file");
+    }
+
+    let rl = &cfg.rate_limit;
+    let limits = Limits::new(rl.per_address_per_second, rl.per_address_burst, rl.failed_auth_per_client_per_minute, rl.failed_auth_burst);
+    let proxies = TrustedProxies::parse(&cfg.trusted_proxies).map_err(anyhow::Error::msg)?;
+    let state = AppState::new(warrant.clone(), limits, proxies);
+
+    let main_app = match cfg.admin_listen {
+        Some(_) => warrant_server::protocol_app(state.clone()),
+        None => warrant_server::app(state.clone()),
+    };
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let local = listener.local_addr()?;
+    let admin_listener = match cfg.admin_listen {
+        Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("binding {a}"))?),
+        None => None,
+    };
+    for tenant in ["system", "default"] {
+        tracing::info!(issuer = %format!("{}/t/{tenant}", cfg.public_url), "issuer");
+    }
+    tracing::info!(
+        listen = %local,
+        public_url = %cfg.public_url,
+        admin_listen = ?admin_listener.as_ref().and_then(|l| l.local_addr().ok()),
+        admin_credentials = %creds_path.display(),
+        "warrant is serving"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let flusher = tokio::spawn(flush_last_used(warrant.clone(), stop_rx.clone()));
+    let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let main = warrant_server::serve(listener, main_app, shutdown(stop_rx.clone()));
+    let admin = async {
+        if let Some(l) = admin_listener {
+            warrant_server::serve(l, warrant_server::admin_app(state.clone()), shutdown(stop_rx.clone())).await
+        } else {
+            Ok(())
+        }
+    };
+    let signals = async {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+    };
+    let (served, admin_served, ()) = tokio::join!(main, admin, signals);
+    served?;
+    admin_served?;
+    let _ = flusher.await;
+    if let Err(e) = warrant.flush_last_used().await {
+        tracing::warn!(error = %e, "could not record last-used times at shutdown");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Writes secrets' last-used times about once a minute (authentication itself never writes).
+async fn flush_last_used(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = warrant.flush_last_used().await {
+                    tracing::warn!(error = %e, "could not record last-used times");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

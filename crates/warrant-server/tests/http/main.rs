@@ -1,0 +1,17 @@
+//! HTTP tests of the server, through `app(state)` on a real SQLite database in a temp dir and an
+//! injected clock. Every issued token is checked by our verifier and by an independent JOSE
+//! implementation (the `jsonwebtoken` crate on its RustCrypto backend).
+//!
+//! Modules: `harness` (the test environment), `discovery` (metadata and JWKS), `token` (the
+//! token endpoint: success, policy, every bad input), `credentials` (secret rotation, expiry,
+//! disable/delete, tenant isolation), `limits` (rate limits), `admin` (the admin API),
+//! `restart` (state survives a restart).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin;
+mod credentials;
+mod discovery;
+mod harness;
+mod limits;
+mod restart;
+mod token;
