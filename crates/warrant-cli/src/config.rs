@@ -112,12 +112,11 @@ fn env_value(raw: &str) -> Value {
     if let Ok(b) = raw.parse::<bool>() {
         return Value::Boolean(b);
     }
-    if raw.trim_start().starts_with('[') {
-        if let Ok(t) = format!("v = {raw}").parse::<Table>() {
-            if let Some(v) = t.get("v") {
-                return v.clone();
-            }
-        }
+    if raw.trim_start().starts_with('[')
+        && let Ok(t) = format!("v = {raw}").parse::<Table>()
+        && let Some(v) = t.get("v")
+    {
+        return v.clone();
     }
     Value::String(raw.to_owned())
 }
@@ -128,7 +127,9 @@ fn set_path(table: &mut Table, path: &[String], value: Value) -> anyhow::Result<
     };
     let mut t = table;
     for p in parents {
-        let entry = t.entry(p.clone()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = t
+            .entry(p.clone())
+            .or_insert_with(|| Value::Table(Table::new()));
         t = match entry {
             Value::Table(inner) => inner,
             _ => bail!("configuration key {p} is not a table"),
@@ -164,7 +165,9 @@ pub fn load(
         None => Table::new(),
     };
     for (k, v) in env {
-        let Some(rest) = k.strip_prefix("WARRANT_") else { continue };
+        let Some(rest) = k.strip_prefix("WARRANT_") else {
+            continue;
+        };
         if NOT_CONFIG_VARS.contains(&k.as_str()) || rest.is_empty() {
             continue;
         }
@@ -201,7 +204,10 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
     let admin_listen = raw
         .admin_listen
         .as_deref()
-        .map(|a| a.parse::<SocketAddr>().context("admin_listen must be an address like 127.0.0.1:8081"))
+        .map(|a| {
+            a.parse::<SocketAddr>()
+                .context("admin_listen must be an address like 127.0.0.1:8081")
+        })
         .transpose()?;
     let public_url = match raw.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),
@@ -218,17 +224,21 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
     if !(60..=86_400).contains(&max_token_lifetime) {
         bail!("max_token_lifetime must be between 1m and 24h");
     }
-    let jwks_max_age = raw.jwks_max_age.map(|d| d.secs("jwks_max_age")).transpose()?.unwrap_or(300);
+    let jwks_max_age = raw
+        .jwks_max_age
+        .map(|d| d.secs("jwks_max_age"))
+        .transpose()?
+        .unwrap_or(300);
     if jwks_max_age > 86_400 {
         bail!("jwks_max_age must be at most 24h");
     }
-    if let Some(tls) = &raw.tls {
-        if tls.cert.is_some() || tls.key.is_some() || tls.client_ca.is_some() {
-            bail!(
-                "tls.* is not supported by this version: terminate TLS in front of Warrant \
+    if let Some(tls) = &raw.tls
+        && (tls.cert.is_some() || tls.key.is_some() || tls.client_ca.is_some())
+    {
+        bail!(
+            "tls.* is not supported by this version: terminate TLS in front of Warrant \
                  (HTTPS and client certificates arrive with mTLS client authentication)"
-            );
-        }
+        );
     }
     let rl = raw.rate_limit.unwrap_or_default();
     let rate_limit = RateLimitConfig {
@@ -237,7 +247,8 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         failed_auth_per_client_per_minute: rl.failed_auth_per_client_per_minute.unwrap_or(30.0),
         failed_auth_burst: rl.failed_auth_burst.unwrap_or(10),
     };
-    if rate_limit.per_address_per_second < 0.0 || rate_limit.failed_auth_per_client_per_minute < 0.0 {
+    if rate_limit.per_address_per_second < 0.0 || rate_limit.failed_auth_per_client_per_minute < 0.0
+    {
         bail!("rate limits must not be negative (0 disables one)");
     }
     let mut inert_keys = Vec::new();
@@ -253,7 +264,9 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
     Ok(ServeConfig {
         listen,
         public_url,
-        data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from("./warrant-data")),
+        data_dir: raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("./warrant-data")),
         database_url: raw.database_url,
         admin_listen,
         max_token_lifetime,
@@ -266,7 +279,9 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
 
 /// `public_url` must be `https`, or `http` on a loopback host (DESIGN.md).
 fn check_public_url(url: &str) -> anyhow::Result<()> {
-    let (scheme, rest) = url.split_once("://").context("public_url must be an absolute URL")?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .context("public_url must be an absolute URL")?;
     let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() || url.contains(['?', '#']) {
         bail!("public_url must be scheme://host[:port][/path] without query or fragment");
@@ -285,7 +300,8 @@ pub fn is_loopback_authority(authority: &str) -> bool {
     } else {
         authority.rsplit_once(':').map_or(authority, |(h, _)| h)
     };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -293,7 +309,11 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
@@ -303,8 +323,15 @@ mod tests {
         std::fs::write(&file, "listen = \"127.0.0.1:1000\"\nmax_token_lifetime = \"30m\"\njwks_max_age = 60\n[rate_limit]\nper_address_burst = 5\n").unwrap();
         let c = load(
             Some(&file),
-            Flags { listen: Some("127.0.0.1:3000".into()), ..Default::default() },
-            env(&[("WARRANT_LISTEN", "127.0.0.1:2000"), ("WARRANT_MAX_TOKEN_LIFETIME", "20m"), ("WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND", "7")]),
+            Flags {
+                listen: Some("127.0.0.1:3000".into()),
+                ..Default::default()
+            },
+            env(&[
+                ("WARRANT_LISTEN", "127.0.0.1:2000"),
+                ("WARRANT_MAX_TOKEN_LIFETIME", "20m"),
+                ("WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND", "7"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.listen.port(), 3000);
@@ -318,9 +345,43 @@ mod tests {
     #[test]
     fn refuses_typos_and_insecure_urls() {
         assert!(load(None, Flags::default(), env(&[("WARRANT_LISTN", "x")])).is_err());
-        assert!(load(None, Flags { public_url: Some("http://example.com".into()), ..Default::default() }, env(&[])).is_err());
-        assert!(load(None, Flags { public_url: Some("https://id.example.com/".into()), ..Default::default() }, env(&[])).is_ok());
-        assert!(load(None, Flags::default(), env(&[("WARRANT_TLS__CERT", "/x.pem")])).is_err());
-        assert!(load(None, Flags::default(), env(&[("WARRANT_URL", "http://x"), ("WARRANT_MASTER_KEY", "k")])).is_ok());
+        assert!(
+            load(
+                None,
+                Flags {
+                    public_url: Some("http://example.com".into()),
+                    ..Default::default()
+                },
+                env(&[])
+            )
+            .is_err()
+        );
+        assert!(
+            load(
+                None,
+                Flags {
+                    public_url: Some("https://id.example.com/".into()),
+                    ..Default::default()
+                },
+                env(&[])
+            )
+            .is_ok()
+        );
+        assert!(
+            load(
+                None,
+                Flags::default(),
+                env(&[("WARRANT_TLS__CERT", "/x.pem")])
+            )
+            .is_err()
+        );
+        assert!(
+            load(
+                None,
+                Flags::default(),
+                env(&[("WARRANT_URL", "http://x"), ("WARRANT_MASTER_KEY", "k")])
+            )
+            .is_ok()
+        );
     }
 }

@@ -63,7 +63,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         std::env::vars(),
     )?;
     for key in &cfg.inert_keys {
-        tracing::warn!(key, "configuration section is accepted but has no effect in this version");
+        tracing::warn!(
+            key,
+            "configuration section is accepted but has no effect in this version"
+        );
     }
     serve(cfg).await
 }
@@ -113,14 +116,19 @@ impl DataDir {
                 return Err(e).with_context(|| format!("locking {}", lock_path.display()));
             }
         }
-        Ok(Self { path: path.to_owned(), _lock: lock })
+        Ok(Self {
+            path: path.to_owned(),
+            _lock: lock,
+        })
     }
 
     /// The master key: `WARRANT_MASTER_KEY` or `master.key` (created 0600 on first start).
     /// Refuses to start if both exist and differ.
     fn master_key(&self) -> anyhow::Result<MasterKey> {
         let file = self.path.join("master.key");
-        let from_env = std::env::var("WARRANT_MASTER_KEY").ok().filter(|v| !v.trim().is_empty());
+        let from_env = std::env::var("WARRANT_MASTER_KEY")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
         let from_file = match fs::read_to_string(&file) {
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -180,9 +188,14 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         max_token_lifetime: cfg.max_token_lifetime,
         jwks_max_age: cfg.jwks_max_age,
     };
-    let (warrant, outcome) = Warrant::open(Arc::new(store.clone()), Arc::new(SystemClock), master, core.clone())
-        .await
-        .context("opening the store")?;
+    let (warrant, outcome) = Warrant::open(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        master,
+        core.clone(),
+    )
+    .await
+    .context("opening the store")?;
     let warrant = Arc::new(warrant);
     let creds_path = dir.path.join("admin-credentials.json");
     if let Some((id, secret)) = &outcome.admin_credentials {
@@ -197,7 +210,12 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
 
     let rl = &cfg.rate_limit;
-    let limits = Limits::new(rl.per_address_per_second, rl.per_address_burst, rl.failed_auth_per_client_per_minute, rl.failed_auth_burst);
+    let limits = Limits::new(
+        rl.per_address_per_second,
+        rl.per_address_burst,
+        rl.failed_auth_per_client_per_minute,
+        rl.failed_auth_burst,
+    );
     let proxies = TrustedProxies::parse(&cfg.trusted_proxies).map_err(anyhow::Error::msg)?;
     let state = AppState::new(warrant.clone(), limits, proxies);
 
@@ -205,10 +223,16 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         Some(_) => warrant_server::protocol_app(state.clone()),
         None => warrant_server::app(state.clone()),
     };
-    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
     let local = listener.local_addr()?;
     let admin_listener = match cfg.admin_listen {
-        Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("binding {a}"))?),
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding {a}"))?,
+        ),
         None => None,
     };
     for tenant in ["system", "default"] {
@@ -230,7 +254,12 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let main = warrant_server::serve(listener, main_app, shutdown(stop_rx.clone()));
     let admin = async {
         if let Some(l) = admin_listener {
-            warrant_server::serve(l, warrant_server::admin_app(state.clone()), shutdown(stop_rx.clone())).await
+            warrant_server::serve(
+                l,
+                warrant_server::admin_app(state.clone()),
+                shutdown(stop_rx.clone()),
+            )
+            .await
         } else {
             Ok(())
         }
@@ -254,7 +283,10 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

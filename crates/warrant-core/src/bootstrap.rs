@@ -42,14 +42,20 @@ pub(crate) async fn bootstrap(
     let mut outcome = BootstrapOutcome::default();
 
     let keyring = store.keyring().await?;
-    if !keyring.iter().any(|e| e.purpose == KeyPurpose::SecretHashing) {
+    if !keyring
+        .iter()
+        .any(|e| e.purpose == KeyPurpose::SecretHashing)
+    {
         let e = KeyringEntry::generate(master, KeyPurpose::SecretHashing, 1, now)?;
         ignore_conflict(store.insert_keyring_entry(&e).await)?;
     }
 
     let invalid = |e: crate::ids::InvalidName| CoreError::Config(e.to_string());
     let system = TenantName::system();
-    for name in [system.clone(), TenantName::parse(TenantName::DEFAULT).map_err(invalid)?] {
+    for name in [
+        system.clone(),
+        TenantName::parse(TenantName::DEFAULT).map_err(invalid)?,
+    ] {
         if store.get_tenant(&name).await?.is_some() {
             continue;
         }
@@ -71,12 +77,15 @@ pub(crate) async fn bootstrap(
         .into_iter()
         .map(|k| k.tenant)
         .collect();
-    for name in [system.clone(), TenantName::parse(TenantName::DEFAULT).map_err(invalid)?] {
-        if let Some(t) = store.get_tenant(&name).await? {
-            if !keyed.contains(&name) {
-                let key = new_key_record(master, &name, t.signing_alg, now)?;
-                store.add_signing_key(&key).await?;
-            }
+    for name in [
+        system.clone(),
+        TenantName::parse(TenantName::DEFAULT).map_err(invalid)?,
+    ] {
+        if let Some(t) = store.get_tenant(&name).await?
+            && !keyed.contains(&name)
+        {
+            let key = new_key_record(master, &name, t.signing_alg, now)?;
+            store.add_signing_key(&key).await?;
         }
     }
 
@@ -93,7 +102,8 @@ async fn create_admin(
     now: crate::Timestamp,
 ) -> Result<(AccountId, ClientSecret), CoreError> {
     let cfg = |m: &str| CoreError::Config(m.to_owned());
-    let audience = Audience::parse(&config.admin_audience()).ok_or_else(|| cfg("bad public_url"))?;
+    let audience =
+        Audience::parse(&config.admin_audience()).ok_or_else(|| cfg("bad public_url"))?;
     let scopes = ScopeSet::from_scopes(Scope::parse("admin"));
     let id = AccountId::generate(now).map_err(CoreError::crypto)?;
     let account = ServiceAccount {

@@ -160,7 +160,11 @@ impl Directory {
 
 fn carry_last_used(prev: &ClientEntry, next: &ClientEntry) {
     for s in &next.secrets {
-        if let Some(p) = prev.secrets.iter().find(|p| p.name == s.name && p.hash == s.hash) {
+        if let Some(p) = prev
+            .secrets
+            .iter()
+            .find(|p| p.name == s.name && p.hash == s.hash)
+        {
             s.last_used_ms
                 .fetch_max(p.last_used_ms.load(Ordering::Relaxed), Ordering::Relaxed);
             s.flushed_ms

@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(AccountId::parse(a.as_str()), Ok(a.clone()));
         assert!(AccountId::parse("sa_x").is_err());
         assert!(AccountId::parse("sa_8ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_err());
-        assert!(matches!(AccountRef::parse(a.as_str()), Ok(AccountRef::Id(_))));
+        assert!(matches!(
+            AccountRef::parse(a.as_str()),
+            Ok(AccountRef::Id(_))
+        ));
         assert!(matches!(AccountRef::parse("api"), Ok(AccountRef::Name(_))));
     }
 }

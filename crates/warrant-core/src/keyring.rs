@@ -33,10 +33,9 @@ impl MasterKey {
 
     /// Parses the text form. The error never contains the input.
     pub fn parse(text: &str) -> Result<Self, CoreError> {
-        let raw = Zeroizing::new(
-            warrant_jose::b64::decode(text.trim())
-                .ok_or(CoreError::Config("the master key is not unpadded base64url".into()))?,
-        );
+        let raw = Zeroizing::new(warrant_jose::b64::decode(text.trim()).ok_or(
+            CoreError::Config("the master key is not unpadded base64url".into()),
+        )?);
         if raw.len() != 32 {
             return Err(CoreError::Config(
                 "the master key must be 32 bytes (43 base64url characters)".into(),
@@ -130,13 +129,18 @@ pub struct HashingKeys {
 impl HashingKeys {
     pub fn load(master: &MasterKey, entries: &[KeyringEntry]) -> Result<Self, CoreError> {
         let mut out = Self::default();
-        for e in entries.iter().filter(|e| e.purpose == KeyPurpose::SecretHashing) {
+        for e in entries
+            .iter()
+            .filter(|e| e.purpose == KeyPurpose::SecretHashing)
+        {
             let raw = master.unwrap(&e.wrapped, &KeyringEntry::aad(e.purpose, e.version))?;
             out.keys.insert(e.version, HmacKey::new(&raw));
             out.current = out.current.max(e.version);
         }
         if out.keys.is_empty() {
-            return Err(CoreError::Config("the keyring has no secret-hashing key".into()));
+            return Err(CoreError::Config(
+                "the keyring has no secret-hashing key".into(),
+            ));
         }
         Ok(out)
     }

@@ -10,19 +10,91 @@ use crate::model::Grant;
 /// protocol meaning. `roles`, `groups` and `entitlements` are allowed (RFC 9068 §2.2.3.1).
 const RESERVED_CLAIMS: &[&str] = &[
     // RFC 7519, RFC 9068, Warrant
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "tenant", "act",
-    "may_act", "federated", "cnf", "typ", "token_type",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "tenant",
+    "act",
+    "may_act",
+    "federated",
+    "cnf",
+    "typ",
+    "token_type",
     // OpenID Connect Core and related
-    "azp", "nonce", "auth_time", "at_hash", "c_hash", "acr", "amr", "sid", "s_hash",
-    "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
-    "profile", "picture", "website", "email", "email_verified", "gender", "birthdate",
-    "zoneinfo", "locale", "phone_number", "phone_number_verified", "address", "updated_at",
-    "_claim_names", "_claim_sources", "sub_jwk", "username",
+    "azp",
+    "nonce",
+    "auth_time",
+    "at_hash",
+    "c_hash",
+    "acr",
+    "amr",
+    "sid",
+    "s_hash",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+    "_claim_names",
+    "_claim_sources",
+    "sub_jwk",
+    "username",
     // IANA registry: events, SIP, PASSporT, DPoP, attestation, others
-    "events", "toe", "txn", "rph", "sip_from_tag", "sip_date", "sip_callid", "sip_cseq_num",
-    "sip_via_branch", "orig", "dest", "mky", "jcard", "vot", "vtm", "attest", "origid",
-    "htm", "htu", "ath", "nonce", "sub_id", "rcd", "rcdi", "crn", "msgi", "_claim", "div",
-    "opt", "authorization_details", "client_inst", "kid", "jwk", "x5t#S256", "status",
+    "events",
+    "toe",
+    "txn",
+    "rph",
+    "sip_from_tag",
+    "sip_date",
+    "sip_callid",
+    "sip_cseq_num",
+    "sip_via_branch",
+    "orig",
+    "dest",
+    "mky",
+    "jcard",
+    "vot",
+    "vtm",
+    "attest",
+    "origid",
+    "htm",
+    "htu",
+    "ath",
+    "nonce",
+    "sub_id",
+    "rcd",
+    "rcdi",
+    "crn",
+    "msgi",
+    "_claim",
+    "div",
+    "opt",
+    "authorization_details",
+    "client_inst",
+    "kid",
+    "jwk",
+    "x5t#S256",
+    "status",
 ];
 
 /// Custom claims may be at most this many bytes of JSON in all.
@@ -48,7 +120,9 @@ pub fn check_claims(claims: &Map<String, Value>) -> Result<(), PolicyViolation> 
             "custom claim name {k:?} must be 1 to 64 characters"
         )));
     }
-    let size = serde_json::to_string(claims).map(|s| s.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(claims)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_CUSTOM_CLAIMS_BYTES {
         return Err(PolicyViolation(format!(
             "custom claims are {size} bytes of JSON; at most {MAX_CUSTOM_CLAIMS_BYTES}"
@@ -60,7 +134,9 @@ pub fn check_claims(claims: &Map<String, Value>) -> Result<(), PolicyViolation> 
 /// `default ≤ max ≤ max_token_lifetime`, and neither is zero.
 pub fn check_lifetimes(default: u64, max: u64, config: &CoreConfig) -> Result<(), PolicyViolation> {
     if default == 0 || max == 0 {
-        return Err(PolicyViolation("token lifetimes must be at least 1 second".into()));
+        return Err(PolicyViolation(
+            "token lifetimes must be at least 1 second".into(),
+        ));
     }
     if default > max {
         return Err(PolicyViolation(format!(
@@ -86,7 +162,9 @@ pub fn check_grants(grants: &[Grant]) -> Result<(), PolicyViolation> {
             )));
         }
         if g.scopes.iter().any(|s| s.as_str() == "admin:system") {
-            return Err(PolicyViolation("the scope admin:system cannot be granted".into()));
+            return Err(PolicyViolation(
+                "the scope admin:system cannot be granted".into(),
+            ));
         }
     }
     if grants.len() > 100 {

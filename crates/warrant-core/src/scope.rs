@@ -11,8 +11,7 @@ impl Scope {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = !s.is_empty()
             && s.len() <= 256
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
         ok.then(|| Self(s.to_owned()))
     }
@@ -79,7 +78,9 @@ impl Audience {
         if s.is_empty() || s.len() > 2048 || s.contains('#') {
             return None;
         }
-        if s.bytes().any(|b| b <= 0x20 || b == 0x7f || b == b'"' || b == b'\\') {
+        if s.bytes()
+            .any(|b| b <= 0x20 || b == 0x7f || b == b'"' || b == b'\\')
+        {
             return None;
         }
         let (scheme, rest) = s.split_once(':')?;

@@ -112,8 +112,7 @@ pub trait Store: Send + Sync + 'static {
     /// Keys of live tenants, not yet removed at `now`, ordered by activation.
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
     /// All keys of one tenant (for `key list`), newest first.
-    async fn tenant_signing_keys(&self, tenant: &TenantName)
-    -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn tenant_signing_keys(&self, tenant: &TenantName) -> StoreResult<Vec<SigningKeyRecord>>;
 }
 
 /// Text encodings of composite fields that every store keeps as JSON text, so that the stores

@@ -89,7 +89,9 @@ impl Timestamp {
             }
         };
         let days = days_from_civil(y, mo, d);
-        Some(Self::from_secs(days * 86_400 + h * 3600 + mi * 60 + se - offset))
+        Some(Self::from_secs(
+            days * 86_400 + h * 3600 + mi * 60 + se - offset,
+        ))
     }
 }
 

@@ -124,7 +124,10 @@ mod tests {
     fn aes_gcm_round_trip_and_tamper() {
         let key = [7u8; 32];
         let sealed = aes_gcm_seal(&key, b"secret", b"kid-1").unwrap();
-        assert_eq!(&aes_gcm_open(&key, &sealed, b"kid-1").unwrap()[..], b"secret");
+        assert_eq!(
+            &aes_gcm_open(&key, &sealed, b"kid-1").unwrap()[..],
+            b"secret"
+        );
         assert!(aes_gcm_open(&key, &sealed, b"kid-2").is_err());
         let mut bad = sealed.clone();
         bad[20] ^= 1;

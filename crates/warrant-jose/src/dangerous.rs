@@ -5,10 +5,14 @@ use serde_json::{Map, Value};
 
 use crate::{JoseError, b64};
 
+/// A JSON object: a JOSE header or a claims set.
+pub type Object = Map<String, Value>;
+
 /// Splits a compact JWS and decodes its header and claims **without checking the signature**.
-pub fn decode_unverified(token: &str) -> Result<(Map<String, Value>, Map<String, Value>), JoseError> {
+pub fn decode_unverified(token: &str) -> Result<(Object, Object), JoseError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JoseError::Malformed);
     };

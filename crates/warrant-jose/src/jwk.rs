@@ -35,11 +35,17 @@ impl Jwk {
                 s(&self.x)?,
                 s(&self.y)?
             ),
-            "OKP" => format!(r#"{{"crv":{},"kty":"OKP","x":{}}}"#, s(&self.crv)?, s(&self.x)?),
+            "OKP" => format!(
+                r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
+                s(&self.crv)?,
+                s(&self.x)?
+            ),
             "RSA" => format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, s(&self.e)?, s(&self.n)?),
             _ => return None,
         };
-        Some(crate::b64::encode(crate::crypto::sha256(canonical.as_bytes())))
+        Some(crate::b64::encode(crate::crypto::sha256(
+            canonical.as_bytes(),
+        )))
     }
 }
 

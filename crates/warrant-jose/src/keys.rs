@@ -26,7 +26,9 @@ impl Algorithm {
         match s {
             "ES256" => Ok(Algorithm::Es256),
             "EdDSA" => Ok(Algorithm::EdDsa),
-            other => Err(JoseError::AlgorithmNotAllowed(other.chars().take(16).collect())),
+            other => Err(JoseError::AlgorithmNotAllowed(
+                other.chars().take(16).collect(),
+            )),
         }
     }
 }
@@ -66,12 +68,13 @@ impl SigningKey {
     pub fn generate(alg: Algorithm) -> Result<(Self, Zeroizing<Vec<u8>>), JoseError> {
         let rng = SystemRandom::new();
         let der = match alg {
-            Algorithm::Es256 => EcdsaKeyPair::generate_pkcs8(
-                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                &rng,
-            )
-            .map_err(|_| JoseError::Crypto)?,
-            Algorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| JoseError::Crypto)?,
+            Algorithm::Es256 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|_| JoseError::Crypto)?
+            }
+            Algorithm::EdDsa => {
+                Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| JoseError::Crypto)?
+            }
         };
         let der = Zeroizing::new(der.as_ref().to_vec());
         let key = Self::from_pkcs8(alg, &der)?;
@@ -120,7 +123,9 @@ impl SigningKey {
                 alg: None,
             },
         };
-        let kid = public.thumbprint().ok_or(JoseError::BadKey("no thumbprint"))?;
+        let kid = public
+            .thumbprint()
+            .ok_or(JoseError::BadKey("no thumbprint"))?;
         public.kid = Some(kid.clone());
         public.use_ = Some("sig".into());
         public.alg = Some(alg.as_str().into());
@@ -196,10 +201,12 @@ impl PublicKey {
             }
             _ => return Err(JoseError::BadKey("unsupported key type")),
         };
-        if let Some(declared) = jwk.alg.as_deref() {
-            if declared != alg.as_str() {
-                return Err(JoseError::BadKey("alg does not match the key type"));
-            }
+        if jwk
+            .alg
+            .as_deref()
+            .is_some_and(|declared| declared != alg.as_str())
+        {
+            return Err(JoseError::BadKey("alg does not match the key type"));
         }
         Ok(Self {
             alg,

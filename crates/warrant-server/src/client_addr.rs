@@ -19,10 +19,18 @@ impl TrustedProxies {
                 Some((a, l)) => (a, Some(l)),
                 None => (item.as_str(), None),
             };
-            let ip: IpAddr = addr.trim().parse().map_err(|_| format!("trusted_proxies: bad address {item:?}"))?;
+            let ip: IpAddr = addr
+                .trim()
+                .parse()
+                .map_err(|_| format!("trusted_proxies: bad address {item:?}"))?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
             let len = match len {
-                Some(l) => l.trim().parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(|| format!("trusted_proxies: bad prefix in {item:?}"))?,
+                Some(l) => l
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|l| *l <= max)
+                    .ok_or_else(|| format!("trusted_proxies: bad prefix in {item:?}"))?,
                 None => max,
             };
             out.push((ip, len));
@@ -38,11 +46,19 @@ impl TrustedProxies {
 fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,

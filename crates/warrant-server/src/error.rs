@@ -48,7 +48,11 @@ impl OAuthError {
 
     /// 401 `invalid_client`, with a Basic challenge when the client tried Basic.
     pub fn invalid_client(basic: bool) -> Self {
-        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
         if basic {
             e.challenge = Some(r#"Basic realm="warrant", charset="UTF-8""#);
         }
@@ -56,7 +60,11 @@ impl OAuthError {
     }
 
     pub fn too_many(retry_after: u64) -> Self {
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", "too many requests; retry later");
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "too many requests; retry later",
+        );
         e.retry_after = Some(retry_after);
         e
     }
@@ -66,12 +74,22 @@ impl OAuthError {
         match e {
             TokenError::InvalidClient(_) => Self::invalid_client(basic),
             TokenError::InvalidRequest(d) => Self::invalid_request(d.clone()),
-            TokenError::InvalidTarget(d) => Self::new(StatusCode::BAD_REQUEST, "invalid_target", d.clone()),
-            TokenError::InvalidScope(d) => Self::new(StatusCode::BAD_REQUEST, "invalid_scope", d.clone()),
-            TokenError::UnknownTenant => Self::new(StatusCode::NOT_FOUND, "invalid_request", "no such tenant"),
+            TokenError::InvalidTarget(d) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_target", d.clone())
+            }
+            TokenError::InvalidScope(d) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_scope", d.clone())
+            }
+            TokenError::UnknownTenant => {
+                Self::new(StatusCode::NOT_FOUND, "invalid_request", "no such tenant")
+            }
             TokenError::Unavailable(cause) => {
                 tracing::error!(cause = %cause, "token issuance unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the issuer cannot sign tokens right now")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the issuer cannot sign tokens right now",
+                )
             }
             _ => Self::invalid_request("the request was refused"),
         }
@@ -110,7 +128,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), challenge: None }
+        Self {
+            status,
+            detail: detail.into(),
+            challenge: None,
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -129,7 +151,10 @@ impl From<AdminError> for ApiError {
             AdminError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AdminError::Internal(cause) => {
                 tracing::error!(cause = %cause, "admin request failed");
-                return Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server log",
+                );
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -152,7 +177,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(c) = self.challenge {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));

@@ -29,10 +29,19 @@ pub fn app(state: AppState) -> Router {
 pub fn protocol_app(state: AppState) -> Router {
     use protocol::{discovery, jwks, token};
     Router::new()
-        .route("/t/{tenant}/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .route("/.well-known/oauth-authorization-server/t/{tenant}", get(discovery::oauth_metadata))
+        .route(
+            "/t/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            get(discovery::oauth_metadata),
+        )
         .route("/t/{tenant}/jwks", get(jwks::jwks))
-        .route("/t/{tenant}/token", post(token::token).fallback(token::method_not_allowed))
+        .route(
+            "/t/{tenant}/token",
+            post(token::token).fallback(token::method_not_allowed),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

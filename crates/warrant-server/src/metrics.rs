@@ -27,7 +27,9 @@ struct TenantCounters {
     refused: [[AtomicU64; 8]; 2],
 }
 
-const BUCKETS_US: [u64; 11] = [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+const BUCKETS_US: [u64; 11] = [
+    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -48,12 +50,21 @@ fn grant_index(grant: &str) -> usize {
 
 impl Metrics {
     fn tenant(&self, tenant: &str) -> Arc<TenantCounters> {
-        if let Some(c) = self.tenants.read().unwrap_or_else(|e| e.into_inner()).get(tenant) {
+        if let Some(c) = self
+            .tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tenant)
+        {
             return c.clone();
         }
         let mut map = self.tenants.write().unwrap_or_else(|e| e.into_inner());
         // Unknown tenant names come from the URL: cap the label set so a scanner cannot grow it.
-        let key = if map.len() >= 10_000 { "_other" } else { tenant };
+        let key = if map.len() >= 10_000 {
+            "_other"
+        } else {
+            tenant
+        };
         map.entry(key.to_owned()).or_default().clone()
     }
 
@@ -89,7 +100,10 @@ impl Metrics {
             for (gi, g) in GRANTS.iter().enumerate() {
                 let n = map[*t].issued[gi].load(Ordering::Relaxed);
                 if n > 0 {
-                    let _ = writeln!(out, "warrant_tokens_issued_total{{tenant=\"{t}\",grant=\"{g}\"}} {n}");
+                    let _ = writeln!(
+                        out,
+                        "warrant_tokens_issued_total{{tenant=\"{t}\",grant=\"{g}\"}} {n}"
+                    );
                 }
             }
         }
@@ -99,7 +113,10 @@ impl Metrics {
                 for (ri, r) in REASONS.iter().enumerate() {
                     let n = map[*t].refused[gi][ri].load(Ordering::Relaxed);
                     if n > 0 {
-                        let _ = writeln!(out, "warrant_tokens_refused_total{{tenant=\"{t}\",grant=\"{g}\",reason=\"{r}\"}} {n}");
+                        let _ = writeln!(
+                            out,
+                            "warrant_tokens_refused_total{{tenant=\"{t}\",grant=\"{g}\",reason=\"{r}\"}} {n}"
+                        );
                     }
                 }
             }
@@ -115,8 +132,15 @@ impl Metrics {
             );
         }
         let count = h.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "warrant_token_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "warrant_token_request_duration_seconds_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "warrant_token_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "warrant_token_request_duration_seconds_sum {}",
+            h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "warrant_token_request_duration_seconds_count {count}");
         out
     }

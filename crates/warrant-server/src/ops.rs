@@ -12,7 +12,12 @@ pub(crate) async fn healthz() -> &'static str {
 
 /// Ready when the store answers and every tenant has a signing key.
 pub(crate) async fn readyz(State(s): State<AppState>) -> Response {
-    let store_ok = s.warrant.store().get_tenant(&warrant_core::TenantName::system()).await.is_ok();
+    let store_ok = s
+        .warrant
+        .store()
+        .get_tenant(&warrant_core::TenantName::system())
+        .await
+        .is_ok();
     let keys_ok = s
         .warrant
         .tenant_keys(&warrant_core::TenantName::system())
@@ -25,7 +30,11 @@ pub(crate) async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+        .into_response()
 }
 
 pub(crate) async fn not_found() -> Response {

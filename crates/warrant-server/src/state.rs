@@ -17,10 +17,19 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(per_address_per_second: f64, per_address_burst: u32, failed_per_minute: f64, failed_burst: u32) -> Self {
+    pub fn new(
+        per_address_per_second: f64,
+        per_address_burst: u32,
+        failed_per_minute: f64,
+        failed_burst: u32,
+    ) -> Self {
         Self {
             per_address: RateLimiter::new(per_address_per_second, per_address_burst, 100_000),
-            failed_auth_per_client: RateLimiter::new(failed_per_minute / 60.0, failed_burst, 100_000),
+            failed_auth_per_client: RateLimiter::new(
+                failed_per_minute / 60.0,
+                failed_burst,
+                100_000,
+            ),
         }
     }
 

@@ -5,7 +5,9 @@ use sqlx::sqlite::SqliteRow;
 use warrant_core::keyring::{KeyPurpose, KeyringEntry};
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::store::codec;
-use warrant_core::{AccountId, AccountName, Audience, SecretName, StoreError, TenantName, Timestamp};
+use warrant_core::{
+    AccountId, AccountName, Audience, SecretName, StoreError, TenantName, Timestamp,
+};
 
 use crate::store::backend;
 
@@ -14,7 +16,9 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn ts(row: &SqliteRow, col: &str) -> Result<Timestamp, StoreError> {
-    Ok(Timestamp::from_millis(row.try_get::<i64, _>(col).map_err(backend)?))
+    Ok(Timestamp::from_millis(
+        row.try_get::<i64, _>(col).map_err(backend)?,
+    ))
 }
 
 fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
@@ -73,7 +77,8 @@ pub(crate) fn account(row: &SqliteRow) -> Result<ServiceAccount, StoreError> {
 pub(crate) fn secret(row: &SqliteRow) -> Result<SecretRecord, StoreError> {
     let hash: Vec<u8> = row.try_get("hash").map_err(backend)?;
     Ok(SecretRecord {
-        account_id: AccountId::parse(&text(row, "account_id")?).map_err(|_| corrupt("account id"))?,
+        account_id: AccountId::parse(&text(row, "account_id")?)
+            .map_err(|_| corrupt("account id"))?,
         name: SecretName::parse(&text(row, "name")?).map_err(|_| corrupt("secret name"))?,
         hash: hash.try_into().map_err(|_| corrupt("secret hash"))?,
         key_version: u32::try_from(row.try_get::<i64, _>("key_version").map_err(backend)?)

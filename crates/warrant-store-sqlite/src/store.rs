@@ -15,10 +15,10 @@ use crate::rows;
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    if let Some(db) = e.as_database_error() {
-        if db.is_unique_violation() {
-            return StoreError::Conflict;
-        }
+    if let Some(db) = e.as_database_error()
+        && db.is_unique_violation()
+    {
+        return StoreError::Conflict;
     }
     StoreError::Backend(e.to_string())
 }
@@ -91,22 +91,26 @@ impl Store for SqliteStore {
     }
 
     async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>> {
-        let rows = sqlx::query("SELECT purpose, version, wrapped, created_at FROM keyring ORDER BY purpose, version")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows = sqlx::query(
+            "SELECT purpose, version, wrapped, created_at FROM keyring ORDER BY purpose, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         rows.iter().map(rows::keyring_entry).collect()
     }
 
     async fn insert_keyring_entry(&self, e: &KeyringEntry) -> StoreResult<()> {
-        sqlx::query("INSERT INTO keyring (purpose, version, wrapped, created_at) VALUES (?, ?, ?, ?)")
-            .bind(e.purpose.as_str())
-            .bind(i64::from(e.version))
-            .bind(&e.wrapped)
-            .bind(ms(e.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO keyring (purpose, version, wrapped, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(e.purpose.as_str())
+        .bind(i64::from(e.version))
+        .bind(&e.wrapped)
+        .bind(ms(e.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 
@@ -136,7 +140,11 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::tenant).transpose()
     }
 
-    async fn list_tenants(&self, after: Option<&TenantName>, limit: u32) -> StoreResult<Vec<Tenant>> {
+    async fn list_tenants(
+        &self,
+        after: Option<&TenantName>,
+        limit: u32,
+    ) -> StoreResult<Vec<Tenant>> {
         let rows = sqlx::query(
             "SELECT name, signing_alg, created_at, updated_at, revision FROM tenants \
              WHERE deleted_at IS NULL AND name > ? ORDER BY name LIMIT ?",
@@ -170,12 +178,14 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        sqlx::query("UPDATE service_accounts SET deleted_at = ? WHERE tenant = ? AND deleted_at IS NULL")
-            .bind(ms(at))
-            .bind(name.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE service_accounts SET deleted_at = ? WHERE tenant = ? AND deleted_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
@@ -205,7 +215,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn get_account(&self, tenant: &TenantName, id: &AccountId) -> StoreResult<Option<ServiceAccount>> {
+    async fn get_account(
+        &self,
+        tenant: &TenantName,
+        id: &AccountId,
+    ) -> StoreResult<Option<ServiceAccount>> {
         let sql = const_format_account("WHERE id = ? AND tenant = ? AND deleted_at IS NULL");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.as_str())
@@ -216,7 +230,11 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::account).transpose()
     }
 
-    async fn get_account_by_name(&self, tenant: &TenantName, name: &AccountName) -> StoreResult<Option<ServiceAccount>> {
+    async fn get_account_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &AccountName,
+    ) -> StoreResult<Option<ServiceAccount>> {
         let sql = const_format_account("WHERE tenant = ? AND name = ? AND deleted_at IS NULL");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_str())
@@ -227,7 +245,12 @@ impl Store for SqliteStore {
         row.as_ref().map(rows::account).transpose()
     }
 
-    async fn list_accounts(&self, tenant: &TenantName, after: Option<&AccountId>, limit: u32) -> StoreResult<Vec<ServiceAccount>> {
+    async fn list_accounts(
+        &self,
+        tenant: &TenantName,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ServiceAccount>> {
         let sql = const_format_account(
             "WHERE tenant = ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
         );
@@ -283,7 +306,12 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn delete_account(&self, tenant: &TenantName, id: &AccountId, at: Timestamp) -> StoreResult<()> {
+    async fn delete_account(
+        &self,
+        tenant: &TenantName,
+        id: &AccountId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query(
             "UPDATE service_accounts SET deleted_at = ?, revision = revision + 1 \
@@ -298,12 +326,14 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("UPDATE secrets SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL")
-            .bind(ms(at))
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE secrets SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 
@@ -349,7 +379,12 @@ impl Store for SqliteStore {
         rows.iter().map(rows::secret).collect()
     }
 
-    async fn revoke_secret(&self, account: &AccountId, name: &SecretName, at: Timestamp) -> StoreResult<()> {
+    async fn revoke_secret(
+        &self,
+        account: &AccountId,
+        name: &SecretName,
+        at: Timestamp,
+    ) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE secrets SET revoked_at = ? WHERE account_id = ? AND name = ? AND revoked_at IS NULL",
         )

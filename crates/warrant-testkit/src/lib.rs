@@ -1,1 +1,140 @@
-//! placeholder
+//! Test-only support for Warrant: a hand-moved [`FixedClock`], builders of valid records, and
+//! the store contract suite that every [`Store`] backend runs.
+//!
+//! A store crate runs the whole suite with one line in a test file:
+//!
+//! ```ignore
+//! async fn fresh_store() -> MyFixture { /* a new, empty store; AsRef<dyn Store> */ }
+//! warrant_testkit::store_contract_tests!(fresh_store());
+//! ```
+//!
+//! That expands to one `#[tokio::test]` per check in [`contract`], each on its own fresh store
+//! (migrated by the macro), so a failure names the broken rule. The calling crate needs `tokio`
+//! (with `macros` and `rt`) as a dev-dependency.
+
+// This crate only runs inside tests: failing loudly with unwrap/expect/panic is how a check
+// reports a broken rule, so the workspace's deny of those lints does not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod builders;
+mod clock;
+pub mod contract;
+
+use std::future::Future;
+
+pub use builders::{
+    API_AUDIENCE, T0, account, account_id_at, account_name, audience, fake_hash, grant,
+    keyring_entry, scopes, secret_name, secret_record, signing_key_record, tenant, tenant_name,
+};
+pub use clock::FixedClock;
+use warrant_core::Store;
+
+/// Migrates a fresh store before a check (used by the macros; panics on failure).
+#[doc(hidden)]
+pub async fn __prepare(store: &dyn Store) {
+    if let Err(e) = store.migrate().await {
+        panic!("migrate on a fresh store failed: {e:?}");
+    }
+}
+
+/// Calls `$crate::$inner! { ($($args)*) check, check, … }` with the name of every check in
+/// [`contract`]: the one list both runners share.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_store_checks {
+    ($inner:ident ($($args:tt)*)) => {
+        $crate::$inner! { ($($args)*)
+            migrate_is_idempotent,
+            fresh_store_is_empty,
+            keyring_insert_and_list,
+            keyring_duplicate_is_conflict,
+            tenant_create_and_get,
+            tenant_duplicate_name_is_conflict,
+            tenant_list_orders_by_name_with_cursor_and_limit,
+            tenant_delete_hides_it,
+            tenant_deleted_name_stays_taken,
+            tenant_delete_hides_accounts_secrets_and_keys,
+            account_create_and_get,
+            account_round_trips_every_field,
+            account_list_orders_by_id_with_cursor_and_limit,
+            account_duplicate_name_or_id_is_conflict,
+            account_name_reusable_after_delete,
+            account_is_invisible_to_other_tenants,
+            account_update_persists_fields_and_bumps_revision,
+            account_update_revision_comes_from_expected,
+            account_update_stale_revision_is_mismatch,
+            account_update_missing_is_not_found,
+            account_delete_hides_it_and_its_secrets,
+            all_accounts_lists_live_accounts_of_live_tenants,
+            secret_add_and_list_ordered_by_name,
+            secret_duplicate_live_name_is_conflict,
+            secret_revoke_hides_it_and_frees_the_name,
+            all_secrets_lists_live_secrets_of_live_accounts,
+            touch_secrets_sets_last_used_and_never_moves_back,
+            touch_secrets_tolerates_revoked_and_unknown,
+            signing_key_round_trips_every_field,
+            signing_keys_exclude_removed_and_deleted_tenants,
+            signing_keys_ordered_by_activation,
+            tenant_signing_keys_newest_first,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_contract_tests_expand {
+    (($make:expr) $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test]
+            async fn $check() {
+                let fixture = $make.await;
+                let store: &dyn $crate::__reexport::Store = ::core::convert::AsRef::as_ref(&fixture);
+                $crate::__prepare(store).await;
+                $crate::contract::$check(store).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per store contract check.
+///
+/// `$make` is an expression evaluated once per test that yields a future of a fresh, empty
+/// store handle: anything that is `AsRef<dyn Store>` (an `Arc<dyn Store>`, or a fixture struct
+/// that also keeps a temporary directory alive). The macro migrates it before each check.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr $(,)?) => {
+        $crate::__with_store_checks! { __store_contract_tests_expand ($make) }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_store_contract_expand {
+    (($make:ident) $($check:ident),* $(,)?) => {
+        $(
+            {
+                let fixture = $make().await;
+                let store: &dyn $crate::__reexport::Store = ::core::convert::AsRef::as_ref(&fixture);
+                $crate::__prepare(store).await;
+                $crate::contract::$check(store).await;
+            }
+        )*
+    };
+}
+
+/// Runs every store contract check in one test, each on a fresh store from `make` (migrated
+/// here). Prefer [`store_contract_tests!`], which reports each check as its own test.
+pub async fn run_store_contract<F, Fut, H>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = H>,
+    H: AsRef<dyn Store>,
+{
+    __with_store_checks! { __run_store_contract_expand (make) }
+}
+
+#[doc(hidden)]
+pub mod __reexport {
+    pub use warrant_core::Store;
+}

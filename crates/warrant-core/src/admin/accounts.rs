@@ -52,7 +52,9 @@ impl Warrant {
         policy::check_grants(&spec.grants)?;
         policy::check_claims(&spec.claims)?;
         if spec.description.len() > 1024 {
-            return Err(AdminError::Invalid("description is longer than 1024 bytes".into()));
+            return Err(AdminError::Invalid(
+                "description is longer than 1024 bytes".into(),
+            ));
         }
         Ok((default, max))
     }
@@ -85,14 +87,19 @@ impl Warrant {
             updated_at: now,
             revision: 1,
         };
-        self.store.create_account(&account).await.map_err(|e| match e {
-            StoreError::Conflict => AdminError::Conflict(format!(
-                "tenant {tenant} already has an account named {}",
-                account.name
-            )),
-            other => other.into(),
-        })?;
-        self.directory.reload(&*self.store, tenant, &account.id).await?;
+        self.store
+            .create_account(&account)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => AdminError::Conflict(format!(
+                    "tenant {tenant} already has an account named {}",
+                    account.name
+                )),
+                other => other.into(),
+            })?;
+        self.directory
+            .reload(&*self.store, tenant, &account.id)
+            .await?;
         tracing::info!(tenant = %tenant, account = %account.id, name = %account.name, "account created");
         Ok(account)
     }
@@ -163,7 +170,9 @@ impl Warrant {
             self.refuse_if_last_admin(&current).await?;
         }
         self.store.update_account(&next, current.revision).await?;
-        self.directory.reload(&*self.store, tenant, &next.id).await?;
+        self.directory
+            .reload(&*self.store, tenant, &next.id)
+            .await?;
         tracing::info!(tenant = %tenant, account = %next.id, enabled = next.enabled, "account updated");
         Ok(next)
     }
@@ -187,7 +196,9 @@ impl Warrant {
         self.store
             .delete_account(tenant, &current.id, self.clock.now())
             .await?;
-        self.directory.reload(&*self.store, tenant, &current.id).await?;
+        self.directory
+            .reload(&*self.store, tenant, &current.id)
+            .await?;
         tracing::info!(tenant = %tenant, account = %current.id, "account deleted");
         Ok(())
     }
@@ -206,7 +217,10 @@ impl Warrant {
         let system = TenantName::system();
         let mut after = None;
         loop {
-            let batch = self.store.list_accounts(&system, after.as_ref(), 500).await?;
+            let batch = self
+                .store
+                .list_accounts(&system, after.as_ref(), 500)
+                .await?;
             if batch
                 .iter()
                 .any(|o| o.id != a.id && self.is_admin_account(o))

@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use super::AdminError;
+use crate::Warrant;
 use crate::ids::{AccountId, TenantName};
 use crate::signing::ACCESS_TOKEN_TYP;
-use crate::Warrant;
 
 /// Clock skew tolerated on `nbf`/`iat`, seconds.
 const SKEW: i64 = 60;
@@ -88,10 +88,10 @@ impl Warrant {
         for sc in s("scope").unwrap_or("").split(' ') {
             if sc == "admin" {
                 global = true;
-            } else if let Some(t) = sc.strip_prefix("admin:") {
-                if t != TenantName::SYSTEM {
-                    tenants.push(t.to_owned());
-                }
+            } else if let Some(t) = sc.strip_prefix("admin:")
+                && t != TenantName::SYSTEM
+            {
+                tenants.push(t.to_owned());
             }
         }
         if !global && tenants.is_empty() {

@@ -1,7 +1,7 @@
 use super::{AdminError, AdminPrincipal};
+use crate::Warrant;
 use crate::ids::TenantName;
 use crate::model::{KeyState, SigningKeyRecord};
-use crate::Warrant;
 
 impl Warrant {
     /// A tenant's signing keys with their state now, newest first.

@@ -37,7 +37,8 @@ impl Warrant {
                 "the account already has {MAX_SECRETS_PER_ACCOUNT} secrets; revoke one first"
             )));
         }
-        let secret = ClientSecret::generate().map_err(|_| AdminError::Internal("randomness".into()))?;
+        let secret =
+            ClientSecret::generate().map_err(|_| AdminError::Internal("randomness".into()))?;
         let hashing = self.hashing();
         let version = hashing.current();
         let hash = secret
@@ -59,7 +60,9 @@ impl Warrant {
             )),
             other => other.into(),
         })?;
-        self.directory.reload(&*self.store, tenant, &account.id).await?;
+        self.directory
+            .reload(&*self.store, tenant, &account.id)
+            .await?;
         tracing::info!(tenant = %tenant, account = %account.id, secret = %record.name, "secret added");
         Ok((
             SecretView {
@@ -120,7 +123,9 @@ impl Warrant {
                 }
                 other => other.into(),
             })?;
-        self.directory.reload(&*self.store, tenant, &account.id).await?;
+        self.directory
+            .reload(&*self.store, tenant, &account.id)
+            .await?;
         tracing::info!(tenant = %tenant, account = %account.id, secret = %name, "secret revoked");
         Ok(())
     }

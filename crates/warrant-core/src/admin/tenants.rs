@@ -16,7 +16,9 @@ impl Warrant {
     ) -> Result<Tenant, AdminError> {
         p.require_global()?;
         if name.is_system() {
-            return Err(AdminError::Conflict("the tenant name system is reserved".into()));
+            return Err(AdminError::Conflict(
+                "the tenant name system is reserved".into(),
+            ));
         }
         let now = self.clock.now();
         let tenant = Tenant {
@@ -26,13 +28,16 @@ impl Warrant {
             updated_at: now,
             revision: 1,
         };
-        self.store.create_tenant(&tenant).await.map_err(|e| match e {
-            StoreError::Conflict => AdminError::Conflict(format!(
-                "tenant name {} is taken (names of deleted tenants are never reused)",
-                tenant.name
-            )),
-            other => other.into(),
-        })?;
+        self.store
+            .create_tenant(&tenant)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => AdminError::Conflict(format!(
+                    "tenant name {} is taken (names of deleted tenants are never reused)",
+                    tenant.name
+                )),
+                other => other.into(),
+            })?;
         let key = new_key_record(&self.master, &tenant.name, tenant.signing_alg, now)?;
         self.store.add_signing_key(&key).await?;
         self.reload_keys().await?;
@@ -90,7 +95,9 @@ impl Warrant {
     ) -> Result<(), AdminError> {
         p.require_global()?;
         if name.is_system() {
-            return Err(AdminError::Conflict("the system tenant cannot be deleted".into()));
+            return Err(AdminError::Conflict(
+                "the system tenant cannot be deleted".into(),
+            ));
         }
         self.live_tenant(name).await?;
         self.store.delete_tenant(name, self.clock.now()).await?;

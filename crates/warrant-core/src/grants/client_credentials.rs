@@ -92,7 +92,10 @@ impl Warrant {
     }
 
     /// Issues an access token for the client credentials grant.
-    pub fn client_credentials(&self, req: ClientCredentials<'_>) -> Result<IssuedToken, TokenError> {
+    pub fn client_credentials(
+        &self,
+        req: ClientCredentials<'_>,
+    ) -> Result<IssuedToken, TokenError> {
         let now = self.clock.now();
         let keys = self.keys.get(req.tenant).ok_or(TokenError::UnknownTenant)?;
         let client = self
@@ -126,8 +129,7 @@ pub(crate) fn resolve_target(
         match chosen {
             Some(c) if c != *a => {
                 return Err(TokenError::InvalidTarget(
-                    "more than one distinct audience was requested; a token has exactly one"
-                        .into(),
+                    "more than one distinct audience was requested; a token has exactly one".into(),
                 ));
             }
             _ => chosen = Some(a),
@@ -151,8 +153,9 @@ pub(crate) fn resolve_target(
     let scopes = match scope {
         None => grant.scopes.clone(),
         Some(raw) => {
-            let requested = ScopeSet::parse_delimited(raw)
-                .ok_or_else(|| TokenError::InvalidScope("the scope parameter is malformed".into()))?;
+            let requested = ScopeSet::parse_delimited(raw).ok_or_else(|| {
+                TokenError::InvalidScope("the scope parameter is malformed".into())
+            })?;
             if requested.is_empty() {
                 grant.scopes.clone()
             } else if let Some(missing) = requested.first_missing_from(&grant.scopes) {

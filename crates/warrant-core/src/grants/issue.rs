@@ -42,10 +42,9 @@ pub(crate) fn issue(
     lifetime: u64,
     now: Timestamp,
 ) -> Result<IssuedToken, TokenError> {
-    let signer = keys
-        .signer
-        .as_ref()
-        .ok_or_else(|| TokenError::Unavailable(format!("tenant {} has no active key", keys.tenant)))?;
+    let signer = keys.signer.as_ref().ok_or_else(|| {
+        TokenError::Unavailable(format!("tenant {} has no active key", keys.tenant))
+    })?;
     let jti_bytes: [u8; 16] = warrant_jose::crypto::random_array()
         .map_err(|_| TokenError::Unavailable("randomness failed".into()))?;
     let jti = warrant_jose::b64::encode(jti_bytes);

@@ -7,26 +7,51 @@ use warrant_core::admin::{AccountSpec, NewAccount};
 use warrant_core::{AccountId, AccountName};
 use warrant_proto::admin::{CreateServiceAccount, Grant, Page};
 
-use super::extract::{Admin, IfMatch, JsonBody, PageQuery, account_ref, decode_cursor, encode_cursor, etag, tenant};
+use super::extract::{
+    Admin, IfMatch, JsonBody, PageQuery, account_ref, decode_cursor, encode_cursor, etag, tenant,
+};
 use super::views;
 use crate::AppState;
 use crate::error::ApiError;
 
-pub(crate) async fn list(State(s): State<AppState>, Admin(p): Admin, Path(t): Path<String>, Query(q): Query<PageQuery>) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path(t): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
     let after = decode_cursor(&q.cursor)?
         .map(|c| AccountId::parse(&c).map_err(|_| ApiError::bad_request("invalid cursor")))
         .transpose()?;
-    let limit = q.limit.unwrap_or(warrant_core::admin::DEFAULT_PAGE).clamp(1, warrant_core::admin::MAX_PAGE);
-    let items = s.warrant.list_accounts(&p, &t, after.as_ref(), Some(limit)).await?;
-    let next_cursor = (items.len() as u32 == limit).then(|| items.last().map(|a| encode_cursor(a.id.as_str()))).flatten();
+    let limit = q
+        .limit
+        .unwrap_or(warrant_core::admin::DEFAULT_PAGE)
+        .clamp(1, warrant_core::admin::MAX_PAGE);
+    let items = s
+        .warrant
+        .list_accounts(&p, &t, after.as_ref(), Some(limit))
+        .await?;
+    let next_cursor = (items.len() as u32 == limit)
+        .then(|| items.last().map(|a| encode_cursor(a.id.as_str())))
+        .flatten();
     let cfg = s.warrant.config();
-    Ok(Json(Page { items: items.iter().map(|a| views::account(a, cfg)).collect(), next_cursor }).into_response())
+    Ok(Json(Page {
+        items: items.iter().map(|a| views::account(a, cfg)).collect(),
+        next_cursor,
+    })
+    .into_response())
 }
 
-pub(crate) async fn create(State(s): State<AppState>, Admin(p): Admin, Path(t): Path<String>, JsonBody(b): JsonBody<CreateServiceAccount>) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path(t): Path<String>,
+    JsonBody(b): JsonBody<CreateServiceAccount>,
+) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
-    let name = AccountName::parse(&b.name).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let name = AccountName::parse(&b.name)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let spec = AccountSpec {
         description: b.description.unwrap_or_default(),
         enabled: b.enabled.unwrap_or(true),
@@ -36,14 +61,33 @@ pub(crate) async fn create(State(s): State<AppState>, Admin(p): Admin, Path(t): 
         max_lifetime: b.max_lifetime_seconds,
         claims: b.claims.unwrap_or_default(),
     };
-    let a = s.warrant.create_account(&p, &t, NewAccount { name, spec }).await?;
+    let a = s
+        .warrant
+        .create_account(&p, &t, NewAccount { name, spec })
+        .await?;
     let location = format!("/admin/v1/tenants/{t}/service-accounts/{}", a.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location), etag(a.revision)], Json(views::account(&a, s.warrant.config()))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location), etag(a.revision)],
+        Json(views::account(&a, s.warrant.config())),
+    )
+        .into_response())
 }
 
-pub(crate) async fn show(State(s): State<AppState>, Admin(p): Admin, Path((t, a)): Path<(String, String)>) -> Result<Response, ApiError> {
-    let a = s.warrant.get_account(&p, &tenant(&t)?, &account_ref(&a)?).await?;
-    Ok(([etag(a.revision)], Json(views::account(&a, s.warrant.config()))).into_response())
+pub(crate) async fn show(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path((t, a)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let a = s
+        .warrant
+        .get_account(&p, &tenant(&t)?, &account_ref(&a)?)
+        .await?;
+    Ok((
+        [etag(a.revision)],
+        Json(views::account(&a, s.warrant.config())),
+    )
+        .into_response())
 }
 
 pub(crate) async fn patch(
@@ -59,17 +103,38 @@ pub(crate) async fn patch(
         return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
     }
     let spec = views::patched_spec(&current, s.warrant.config(), &patch)?;
-    let a = s.warrant.update_account(&p, &t, &r, Some(current.revision), spec).await?;
-    Ok(([etag(a.revision)], Json(views::account(&a, s.warrant.config()))).into_response())
+    let a = s
+        .warrant
+        .update_account(&p, &t, &r, Some(current.revision), spec)
+        .await?;
+    Ok((
+        [etag(a.revision)],
+        Json(views::account(&a, s.warrant.config())),
+    )
+        .into_response())
 }
 
-pub(crate) async fn remove(State(s): State<AppState>, Admin(p): Admin, Path((t, a)): Path<(String, String)>, IfMatch(if_match): IfMatch) -> Result<Response, ApiError> {
-    s.warrant.delete_account(&p, &tenant(&t)?, &account_ref(&a)?, if_match).await?;
+pub(crate) async fn remove(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path((t, a)): Path<(String, String)>,
+    IfMatch(if_match): IfMatch,
+) -> Result<Response, ApiError> {
+    s.warrant
+        .delete_account(&p, &tenant(&t)?, &account_ref(&a)?, if_match)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn grants(State(s): State<AppState>, Admin(p): Admin, Path((t, a)): Path<(String, String)>) -> Result<Response, ApiError> {
-    let a = s.warrant.get_account(&p, &tenant(&t)?, &account_ref(&a)?).await?;
+pub(crate) async fn grants(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path((t, a)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let a = s
+        .warrant
+        .get_account(&p, &tenant(&t)?, &account_ref(&a)?)
+        .await?;
     let out: Vec<Grant> = a.grants.iter().map(views::grant_out).collect();
     Ok(([etag(a.revision)], Json(out)).into_response())
 }
@@ -87,7 +152,10 @@ pub(crate) async fn put_grants(
     let mut spec = AccountSpec::of(&current);
     spec.grants = views::grants_in(&grants)?;
     let rev = if_match.unwrap_or(current.revision);
-    let a = s.warrant.update_account(&p, &t, &r, Some(rev), spec).await?;
+    let a = s
+        .warrant
+        .update_account(&p, &t, &r, Some(rev), spec)
+        .await?;
     let out: Vec<Grant> = a.grants.iter().map(views::grant_out).collect();
     Ok(([etag(a.revision)], Json(out)).into_response())
 }

@@ -60,7 +60,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_ADMIN_BODY)
             .await
-            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"))?;
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                )
+            })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
@@ -77,7 +82,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         let Some(v) = parts.headers.get(header::IF_MATCH) else {
             return Ok(IfMatch(None));
         };
-        let v = v.to_str().map_err(|_| ApiError::bad_request("malformed If-Match"))?.trim();
+        let v = v
+            .to_str()
+            .map_err(|_| ApiError::bad_request("malformed If-Match"))?
+            .trim();
         if v == "*" {
             return Ok(IfMatch(None));
         }
@@ -119,7 +127,12 @@ pub(crate) fn decode_cursor(c: &Option<String>) -> Result<Option<String>, ApiErr
 }
 
 pub(crate) fn tenant(raw: &str) -> Result<TenantName, ApiError> {
-    TenantName::parse(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no tenant {}", raw.chars().take(63).collect::<String>())))
+    TenantName::parse(raw).map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no tenant {}", raw.chars().take(63).collect::<String>()),
+        )
+    })
 }
 
 pub(crate) fn account_ref(raw: &str) -> Result<AccountRef, ApiError> {

@@ -8,7 +8,11 @@ use super::extract::{Admin, tenant};
 use crate::AppState;
 use crate::error::ApiError;
 
-pub(crate) async fn list(State(s): State<AppState>, Admin(p): Admin, Path(t): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path(t): Path<String>,
+) -> Result<Response, ApiError> {
     let keys = s.warrant.list_keys(&p, &tenant(&t)?).await?;
     let items = keys
         .iter()
@@ -22,5 +26,9 @@ pub(crate) async fn list(State(s): State<AppState>, Admin(p): Admin, Path(t): Pa
             removed_at: k.removed_at.map(Timestamp::to_rfc3339),
         })
         .collect();
-    Ok(Json(Page { items, next_cursor: None }).into_response())
+    Ok(Json(Page {
+        items,
+        next_cursor: None,
+    })
+    .into_response())
 }

@@ -18,13 +18,33 @@ pub fn routes() -> Router<AppState> {
     let sa = "/admin/v1/tenants/{tenant}/service-accounts";
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi::document))
-        .route("/admin/v1/tenants", get(tenants::list).post(tenants::create))
-        .route("/admin/v1/tenants/{tenant}", get(tenants::show).delete(tenants::remove))
+        .route(
+            "/admin/v1/tenants",
+            get(tenants::list).post(tenants::create),
+        )
+        .route(
+            "/admin/v1/tenants/{tenant}",
+            get(tenants::show).delete(tenants::remove),
+        )
         .route("/admin/v1/tenants/{tenant}/keys", get(keys::list))
         .route(sa, get(accounts::list).post(accounts::create))
-        .route(&format!("{sa}/{{account}}"), get(accounts::show).patch(accounts::patch).delete(accounts::remove))
-        .route(&format!("{sa}/{{account}}/grants"), get(accounts::grants).put(accounts::put_grants))
-        .route(&format!("{sa}/{{account}}/secrets"), get(secrets::list).post(secrets::create))
-        .route(&format!("{sa}/{{account}}/secrets/{{name}}"), delete(secrets::revoke))
+        .route(
+            &format!("{sa}/{{account}}"),
+            get(accounts::show)
+                .patch(accounts::patch)
+                .delete(accounts::remove),
+        )
+        .route(
+            &format!("{sa}/{{account}}/grants"),
+            get(accounts::grants).put(accounts::put_grants),
+        )
+        .route(
+            &format!("{sa}/{{account}}/secrets"),
+            get(secrets::list).post(secrets::create),
+        )
+        .route(
+            &format!("{sa}/{{account}}/secrets/{{name}}"),
+            delete(secrets::revoke),
+        )
         .route("/admin/v1/{*rest}", axum::routing::any(extract::not_found))
 }

@@ -10,34 +10,76 @@ use super::views;
 use crate::AppState;
 use crate::error::ApiError;
 
-pub(crate) async fn list(State(s): State<AppState>, Admin(p): Admin, Query(q): Query<PageQuery>) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
     let after = decode_cursor(&q.cursor)?.map(|c| tenant(&c)).transpose()?;
-    let limit = warrant_core::admin::DEFAULT_PAGE.min(q.limit.unwrap_or(u32::MAX)).max(1);
-    let limit = q.limit.map_or(limit, |l| l.clamp(1, warrant_core::admin::MAX_PAGE));
-    let items = s.warrant.list_tenants(&p, after.as_ref(), Some(limit)).await?;
-    let next_cursor = (items.len() as u32 == limit).then(|| items.last().map(|t| encode_cursor(t.name.as_str()))).flatten();
+    let limit = warrant_core::admin::DEFAULT_PAGE
+        .min(q.limit.unwrap_or(u32::MAX))
+        .max(1);
+    let limit = q
+        .limit
+        .map_or(limit, |l| l.clamp(1, warrant_core::admin::MAX_PAGE));
+    let items = s
+        .warrant
+        .list_tenants(&p, after.as_ref(), Some(limit))
+        .await?;
+    let next_cursor = (items.len() as u32 == limit)
+        .then(|| items.last().map(|t| encode_cursor(t.name.as_str())))
+        .flatten();
     let cfg = s.warrant.config();
-    Ok(Json(Page { items: items.iter().map(|t| views::tenant(t, cfg)).collect(), next_cursor }).into_response())
+    Ok(Json(Page {
+        items: items.iter().map(|t| views::tenant(t, cfg)).collect(),
+        next_cursor,
+    })
+    .into_response())
 }
 
-pub(crate) async fn create(State(s): State<AppState>, Admin(p): Admin, JsonBody(body): JsonBody<CreateTenant>) -> Result<Response, ApiError> {
-    let name = warrant_core::TenantName::parse(&body.name).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    JsonBody(body): JsonBody<CreateTenant>,
+) -> Result<Response, ApiError> {
+    let name = warrant_core::TenantName::parse(&body.name)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let alg = body
         .signing_alg
         .as_deref()
-        .map(|a| Algorithm::parse(a).map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "signing_alg must be ES256 or EdDSA")))
+        .map(|a| {
+            Algorithm::parse(a).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "signing_alg must be ES256 or EdDSA",
+                )
+            })
+        })
         .transpose()?;
     let t = s.warrant.create_tenant(&p, name, alg).await?;
     let location = format!("/admin/v1/tenants/{}", t.name);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(views::tenant(&t, s.warrant.config()))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(views::tenant(&t, s.warrant.config())),
+    )
+        .into_response())
 }
 
-pub(crate) async fn show(State(s): State<AppState>, Admin(p): Admin, Path(t): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn show(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path(t): Path<String>,
+) -> Result<Response, ApiError> {
     let t = s.warrant.get_tenant(&p, &tenant(&t)?).await?;
     Ok(Json(views::tenant(&t, s.warrant.config())).into_response())
 }
 
-pub(crate) async fn remove(State(s): State<AppState>, Admin(p): Admin, Path(t): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn remove(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path(t): Path<String>,
+) -> Result<Response, ApiError> {
     s.warrant.delete_tenant(&p, &tenant(&t)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -35,22 +35,35 @@ pub(crate) fn grants_in(grants: &[wire::Grant]) -> Result<Vec<Grant>, ApiError> 
     grants
         .iter()
         .map(|g| {
-            let audience = Audience::parse(&g.audience)
-                .ok_or_else(|| invalid(format!("grant audience {:?} is not an absolute URI without a fragment", g.audience)))?;
+            let audience = Audience::parse(&g.audience).ok_or_else(|| {
+                invalid(format!(
+                    "grant audience {:?} is not an absolute URI without a fragment",
+                    g.audience
+                ))
+            })?;
             let scopes = g
                 .scopes
                 .iter()
                 .flat_map(|s| s.split(' ').filter(|x| !x.is_empty()))
                 .map(|s| Scope::parse(s).ok_or_else(|| invalid(format!("invalid scope {s:?}"))))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Grant { audience, scopes: ScopeSet::from_scopes(scopes) })
+            Ok(Grant {
+                audience,
+                scopes: ScopeSet::from_scopes(scopes),
+            })
         })
         .collect()
 }
 
 pub(crate) fn audience_in(a: Option<&str>) -> Result<Option<Audience>, ApiError> {
-    a.map(|a| Audience::parse(a).ok_or_else(|| invalid(format!("default_audience {a:?} is not an absolute URI without a fragment"))))
-        .transpose()
+    a.map(|a| {
+        Audience::parse(a).ok_or_else(|| {
+            invalid(format!(
+                "default_audience {a:?} is not an absolute URI without a fragment"
+            ))
+        })
+    })
+    .transpose()
 }
 
 pub(crate) fn account(a: &ServiceAccount, config: &CoreConfig) -> wire::ServiceAccount {
@@ -66,7 +79,11 @@ pub(crate) fn account(a: &ServiceAccount, config: &CoreConfig) -> wire::ServiceA
         default_lifetime_seconds: a.default_lifetime,
         max_lifetime_seconds: a.max_lifetime,
         claims: a.claims.clone(),
-        auth_methods: a.auth_methods.iter().map(|m| m.as_str().to_owned()).collect(),
+        auth_methods: a
+            .auth_methods
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
         client_id: a.id.to_string(),
         token_endpoint: format!("{issuer}/token"),
         issuer,
@@ -108,12 +125,20 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
 }
 
 /// Applies a merge patch to an account's representation and returns the new editable fields.
-pub(crate) fn patched_spec(current: &ServiceAccount, config: &CoreConfig, patch: &Value) -> Result<AccountSpec, ApiError> {
+pub(crate) fn patched_spec(
+    current: &ServiceAccount,
+    config: &CoreConfig,
+    patch: &Value,
+) -> Result<AccountSpec, ApiError> {
     let Value::Object(p) = patch else {
         return Err(ApiError::bad_request("a merge patch must be a JSON object"));
     };
-    let before = serde_json::to_value(account(current, config)).map_err(|_| ApiError::bad_request("unserialisable account"))?;
-    if let Some(k) = p.keys().find(|k| !EDITABLE.contains(&k.as_str()) && p.get(*k) != before.get(*k)) {
+    let before = serde_json::to_value(account(current, config))
+        .map_err(|_| ApiError::bad_request("unserialisable account"))?;
+    if let Some(k) = p
+        .keys()
+        .find(|k| !EDITABLE.contains(&k.as_str()) && p.get(*k) != before.get(*k))
+    {
         return Err(invalid(format!("{k} cannot be changed")));
     }
     let mut after = before;
@@ -121,22 +146,36 @@ pub(crate) fn patched_spec(current: &ServiceAccount, config: &CoreConfig, patch:
     let field = |k: &str| after.get(k).filter(|v| !v.is_null());
     let description = match field("description") {
         None => String::new(),
-        Some(v) => v.as_str().ok_or_else(|| invalid("description must be a string"))?.to_owned(),
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| invalid("description must be a string"))?
+            .to_owned(),
     };
     let enabled = match field("enabled") {
         None => true,
-        Some(v) => v.as_bool().ok_or_else(|| invalid("enabled must be a boolean"))?,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| invalid("enabled must be a boolean"))?,
     };
     let default_audience = match field("default_audience") {
         None => None,
-        Some(v) => audience_in(Some(v.as_str().ok_or_else(|| invalid("default_audience must be a string"))?))?,
+        Some(v) => audience_in(Some(
+            v.as_str()
+                .ok_or_else(|| invalid("default_audience must be a string"))?,
+        ))?,
     };
     let grants: Vec<wire::Grant> = match field("grants") {
         None => Vec::new(),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| invalid("grants must be [{\"audience\",\"scopes\"}]"))?,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| invalid("grants must be [{\"audience\",\"scopes\"}]"))?,
     };
     let secs = |k: &str| -> Result<Option<u64>, ApiError> {
-        field(k).map(|v| v.as_u64().ok_or_else(|| invalid(format!("{k} must be a non-negative integer")))).transpose()
+        field(k)
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| invalid(format!("{k} must be a non-negative integer")))
+            })
+            .transpose()
     };
     let claims = match field("claims") {
         None => Map::new(),

@@ -22,7 +22,10 @@ pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuth
         jwks_uri: format!("{issuer}/jwks"),
         issuer,
         grant_types_supported: vec!["client_credentials".into()],
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into()],
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+        ],
         // As the Kubernetes and SPIRE issuers publish them, so cloud workload-identity
         // federation can trust a Warrant tenant (DESIGN.md, "Protocol endpoints").
         response_types_supported: vec!["id_token".into()],
@@ -31,14 +34,23 @@ pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuth
         scopes_supported: Vec::new(),
     };
     let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     Ok(resp)
 }
 
-pub async fn openid_configuration(State(s): State<AppState>, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
+pub async fn openid_configuration(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, OAuthError> {
     metadata(&s, &tenant)
 }
 
-pub async fn oauth_metadata(State(s): State<AppState>, Path(tenant): Path<String>) -> Result<Response, OAuthError> {
+pub async fn oauth_metadata(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<Response, OAuthError> {
     metadata(&s, &tenant)
 }

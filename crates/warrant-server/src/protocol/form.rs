@@ -37,11 +37,17 @@ impl Params {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -108,7 +114,10 @@ mod tests {
     #[test]
     fn basic_is_form_decoded() {
         let h = format!("Basic {}", BASE64.encode("sa%5F1:p+w%3A"));
-        assert_eq!(parse_basic(h.as_bytes()), Ok(("sa_1".into(), "p w:".into())));
+        assert_eq!(
+            parse_basic(h.as_bytes()),
+            Ok(("sa_1".into(), "p w:".into()))
+        );
         assert!(parse_basic(b"Basic !!!").is_err());
         assert!(parse_basic(b"Bearer abc").is_err());
         assert!(parse_basic(format!("Basic {}", BASE64.encode("nocolon")).as_bytes()).is_err());

@@ -40,7 +40,11 @@ impl From<OAuthError> for Refusal {
     }
 }
 
-pub async fn token(State(s): State<AppState>, Path(tenant): Path<String>, req: Request) -> Response {
+pub async fn token(
+    State(s): State<AppState>,
+    Path(tenant): Path<String>,
+    req: Request,
+) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let ip = client_ip(&parts, &s.trusted_proxies);
@@ -61,7 +65,13 @@ pub async fn token(State(s): State<AppState>, Path(tenant): Path<String>, req: R
     resp
 }
 
-async fn handle(s: &AppState, tenant: &str, parts: &Parts, body: Body, ip: IpAddr) -> Result<Response, Refusal> {
+async fn handle(
+    s: &AppState,
+    tenant: &str,
+    parts: &Parts,
+    body: Body,
+    ip: IpAddr,
+) -> Result<Response, Refusal> {
     let now = s.warrant.now();
     if let Err(retry) = s.limits.per_address.check(&ip, now) {
         return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
@@ -78,12 +88,22 @@ async fn handle(s: &AppState, tenant: &str, parts: &Parts, body: Body, ip: IpAdd
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form_type {
-        return Err(OAuthError::invalid_request("the content type must be application/x-www-form-urlencoded").into());
+        return Err(OAuthError::invalid_request(
+            "the content type must be application/x-www-form-urlencoded",
+        )
+        .into());
     }
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        OAuthError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the request body is too large")
+        OAuthError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        )
     })?;
     let params = Params::parse(&bytes)?;
 
@@ -95,13 +115,24 @@ async fn handle(s: &AppState, tenant: &str, parts: &Parts, body: Body, ip: IpAdd
     let (method, client_id, secret) = match basic {
         Some(h) => {
             if body_secret.is_some() {
-                return Err(OAuthError::invalid_request("use one client authentication method, not Basic and client_secret together").into());
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not Basic and client_secret together",
+                )
+                .into());
             }
-            basic_creds = parse_basic(h.as_bytes()).map_err(|()| OAuthError::invalid_client(true))?;
+            basic_creds =
+                parse_basic(h.as_bytes()).map_err(|()| OAuthError::invalid_client(true))?;
             if body_id.is_some_and(|id| id != basic_creds.0) {
-                return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials").into());
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Basic credentials",
+                )
+                .into());
             }
-            (AuthMethod::ClientSecretBasic, basic_creds.0.as_str(), basic_creds.1.as_str())
+            (
+                AuthMethod::ClientSecretBasic,
+                basic_creds.0.as_str(),
+                basic_creds.1.as_str(),
+            )
         }
         None => match (body_id, body_secret) {
             (Some(id), Some(secret)) => (AuthMethod::ClientSecretPost, id, secret),
@@ -113,15 +144,27 @@ async fn handle(s: &AppState, tenant: &str, parts: &Parts, body: Body, ip: IpAdd
     match params.get("grant_type") {
         Some("client_credentials") => {}
         Some(_) => {
-            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "this grant type is not supported").into());
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "this grant type is not supported",
+            )
+            .into());
         }
         None => return Err(OAuthError::invalid_request("grant_type is required").into()),
     }
 
-    let audiences: Vec<&str> = params.all("resource").chain(params.all("audience")).collect();
+    let audiences: Vec<&str> = params
+        .all("resource")
+        .chain(params.all("audience"))
+        .collect();
     let request = ClientCredentials {
         tenant: &keys.tenant,
-        credentials: SecretCredentials { method, client_id, secret },
+        credentials: SecretCredentials {
+            method,
+            client_id,
+            secret,
+        },
         audiences: &audiences,
         scope: params.get("scope"),
     };
@@ -133,7 +176,10 @@ async fn handle(s: &AppState, tenant: &str, parts: &Parts, body: Body, ip: IpAdd
             if let Err(retry) = s.limits.failed_auth_per_client.check(&key, now) {
                 return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
             }
-            return Err(Refusal(OAuthError::invalid_client(used_basic), "invalid_client"));
+            return Err(Refusal(
+                OAuthError::invalid_client(used_basic),
+                "invalid_client",
+            ));
         }
         Err(e) => {
             let reason = match &e {
@@ -142,7 +188,10 @@ async fn handle(s: &AppState, tenant: &str, parts: &Parts, body: Body, ip: IpAdd
                 TokenError::Unavailable(_) => "unavailable",
                 _ => "invalid_request",
             };
-            return Err(Refusal(OAuthError::from_token_error(&e, used_basic), reason));
+            return Err(Refusal(
+                OAuthError::from_token_error(&e, used_basic),
+                reason,
+            ));
         }
     };
     tracing::debug!(tenant, client_id, jti = %issued.jti, aud = %issued.audience, "token issued");
@@ -165,7 +214,11 @@ fn truncate(s: &str) -> String {
 
 /// Any method but POST: 405 with `Allow: POST`.
 pub async fn method_not_allowed() -> Response {
-    let mut e = OAuthError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "the token endpoint accepts POST only");
+    let mut e = OAuthError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "the token endpoint accepts POST only",
+    );
     e.allow = Some("POST");
     e.into_response()
 }

@@ -8,7 +8,9 @@ use crate::harness::{Env, PUBLIC_URL};
 async fn both_well_known_forms_serve_truthful_metadata() {
     let env = Env::new().await;
     let a = env.get("/t/default/.well-known/openid-configuration").await;
-    let b = env.get("/.well-known/oauth-authorization-server/t/default").await;
+    let b = env
+        .get("/.well-known/oauth-authorization-server/t/default")
+        .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.json(), b.json());
     let m = a.json();
@@ -16,20 +18,50 @@ async fn both_well_known_forms_serve_truthful_metadata() {
     assert_eq!(m["issuer"], issuer);
     assert_eq!(m["token_endpoint"], format!("{issuer}/token"));
     assert_eq!(m["jwks_uri"], format!("{issuer}/jwks"));
-    assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
-    assert_eq!(m["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post"]));
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
     assert_eq!(m["subject_types_supported"], serde_json::json!(["public"]));
-    assert_eq!(m["response_types_supported"], serde_json::json!(["id_token"]));
-    assert_eq!(m["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
+    assert_eq!(
+        m["response_types_supported"],
+        serde_json::json!(["id_token"])
+    );
+    assert_eq!(
+        m["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
     // nothing that does not exist
-    for absent in ["authorization_endpoint", "introspection_endpoint", "revocation_endpoint", "userinfo_endpoint"] {
+    for absent in [
+        "authorization_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+    ] {
         assert!(m.get(absent).is_none(), "{absent} must not be advertised");
     }
     // every advertised endpoint exists
     assert_eq!(env.get("/t/default/jwks").await.status, StatusCode::OK);
-    assert_eq!(env.get("/t/default/token").await.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(env.get("/t/nope/.well-known/openid-configuration").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(env.get("/.well-known/oauth-authorization-server/t/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        env.get("/t/default/token").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        env.get("/t/nope/.well-known/openid-configuration")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        env.get("/.well-known/oauth-authorization-server/t/nope")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -46,7 +78,11 @@ async fn jwks_is_public_only_and_cacheable() {
     assert_eq!(k["alg"], "ES256");
     assert!(k["kid"].is_string());
     assert!(k.get("d").is_none(), "never a private member");
-    assert_ne!(env.jwks("system").await, r.json(), "each tenant has its own key");
+    assert_ne!(
+        env.jwks("system").await,
+        r.json(),
+        "each tenant has its own key"
+    );
 }
 
 #[tokio::test]
@@ -54,11 +90,29 @@ async fn operations_endpoints() {
     let env = Env::new().await;
     assert_eq!(env.get("/healthz").await.status, StatusCode::OK);
     assert_eq!(env.get("/readyz").await.status, StatusCode::OK);
-    let (id, secret) = env.account("default", "m", "https://a.example", &["x"]).await;
-    env.token_request("default", Some((&id, &secret)), "grant_type=client_credentials").await.access_token();
-    env.token_request("default", Some((&id, "nope")), "grant_type=client_credentials").await;
+    let (id, secret) = env
+        .account("default", "m", "https://a.example", &["x"])
+        .await;
+    env.token_request(
+        "default",
+        Some((&id, &secret)),
+        "grant_type=client_credentials",
+    )
+    .await
+    .access_token();
+    env.token_request(
+        "default",
+        Some((&id, "nope")),
+        "grant_type=client_credentials",
+    )
+    .await;
     let m = String::from_utf8(env.get("/metrics").await.body).unwrap();
-    assert!(m.contains("warrant_tokens_issued_total{tenant=\"default\",grant=\"client_credentials\"} 1"), "{m}");
+    assert!(
+        m.contains(
+            "warrant_tokens_issued_total{tenant=\"default\",grant=\"client_credentials\"} 1"
+        ),
+        "{m}"
+    );
     assert!(m.contains("warrant_tokens_refused_total{tenant=\"default\",grant=\"client_credentials\",reason=\"invalid_client\"} 1"), "{m}");
     assert!(m.contains("warrant_token_request_duration_seconds_count"));
     assert!(!m.contains(&secret));

@@ -22,8 +22,13 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON ({}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -32,13 +37,28 @@ impl Resp {
 
     /// Asserts an RFC 6749 error with `Cache-Control: no-store`.
     pub fn assert_oauth_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
-        assert_eq!(self.json()["error"], code, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.json()["error"],
+            code,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         assert_eq!(self.header("cache-control"), Some("no-store"));
     }
 
     pub fn access_token(&self) -> String {
-        assert_eq!(self.status, StatusCode::OK, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         self.json()["access_token"].as_str().unwrap().to_owned()
     }
 }
@@ -63,12 +83,20 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { limits: Limits::unlimited(), max_token_lifetime: 3600, trusted_proxies: Vec::new() }
+        Self {
+            limits: Limits::unlimited(),
+            max_token_lifetime: 3600,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
 pub fn core_config(max_token_lifetime: u64) -> CoreConfig {
-    CoreConfig { public_url: PUBLIC_URL.into(), max_token_lifetime, jwks_max_age: 300 }
+    CoreConfig {
+        public_url: PUBLIC_URL.into(),
+        max_token_lifetime,
+        jwks_max_age: 300,
+    }
 }
 
 impl Env {
@@ -81,7 +109,9 @@ impl Env {
         let (_, master_text) = MasterKey::generate().unwrap();
         let master_text = master_text.to_string();
         let clock = Arc::new(FixedClock::new(Timestamp::from_secs(T0)));
-        let store = SqliteStore::open(&dir.path().join("warrant.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("warrant.db"))
+            .await
+            .unwrap();
         let (warrant, outcome) = Warrant::open(
             Arc::new(store.clone()),
             clock.clone(),
@@ -90,9 +120,15 @@ impl Env {
         )
         .await
         .unwrap();
-        let (admin_id, admin_secret) = outcome.admin_credentials.expect("first start creates the admin");
+        let (admin_id, admin_secret) = outcome
+            .admin_credentials
+            .expect("first start creates the admin");
         let warrant = Arc::new(warrant);
-        let state = AppState::new(warrant.clone(), opts.limits, TrustedProxies::parse(&opts.trusted_proxies).unwrap());
+        let state = AppState::new(
+            warrant.clone(),
+            opts.limits,
+            TrustedProxies::parse(&opts.trusted_proxies).unwrap(),
+        );
         Self {
             app: warrant_server::app(state),
             dir,
@@ -109,31 +145,64 @@ impl Env {
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-        assert!(!status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE, "5xx: {status} {}", String::from_utf8_lossy(&body));
-        Resp { status, headers, body }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        assert!(
+            !status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+            "5xx: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     /// `POST /t/{tenant}/token` with a form body and optional Basic credentials.
-    pub async fn token_request(&self, tenant: &str, basic: Option<(&str, &str)>, form: &str) -> Resp {
-        let mut req = Request::post(format!("/t/{tenant}/token")).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    pub async fn token_request(
+        &self,
+        tenant: &str,
+        basic: Option<(&str, &str)>,
+        form: &str,
+    ) -> Resp {
+        let mut req = Request::post(format!("/t/{tenant}/token"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
             req = req.header(header::AUTHORIZATION, basic_header(id, secret));
         }
-        self.send(req.body(Body::from(form.to_owned())).unwrap()).await
+        self.send(req.body(Body::from(form.to_owned())).unwrap())
+            .await
     }
 
     pub async fn admin_token(&self) -> String {
         let form = format!("grant_type=client_credentials&resource={PUBLIC_URL}/admin&scope=admin");
-        self.token_request("system", Some((&self.admin_id, &self.admin_secret)), &form).await.access_token()
+        self.token_request("system", Some((&self.admin_id, &self.admin_secret)), &form)
+            .await
+            .access_token()
     }
 
-    pub async fn admin_with(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Resp {
-        let mut req = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    pub async fn admin_with(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
         let body = match body {
             Some(b) => {
                 req = req.header(header::CONTENT_TYPE, "application/json");
@@ -150,7 +219,13 @@ impl Env {
     }
 
     /// Creates an account with one grant and a secret named `initial`; returns (id, secret).
-    pub async fn account(&self, tenant: &str, name: &str, audience: &str, scopes: &[&str]) -> (String, String) {
+    pub async fn account(
+        &self,
+        tenant: &str,
+        name: &str,
+        audience: &str,
+        scopes: &[&str],
+    ) -> (String, String) {
         let r = self
             .admin(
                 Method::POST,
@@ -158,7 +233,12 @@ impl Env {
                 Some(json!({"name": name, "default_audience": audience, "grants": [{"audience": audience, "scopes": scopes}]})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
         let id = r.json()["id"].as_str().unwrap().to_owned();
         let secret = self.add_secret(tenant, &id, "initial").await;
         (id, secret)
@@ -166,15 +246,35 @@ impl Env {
 
     pub async fn add_secret(&self, tenant: &str, account: &str, name: &str) -> String {
         let r = self
-            .admin(Method::POST, &format!("/admin/v1/tenants/{tenant}/service-accounts/{account}/secrets"), Some(json!({"name": name})))
+            .admin(
+                Method::POST,
+                &format!("/admin/v1/tenants/{tenant}/service-accounts/{account}/secrets"),
+                Some(json!({"name": name})),
+            )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
         r.json()["value"].as_str().unwrap().to_owned()
     }
 
     pub async fn create_tenant(&self, name: &str) {
-        let r = self.admin(Method::POST, "/admin/v1/tenants", Some(json!({"name": name}))).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+        let r = self
+            .admin(
+                Method::POST,
+                "/admin/v1/tenants",
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
 
     pub async fn jwks(&self, tenant: &str) -> Value {
@@ -195,7 +295,10 @@ impl Env {
 
 pub fn basic_header(id: &str, secret: &str) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
 }
 
 pub mod independent {
@@ -204,8 +307,13 @@ pub mod independent {
     /// Our verifier (warrant-jose).
     pub fn ours(token: &str, jwks: &Value) -> Value {
         let set: warrant_jose::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
-        let keys: Vec<_> = set.keys.iter().map(|k| warrant_jose::PublicKey::from_jwk(k).unwrap()).collect();
-        let v = warrant_jose::verify_compact(token, &keys, Some("at+jwt")).expect("our verifier accepts it");
+        let keys: Vec<_> = set
+            .keys
+            .iter()
+            .map(|k| warrant_jose::PublicKey::from_jwk(k).unwrap())
+            .collect();
+        let v = warrant_jose::verify_compact(token, &keys, Some("at+jwt"))
+            .expect("our verifier accepts it");
         Value::Object(v.claims)
     }
 
@@ -225,15 +333,23 @@ pub mod independent {
         // The harness clock is fixed in the future; jsonwebtoken reads the system clock.
         v.validate_exp = false;
         v.validate_nbf = false;
-        decode::<Value>(token, &key, &v).expect("jsonwebtoken accepts it").claims
+        decode::<Value>(token, &key, &v)
+            .expect("jsonwebtoken accepts it")
+            .claims
     }
 
     pub fn try_jsonwebtoken(token: &str, jwks: &Value) -> bool {
         use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
-        let Ok(header) = decode_header(token) else { return false };
+        let Ok(header) = decode_header(token) else {
+            return false;
+        };
         let set: JwkSet = serde_json::from_value(jwks.clone()).unwrap();
-        let Some(jwk) = header.kid.as_deref().and_then(|k| set.find(k)) else { return false };
-        let Ok(key) = DecodingKey::from_jwk(jwk) else { return false };
+        let Some(jwk) = header.kid.as_deref().and_then(|k| set.find(k)) else {
+            return false;
+        };
+        let Ok(key) = DecodingKey::from_jwk(jwk) else {
+            return false;
+        };
         let mut v = Validation::new(header.alg);
         v.validate_aud = false;
         v.validate_exp = false;

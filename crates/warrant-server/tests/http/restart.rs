@@ -12,31 +12,73 @@ use crate::harness::{Env, core_config};
 #[tokio::test]
 async fn restart_keeps_accounts_keys_and_admin() {
     let env = Env::new().await;
-    let (id, secret) = env.account("default", "ci", "https://a.example", &["x"]).await;
-    let before = env.token_request("default", Some((&id, &secret)), "grant_type=client_credentials").await.access_token();
+    let (id, secret) = env
+        .account("default", "ci", "https://a.example", &["x"])
+        .await;
+    let before = env
+        .token_request(
+            "default",
+            Some((&id, &secret)),
+            "grant_type=client_credentials",
+        )
+        .await
+        .access_token();
     let jwks = env.jwks("default").await;
     env.store.close().await;
 
-    let store = SqliteStore::open(&env.dir.path().join("warrant.db")).await.unwrap();
-    let (warrant, outcome) = Warrant::open(Arc::new(store), env.clock.clone(), MasterKey::parse(&env.master_text).unwrap(), core_config(3600))
+    let store = SqliteStore::open(&env.dir.path().join("warrant.db"))
         .await
         .unwrap();
-    assert!(outcome.admin_credentials.is_none(), "the admin is created once");
-    let app = warrant_server::app(AppState::new(Arc::new(warrant), Limits::unlimited(), TrustedProxies::default()));
+    let (warrant, outcome) = Warrant::open(
+        Arc::new(store),
+        env.clock.clone(),
+        MasterKey::parse(&env.master_text).unwrap(),
+        core_config(3600),
+    )
+    .await
+    .unwrap();
+    assert!(
+        outcome.admin_credentials.is_none(),
+        "the admin is created once"
+    );
+    let app = warrant_server::app(AppState::new(
+        Arc::new(warrant),
+        Limits::unlimited(),
+        TrustedProxies::default(),
+    ));
     let env2 = Env { app, ..env };
     assert_eq!(env2.jwks("default").await, jwks);
-    let after = env2.token_request("default", Some((&id, &secret)), "grant_type=client_credentials").await;
+    let after = env2
+        .token_request(
+            "default",
+            Some((&id, &secret)),
+            "grant_type=client_credentials",
+        )
+        .await;
     assert_eq!(after.status, StatusCode::OK);
     env2.verify("default", &before, "https://a.example").await;
-    assert_eq!(env2.admin(http::Method::GET, "/admin/v1/tenants/default/service-accounts/ci", None).await.status, StatusCode::OK);
+    assert_eq!(
+        env2.admin(
+            http::Method::GET,
+            "/admin/v1/tenants/default/service-accounts/ci",
+            None
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn a_different_master_key_is_refused() {
     let env = Env::new().await;
     env.store.close().await;
-    let store = SqliteStore::open(&env.dir.path().join("warrant.db")).await.unwrap();
+    let store = SqliteStore::open(&env.dir.path().join("warrant.db"))
+        .await
+        .unwrap();
     let (other, _) = MasterKey::generate().unwrap();
-    let err = Warrant::open(Arc::new(store), env.clock.clone(), other, core_config(3600)).await.unwrap_err();
+    let err = Warrant::open(Arc::new(store), env.clock.clone(), other, core_config(3600))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("master key"), "{err}");
 }

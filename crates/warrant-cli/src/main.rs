@@ -1,0 +1,94 @@
+//! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
+//! `secret`, `grant`, `key`) and the workload verbs over the protocol endpoints (`token`).
+//!
+//! The admin verbs are thin: parse flags, get an admin token with the credentials file, make one
+//! or two admin API calls, print. All HTTP is in `client`; all printing helpers in `output`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod client;
+mod config;
+mod duration;
+mod globals;
+mod grant;
+mod inspect;
+mod key;
+mod output;
+mod sa;
+mod secret;
+mod serve;
+mod tenant;
+mod token;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "warrant",
+    version,
+    about = "Warrant: an OpenID Connect / OAuth 2.0 identity provider for machines"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: globals::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCmd),
+    /// Manage service accounts.
+    #[command(subcommand, visible_alias = "service-account")]
+    Sa(sa::SaCmd),
+    /// Manage an account's client secrets.
+    #[command(subcommand)]
+    Secret(secret::SecretCmd),
+    /// Manage an account's grants (audiences and scopes).
+    #[command(subcommand)]
+    Grant(grant::GrantCmd),
+    /// Show a tenant's signing keys.
+    #[command(subcommand)]
+    Key(key::KeyCmd),
+    /// Get or inspect access tokens (workload side).
+    #[command(subcommand)]
+    Token(token::TokenCmd),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = cli.global;
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
+    let result = match cli.command {
+        Command::Serve(args) => done(serve::run(args).await),
+        Command::Tenant(cmd) => done(tenant::run(cmd, &global).await),
+        Command::Sa(cmd) => done(sa::run(cmd, &global).await),
+        Command::Secret(cmd) => done(secret::run(cmd, &global).await),
+        Command::Grant(cmd) => done(grant::run(cmd, &global).await),
+        Command::Key(cmd) => done(key::run(cmd, &global).await),
+        Command::Token(cmd) => token::run(cmd, &global).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}
