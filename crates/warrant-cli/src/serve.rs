@@ -96,6 +96,11 @@ impl DataDir {
                 .create(path)
                 .with_context(|| format!("creating the data directory {}", path.display()))?;
         }
+        if !path.join("warrant.db").exists() {
+            // First start: whoever made the directory, only we may read it from now on.
+            fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("restricting {} to mode 0700", path.display()))?;
+        }
         let lock_path = path.join("warrant.lock");
         let lock = OpenOptions::new()
             .create(true)

@@ -302,9 +302,12 @@ impl Drop for Server {
 
 impl Server {
     async fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), free_port()).await
+    }
+
+    /// Starts on an existing data dir and port (for restarts).
+    async fn start_in(data: tempfile::TempDir, port: u16) -> Server {
         let logs = tempfile::tempdir().unwrap();
-        let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(logs.path().join("server.log")).unwrap();
         let child = warrant()
@@ -732,4 +735,149 @@ async fn admin_verbs() {
     let o = server.admin_status(&["sa", "show", "worker", "--tenant", "payments"]);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
     server.admin(&["tenant", "delete", "payments"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `warrant serve` itself: state on disk, one server per data dir, graceful stop, restart.
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Sends SIGTERM and waits (at most 15 s) for the server to exit; returns its exit status.
+fn terminate(server: &mut Server) -> std::process::ExitStatus {
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit 15 s after SIGTERM:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_creates_private_state_and_refuses_a_second_server_on_it() {
+    let server = Server::start().await;
+    let dir = server.data.path();
+    assert_eq!(mode(dir), 0o700, "data dir");
+    assert_eq!(mode(&dir.join("master.key")), 0o600, "master key");
+    assert_eq!(mode(&server.credentials()), 0o600, "admin credentials");
+    assert!(dir.join("warrant.db").exists());
+    let log = server.log();
+    assert!(
+        log.contains(&format!("{}/t/system", server.url)),
+        "logs the issuers: {log}"
+    );
+    assert!(log.contains(&format!("{}/t/default", server.url)));
+    assert!(
+        log.contains("admin-credentials.json"),
+        "logs where the credentials are"
+    );
+
+    let second = run(warrant()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data-dir",
+        ])
+        .arg(dir));
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("already using the data directory"),
+        "{}",
+        describe(&second)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_on_sigterm_and_a_restart_keeps_everything() {
+    let mut server = Server::start().await;
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let created = server.admin_json(&[
+        "sa",
+        "create",
+        "svc",
+        "--tenant",
+        "default",
+        "--audience",
+        AUDIENCE,
+        "--scope",
+        "deploy:write",
+    ]);
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["secret"]["value"].as_str().unwrap().to_owned();
+    let endpoint = created["token_endpoint"].as_str().unwrap().to_owned();
+    let (status, before) = request_token(&endpoint, &id, &secret).await;
+    assert_eq!(status, 200);
+    let token = before["access_token"].as_str().unwrap().to_owned();
+    let admin_secret = std::fs::read_to_string(server.credentials()).unwrap();
+
+    let exit = terminate(&mut server);
+    assert!(
+        exit.success(),
+        "graceful stop exits 0: {exit:?}\n{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(log.contains("stopped"), "{log}");
+    // nothing secret in the logs
+    assert!(!log.contains(&secret), "a client secret reached the log");
+    assert!(!log.contains(&token), "a token reached the log");
+    let admin: Value = serde_json::from_str(&admin_secret).unwrap();
+    assert!(
+        !log.contains(admin["client_secret"].as_str().unwrap()),
+        "the admin secret reached the log"
+    );
+
+    // restart on the same data dir and port
+    let data = std::mem::replace(&mut server.data, tempfile::tempdir().unwrap());
+    drop(server);
+    let server = Server::start_in(data, port).await;
+    assert_eq!(
+        std::fs::read_to_string(server.credentials()).unwrap(),
+        admin_secret,
+        "credentials are not rewritten"
+    );
+    let (status, _) = request_token(&endpoint, &id, &secret).await;
+    assert_eq!(status, 200, "the account and its secret survive a restart");
+    let claims = verify_independently(&token, &format!("{}/t/default", server.url)).await;
+    assert_eq!(claims["sub"], id, "the signing key survives a restart");
+    server.admin(&["sa", "show", "svc", "--tenant", "default"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_master_key_that_differs_from_the_file() {
+    let mut server = Server::start().await;
+    assert!(terminate(&mut server).success());
+    let (_, other) = warrant_core::MasterKey::generate().unwrap();
+    let o = run(warrant()
+        .env("WARRANT_MASTER_KEY", other.as_str())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--data-dir",
+        ])
+        .arg(server.data.path()));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("differs"), "{}", describe(&o));
+    assert!(
+        !stderr(&o).contains(other.as_str()),
+        "the key is never printed"
+    );
 }
