@@ -59,6 +59,11 @@ enum Command {
     Token(token::TokenCmd),
 }
 
+/// mimalloc: the token path allocates many small, short-lived buffers (form, claims, token,
+/// response); measured with warrant-bench, see docs/benchmark.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
