@@ -5,10 +5,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use warrant_core::admin::{AccountSpec, NewAccount};
 use warrant_core::{AccountId, AccountName};
-use warrant_proto::admin::{CreateServiceAccount, Grant, Page};
+use warrant_proto::admin::{CreateServiceAccount, Grant};
 
 use super::extract::{
-    Admin, IfMatch, JsonBody, PageQuery, account_ref, decode_cursor, encode_cursor, etag, tenant,
+    Admin, IfMatch, JsonBody, PageQuery, account_ref, decode_cursor, etag, page, tenant,
 };
 use super::views;
 use crate::AppState;
@@ -24,22 +24,17 @@ pub(crate) async fn list(
     let after = decode_cursor(&q.cursor)?
         .map(|c| AccountId::parse(&c).map_err(|_| ApiError::bad_request("invalid cursor")))
         .transpose()?;
-    let limit = q
-        .limit
-        .unwrap_or(warrant_core::admin::DEFAULT_PAGE)
-        .clamp(1, warrant_core::admin::MAX_PAGE);
     let items = s
         .warrant
-        .list_accounts(&p, &t, after.as_ref(), Some(limit))
+        .list_accounts(&p, &t, after.as_ref(), Some(q.limit()))
         .await?;
-    let next_cursor = (items.len() as u32 == limit)
-        .then(|| items.last().map(|a| encode_cursor(a.id.as_str())))
-        .flatten();
     let cfg = s.warrant.config();
-    Ok(Json(Page {
-        items: items.iter().map(|a| views::account(a, cfg)).collect(),
-        next_cursor,
-    })
+    Ok(Json(page(
+        &items,
+        q.limit(),
+        |a| a.id.as_str(),
+        |a| views::account(a, cfg),
+    ))
     .into_response())
 }
 

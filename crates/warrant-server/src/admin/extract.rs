@@ -111,6 +111,32 @@ pub(crate) struct PageQuery {
     pub limit: Option<u32>,
 }
 
+impl PageQuery {
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit
+            .unwrap_or(warrant_core::admin::DEFAULT_PAGE)
+            .clamp(1, warrant_core::admin::MAX_PAGE)
+    }
+}
+
+/// A page of `items` (fetched with `limit`): the cursor is set only when the page is full.
+pub(crate) fn page<T, W>(
+    items: &[T],
+    limit: u32,
+    key: impl Fn(&T) -> &str,
+    view: impl Fn(&T) -> W,
+) -> warrant_proto::admin::Page<W> {
+    let next_cursor = if items.len() as u32 >= limit {
+        items.last().map(|last| encode_cursor(key(last)))
+    } else {
+        None
+    };
+    warrant_proto::admin::Page {
+        items: items.iter().map(view).collect(),
+        next_cursor,
+    }
+}
+
 /// Cursors are opaque to clients: base64url of the last key of the previous page.
 pub(crate) fn encode_cursor(last: &str) -> String {
     warrant_jose::b64::encode(last.as_bytes())

@@ -3,9 +3,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use warrant_jose::Algorithm;
-use warrant_proto::admin::{CreateTenant, Page};
+use warrant_proto::admin::CreateTenant;
 
-use super::extract::{Admin, JsonBody, PageQuery, decode_cursor, encode_cursor, tenant};
+use super::extract::{Admin, JsonBody, PageQuery, decode_cursor, page, tenant};
 use super::views;
 use crate::AppState;
 use crate::error::ApiError;
@@ -16,24 +16,17 @@ pub(crate) async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let after = decode_cursor(&q.cursor)?.map(|c| tenant(&c)).transpose()?;
-    let limit = warrant_core::admin::DEFAULT_PAGE
-        .min(q.limit.unwrap_or(u32::MAX))
-        .max(1);
-    let limit = q
-        .limit
-        .map_or(limit, |l| l.clamp(1, warrant_core::admin::MAX_PAGE));
     let items = s
         .warrant
-        .list_tenants(&p, after.as_ref(), Some(limit))
+        .list_tenants(&p, after.as_ref(), Some(q.limit()))
         .await?;
-    let next_cursor = (items.len() as u32 == limit)
-        .then(|| items.last().map(|t| encode_cursor(t.name.as_str())))
-        .flatten();
     let cfg = s.warrant.config();
-    Ok(Json(Page {
-        items: items.iter().map(|t| views::tenant(t, cfg)).collect(),
-        next_cursor,
-    })
+    Ok(Json(page(
+        &items,
+        q.limit(),
+        |t| t.name.as_str(),
+        |t| views::tenant(t, cfg),
+    ))
     .into_response())
 }
 
