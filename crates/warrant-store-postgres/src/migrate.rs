@@ -1,0 +1,68 @@
+//! A small migration runner: numbered SQL files applied once each, in one transaction each.
+//!
+//! Every transaction first takes a transaction-scoped advisory lock, so that replicas starting
+//! at once serialize here: the second one waits, then sees the migration recorded and skips it.
+
+use sqlx::PgPool;
+use warrant_core::StoreError;
+
+use crate::store::backend;
+
+/// `(version, name, sql)` in order.
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+/// The advisory lock key of Warrant's migrations ("warrant" in ASCII, then `m`).
+const LOCK_KEY: i64 = 0x7761_7272_616e_746d;
+
+async fn lock(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn run(pool: &PgPool, now_ms: i64) -> Result<(), StoreError> {
+    // Under the lock too: concurrent `CREATE TABLE IF NOT EXISTS` can fail in PostgreSQL.
+    let mut tx = pool.begin().await.map_err(backend)?;
+    lock(&mut tx).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    tx.commit().await.map_err(backend)?;
+    for (version, name, sql) in MIGRATIONS {
+        let mut tx = pool.begin().await.map_err(backend)?;
+        lock(&mut tx).await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if done.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version)
+        .bind(name)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        tracing::info!(version, name, "applied migration");
+    }
+    Ok(())
+}

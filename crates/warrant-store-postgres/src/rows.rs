@@ -1,0 +1,113 @@
+//! Checked conversions from rows to core types.
+
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use warrant_core::keyring::{KeyPurpose, KeyringEntry};
+use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::store::codec;
+use warrant_core::{
+    AccountId, AccountName, Audience, SecretName, StoreError, TenantName, Timestamp,
+};
+
+use crate::store::backend;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("invalid {what}"))
+}
+
+fn ts(row: &PgRow, col: &str) -> Result<Timestamp, StoreError> {
+    Ok(Timestamp::from_millis(
+        row.try_get::<i64, _>(col).map_err(backend)?,
+    ))
+}
+
+fn opt_ts(row: &PgRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    Ok(row
+        .try_get::<Option<i64>, _>(col)
+        .map_err(backend)?
+        .map(Timestamp::from_millis))
+}
+
+fn text(row: &PgRow, col: &str) -> Result<String, StoreError> {
+    row.try_get::<String, _>(col).map_err(backend)
+}
+
+fn tenant_name(row: &PgRow, col: &str) -> Result<TenantName, StoreError> {
+    TenantName::parse(&text(row, col)?).map_err(|_| corrupt("tenant name"))
+}
+
+pub(crate) fn tenant(row: &PgRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        name: tenant_name(row, "name")?,
+        signing_alg: codec::alg_from_str(&text(row, "signing_alg")?)?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        revision: row.try_get("revision").map_err(backend)?,
+    })
+}
+
+pub(crate) fn account(row: &PgRow) -> Result<ServiceAccount, StoreError> {
+    let lifetime = |col: &str| -> Result<u64, StoreError> {
+        u64::try_from(row.try_get::<i64, _>(col).map_err(backend)?).map_err(|_| corrupt(col))
+    };
+    Ok(ServiceAccount {
+        id: AccountId::parse(&text(row, "id")?).map_err(|_| corrupt("account id"))?,
+        tenant: tenant_name(row, "tenant")?,
+        name: AccountName::parse(&text(row, "name")?).map_err(|_| corrupt("account name"))?,
+        description: text(row, "description")?,
+        enabled: row.try_get::<bool, _>("enabled").map_err(backend)?,
+        default_audience: match row
+            .try_get::<Option<String>, _>("default_audience")
+            .map_err(backend)?
+        {
+            Some(a) => Some(Audience::parse(&a).ok_or_else(|| corrupt("default audience"))?),
+            None => None,
+        },
+        grants: codec::grants_from_json(&text(row, "grants")?)?,
+        default_lifetime: lifetime("default_lifetime")?,
+        max_lifetime: lifetime("max_lifetime")?,
+        claims: codec::claims_from_json(&text(row, "claims")?)?,
+        auth_methods: codec::methods_from_json(&text(row, "auth_methods")?)?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        revision: row.try_get("revision").map_err(backend)?,
+    })
+}
+
+pub(crate) fn secret(row: &PgRow) -> Result<SecretRecord, StoreError> {
+    let hash: Vec<u8> = row.try_get("hash").map_err(backend)?;
+    Ok(SecretRecord {
+        account_id: AccountId::parse(&text(row, "account_id")?)
+            .map_err(|_| corrupt("account id"))?,
+        name: SecretName::parse(&text(row, "name")?).map_err(|_| corrupt("secret name"))?,
+        hash: hash.try_into().map_err(|_| corrupt("secret hash"))?,
+        key_version: u32::try_from(row.try_get::<i64, _>("key_version").map_err(backend)?)
+            .map_err(|_| corrupt("key version"))?,
+        created_at: ts(row, "created_at")?,
+        expires_at: opt_ts(row, "expires_at")?,
+        last_used_at: opt_ts(row, "last_used_at")?,
+    })
+}
+
+pub(crate) fn signing_key(row: &PgRow) -> Result<SigningKeyRecord, StoreError> {
+    Ok(SigningKeyRecord {
+        kid: text(row, "kid")?,
+        tenant: tenant_name(row, "tenant")?,
+        alg: codec::alg_from_str(&text(row, "alg")?)?,
+        private_wrapped: row.try_get("private_wrapped").map_err(backend)?,
+        created_at: ts(row, "created_at")?,
+        activates_at: ts(row, "activates_at")?,
+        retires_at: opt_ts(row, "retires_at")?,
+        removed_at: opt_ts(row, "removed_at")?,
+    })
+}
+
+pub(crate) fn keyring_entry(row: &PgRow) -> Result<KeyringEntry, StoreError> {
+    Ok(KeyringEntry {
+        purpose: KeyPurpose::parse(&text(row, "purpose")?).ok_or_else(|| corrupt("purpose"))?,
+        version: u32::try_from(row.try_get::<i64, _>("version").map_err(backend)?)
+            .map_err(|_| corrupt("keyring version"))?,
+        wrapped: row.try_get("wrapped").map_err(backend)?,
+        created_at: ts(row, "created_at")?,
+    })
+}

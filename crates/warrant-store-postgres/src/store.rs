@@ -1,0 +1,461 @@
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use warrant_core::keyring::KeyringEntry;
+use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::store::{StoreResult, codec};
+use warrant_core::{AccountId, AccountName, SecretName, Store, StoreError, TenantName, Timestamp};
+
+use crate::rows;
+
+/// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    if let Some(db) = e.as_database_error()
+        && db.is_unique_violation()
+    {
+        return StoreError::Conflict;
+    }
+    StoreError::Backend(e.to_string())
+}
+
+/// The PostgreSQL store. Cloning shares the pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+const ACCOUNT_COLS: &str = "id, tenant, name, description, enabled, default_audience, grants, \
+     default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision";
+
+impl PostgresStore {
+    /// Connects to a `postgres:` URL (`postgres://user@host:5432/db`). The tables live in the
+    /// first schema of the connection's `search_path` (set it with the URL's `options`
+    /// parameter, or use [`PostgresStore::connect_with`]).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        // The URL may hold a password: the error never repeats it.
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Backend("invalid postgres URL".into()))?;
+        Self::connect_with(opts).await
+    }
+
+    /// Connects with explicit options, e.g. a URL's options with a `search_path`:
+    /// `PgConnectOptions::from_str(url)?.options([("search_path", "warrant")])`.
+    pub async fn connect_with(opts: PgConnectOptions) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.millis()
+}
+
+fn opt_ms(t: Option<Timestamp>) -> Option<i64> {
+    t.map(Timestamp::millis)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        let now: i64 =
+            sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+        crate::migrate::run(&self.pool, now).await
+    }
+
+    async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>> {
+        let rows = sqlx::query(
+            "SELECT purpose, version, wrapped, created_at FROM keyring ORDER BY purpose, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::keyring_entry).collect()
+    }
+
+    async fn insert_keyring_entry(&self, e: &KeyringEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO keyring (purpose, version, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(e.purpose.as_str())
+        .bind(i64::from(e.version))
+        .bind(&e.wrapped)
+        .bind(ms(e.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tenants (name, signing_alg, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.name.as_str())
+        .bind(t.signing_alg.as_str())
+        .bind(ms(t.created_at))
+        .bind(ms(t.updated_at))
+        .bind(t.revision)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_tenant(&self, name: &TenantName) -> StoreResult<Option<Tenant>> {
+        let row = sqlx::query(
+            "SELECT name, signing_alg, created_at, updated_at, revision FROM tenants WHERE name = $1 AND deleted_at IS NULL",
+        )
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(rows::tenant).transpose()
+    }
+
+    async fn list_tenants(
+        &self,
+        after: Option<&TenantName>,
+        limit: u32,
+    ) -> StoreResult<Vec<Tenant>> {
+        let rows = sqlx::query(
+            "SELECT name, signing_alg, created_at, updated_at, revision FROM tenants \
+             WHERE deleted_at IS NULL AND name > $1 ORDER BY name LIMIT $2",
+        )
+        .bind(after.map_or("", TenantName::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::tenant).collect()
+    }
+
+    async fn delete_tenant(&self, name: &TenantName, at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query("UPDATE tenants SET deleted_at = $1, updated_at = $2, revision = revision + 1 WHERE name = $3 AND deleted_at IS NULL")
+            .bind(ms(at))
+            .bind(ms(at))
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE secrets SET revoked_at = $1 WHERE revoked_at IS NULL AND account_id IN \
+             (SELECT id FROM service_accounts WHERE tenant = $2)",
+        )
+        .bind(ms(at))
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "UPDATE service_accounts SET deleted_at = $1 WHERE tenant = $2 AND deleted_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn create_account(&self, a: &ServiceAccount) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO service_accounts (id, tenant, name, description, enabled, default_audience, grants, \
+             default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(a.id.as_str())
+        .bind(a.tenant.as_str())
+        .bind(a.name.as_str())
+        .bind(&a.description)
+        .bind(a.enabled)
+        .bind(a.default_audience.as_ref().map(|x| x.as_str()))
+        .bind(codec::grants_to_json(&a.grants))
+        .bind(a.default_lifetime as i64)
+        .bind(a.max_lifetime as i64)
+        .bind(codec::claims_to_json(&a.claims))
+        .bind(codec::methods_to_json(&a.auth_methods))
+        .bind(ms(a.created_at))
+        .bind(ms(a.updated_at))
+        .bind(a.revision)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_account(
+        &self,
+        tenant: &TenantName,
+        id: &AccountId,
+    ) -> StoreResult<Option<ServiceAccount>> {
+        let sql = const_format_account("WHERE id = $1 AND tenant = $2 AND deleted_at IS NULL");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .bind(tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn get_account_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &AccountName,
+    ) -> StoreResult<Option<ServiceAccount>> {
+        let sql = const_format_account("WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn list_accounts(
+        &self,
+        tenant: &TenantName,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> StoreResult<Vec<ServiceAccount>> {
+        let sql = const_format_account(
+            "WHERE tenant = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(after.map_or("", AccountId::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::account).collect()
+    }
+
+    async fn all_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
+        let sql = const_format_account(
+            "WHERE deleted_at IS NULL AND tenant IN (SELECT name FROM tenants WHERE deleted_at IS NULL)",
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(rows::account).collect()
+    }
+
+    async fn update_account(&self, a: &ServiceAccount, expected_revision: i64) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE service_accounts SET description = $1, enabled = $2, default_audience = $3, grants = $4, \
+             default_lifetime = $5, max_lifetime = $6, claims = $7, auth_methods = $8, updated_at = $9, \
+             revision = $10 WHERE id = $11 AND tenant = $12 AND revision = $13 AND deleted_at IS NULL",
+        )
+        .bind(&a.description)
+        .bind(a.enabled)
+        .bind(a.default_audience.as_ref().map(|x| x.as_str()))
+        .bind(codec::grants_to_json(&a.grants))
+        .bind(a.default_lifetime as i64)
+        .bind(a.max_lifetime as i64)
+        .bind(codec::claims_to_json(&a.claims))
+        .bind(codec::methods_to_json(&a.auth_methods))
+        .bind(ms(a.updated_at))
+        .bind(expected_revision + 1)
+        .bind(a.id.as_str())
+        .bind(a.tenant.as_str())
+        .bind(expected_revision)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_account(&a.tenant, &a.id).await? {
+            Some(_) => Err(StoreError::RevisionMismatch),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_account(
+        &self,
+        tenant: &TenantName,
+        id: &AccountId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query(
+            "UPDATE service_accounts SET deleted_at = $1, revision = revision + 1 \
+             WHERE id = $2 AND tenant = $3 AND deleted_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(id.as_str())
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE secrets SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn add_secret(&self, s: &SecretRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO secrets (account_id, name, hash, key_version, created_at, expires_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(s.account_id.as_str())
+        .bind(s.name.as_str())
+        .bind(&s.hash[..])
+        .bind(i64::from(s.key_version))
+        .bind(ms(s.created_at))
+        .bind(opt_ms(s.expires_at))
+        .bind(opt_ms(s.last_used_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn list_secrets(&self, account: &AccountId) -> StoreResult<Vec<SecretRecord>> {
+        let rows = sqlx::query(
+            "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at FROM secrets \
+             WHERE account_id = $1 AND revoked_at IS NULL ORDER BY name",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::secret).collect()
+    }
+
+    async fn all_secrets(&self) -> StoreResult<Vec<SecretRecord>> {
+        let rows = sqlx::query(
+            "SELECT s.account_id, s.name, s.hash, s.key_version, s.created_at, s.expires_at, s.last_used_at \
+             FROM secrets s JOIN service_accounts a ON a.id = s.account_id \
+             WHERE s.revoked_at IS NULL AND a.deleted_at IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::secret).collect()
+    }
+
+    async fn revoke_secret(
+        &self,
+        account: &AccountId,
+        name: &SecretName,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE secrets SET revoked_at = $1 WHERE account_id = $2 AND name = $3 AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(account.as_str())
+        .bind(name.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn touch_secrets(&self, used: &[(AccountId, SecretName, Timestamp)]) -> StoreResult<()> {
+        // Rows are locked in one order whatever the batch's order, so two replicas flushing
+        // overlapping batches at once cannot deadlock.
+        let mut used: Vec<_> = used.iter().collect();
+        used.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for (id, name, at) in used {
+            sqlx::query(
+                "UPDATE secrets SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) \
+                 WHERE account_id = $2 AND name = $3 AND revoked_at IS NULL",
+            )
+            .bind(ms(*at))
+            .bind(id.as_str())
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn add_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, removed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&k.kid)
+        .bind(k.tenant.as_str())
+        .bind(k.alg.as_str())
+        .bind(&k.private_wrapped)
+        .bind(ms(k.created_at))
+        .bind(ms(k.activates_at))
+        .bind(opt_ms(k.retires_at))
+        .bind(opt_ms(k.removed_at))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT k.kid, k.tenant, k.alg, k.private_wrapped, k.created_at, k.activates_at, k.retires_at, k.removed_at \
+             FROM signing_keys k JOIN tenants t ON t.name = k.tenant \
+             WHERE t.deleted_at IS NULL AND (k.removed_at IS NULL OR k.removed_at > $1) \
+             ORDER BY k.tenant, k.activates_at",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::signing_key).collect()
+    }
+
+    async fn tenant_signing_keys(&self, tenant: &TenantName) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, removed_at \
+             FROM signing_keys WHERE tenant = $1 ORDER BY activates_at DESC",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(rows::signing_key).collect()
+    }
+}
+
+/// `SELECT <account columns> FROM service_accounts <tail>`; `tail` is always a literal.
+fn const_format_account(tail: &'static str) -> String {
+    format!("SELECT {ACCOUNT_COLS} FROM service_accounts {tail}")
+}
