@@ -37,6 +37,7 @@ pub struct Warrant {
     pub(crate) hashing: RwLock<Arc<HashingKeys>>,
     pub(crate) directory: Directory,
     pub(crate) keys: KeyRegistry,
+    pub(crate) jti: crate::grants::JtiSource,
 }
 
 impl std::fmt::Debug for Warrant {
@@ -68,6 +69,7 @@ impl Warrant {
             hashing: RwLock::new(Arc::new(hashing)),
             directory: Directory::default(),
             keys: KeyRegistry::default(),
+            jti: crate::grants::JtiSource::new().map_err(CoreError::crypto)?,
         };
         this.reload_all().await?;
         Ok((this, outcome))

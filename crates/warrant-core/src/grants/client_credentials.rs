@@ -103,7 +103,7 @@ impl Warrant {
             .map_err(TokenError::InvalidClient)?;
         let (audience, scopes) = resolve_target(&client, req.audiences, req.scope)?;
         let lifetime = self.lifetime_for(&client);
-        issue(&keys, &client, &audience, &scopes, lifetime, now)
+        issue(&self.jti, &keys, &client, &audience, &scopes, lifetime, now)
     }
 
     /// The account's default lifetime, capped by its maximum and the server's.

@@ -33,8 +33,37 @@ struct Claims<'a> {
     tenant: &'a str,
 }
 
+/// Token ids: a random 64-bit prefix drawn once per process and a 64-bit counter, base64url
+/// (22 characters). `jti` must be unique, not secret (RFC 7519 §4.1.7): a random prefix keeps
+/// replicas and restarts apart, and the counter spares the CSPRNG a call per token.
+#[derive(Debug)]
+pub(crate) struct JtiSource {
+    prefix: [u8; 8],
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl JtiSource {
+    pub(crate) fn new() -> Result<Self, warrant_jose::JoseError> {
+        Ok(Self {
+            prefix: warrant_jose::crypto::random_array()?,
+            counter: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn next(&self) -> String {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.prefix);
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+        warrant_jose::b64::encode(bytes)
+    }
+}
+
 /// Signs a token for `client` addressed to `audience` with `scopes`, living `lifetime` seconds.
 pub(crate) fn issue(
+    jti: &JtiSource,
     keys: &TenantKeys,
     client: &ClientEntry,
     audience: &Audience,
@@ -45,9 +74,7 @@ pub(crate) fn issue(
     let signer = keys.signer.as_ref().ok_or_else(|| {
         TokenError::Unavailable(format!("tenant {} has no active key", keys.tenant))
     })?;
-    let jti_bytes: [u8; 16] = warrant_jose::crypto::random_array()
-        .map_err(|_| TokenError::Unavailable("randomness failed".into()))?;
-    let jti = warrant_jose::b64::encode(jti_bytes);
+    let jti = jti.next();
     let scope = scopes.to_delimited();
     let iat = now.secs();
     let a = &client.account;

@@ -6,6 +6,7 @@ mod issue;
 
 pub use client_credentials::{ClientCredentials, SecretCredentials};
 pub use issue::IssuedToken;
+pub(crate) use issue::JtiSource;
 
 /// Why a client failed to authenticate. Shown to operators (logs, metrics) but never to the
 /// client, which only learns `invalid_client`.

@@ -202,7 +202,18 @@ async fn handle(
         scope: (!issued.scope.is_empty()).then_some(issued.scope),
         issued_token_type: None,
     };
-    let mut resp = axum::Json(body).into_response();
+    // Serialised into a buffer sized for the token, not grown from a small default.
+    let mut buf = Vec::with_capacity(body.access_token.len() + 128);
+    serde_json::to_writer(&mut buf, &body).map_err(|_| {
+        Refusal(
+            OAuthError::from_token_error(
+                &TokenError::Unavailable("response serialisation".into()),
+                false,
+            ),
+            "unavailable",
+        )
+    })?;
+    let mut resp = ([(header::CONTENT_TYPE, "application/json")], buf).into_response();
     no_store(&mut resp);
     Ok(resp)
 }
