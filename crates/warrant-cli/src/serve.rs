@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
-use warrant_core::{CoreConfig, MasterKey, SystemClock, TenantName, Warrant};
+use warrant_core::{ChangeFeed, CoreConfig, MasterKey, Store, SystemClock, TenantName, Warrant};
 use warrant_proto::admin::CredentialsFile;
 use warrant_server::{AppState, Limits, TrustedProxies};
+use warrant_store_postgres::PostgresStore;
 use warrant_store_sqlite::SqliteStore;
 
 use crate::config::{self, Flags, ServeConfig};
@@ -81,14 +82,16 @@ fn init_logging() {
         .try_init();
 }
 
-/// The data directory, created 0700, and an exclusive lock on it held while serving.
+/// The data directory, created 0700, and (with SQLite) an exclusive lock on it held while
+/// serving. With PostgreSQL it only receives the admin credentials file: replicas share the
+/// database, not a directory, so there is nothing to lock.
 struct DataDir {
     path: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl DataDir {
-    fn open(path: &Path) -> anyhow::Result<Self> {
+    fn open(path: &Path, exclusive: bool) -> anyhow::Result<Self> {
         if !path.exists() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -100,6 +103,12 @@ impl DataDir {
             // First start: whoever made the directory, only we may read it from now on.
             fs::set_permissions(path, fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("restricting {} to mode 0700", path.display()))?;
+        }
+        if !exclusive {
+            return Ok(Self {
+                path: path.to_owned(),
+                _lock: None,
+            });
         }
         let lock_path = path.join("warrant.lock");
         let lock = OpenOptions::new()
@@ -123,13 +132,15 @@ impl DataDir {
         }
         Ok(Self {
             path: path.to_owned(),
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
     /// The master key: `WARRANT_MASTER_KEY` or `master.key` (created 0600 on first start).
     /// Refuses to start if both exist and differ.
-    fn master_key(&self) -> anyhow::Result<MasterKey> {
+    /// With PostgreSQL the key must come from `WARRANT_MASTER_KEY`, so that every replica
+    /// shares it and none invents its own.
+    fn master_key(&self, shared_database: bool) -> anyhow::Result<MasterKey> {
         let file = self.path.join("master.key");
         let from_env = std::env::var("WARRANT_MASTER_KEY")
             .ok()
@@ -146,6 +157,10 @@ impl DataDir {
             ),
             (Some(env), _) => env,
             (None, Some(f)) => f,
+            (None, _) if shared_database => bail!(
+                "with PostgreSQL, WARRANT_MASTER_KEY must be set (the same on every replica); \
+                 generate one with: head -c 32 /dev/urandom | basenc --base64url | tr -d '='"
+            ),
             (None, None) => {
                 let (_, text) = MasterKey::generate()?;
                 write_private(&file, text.as_bytes(), true)?;
@@ -173,34 +188,74 @@ fn write_private(path: &Path, contents: &[u8], create_new: bool) -> anyhow::Resu
     Ok(())
 }
 
-async fn open_store(cfg: &ServeConfig, dir: &DataDir) -> anyhow::Result<SqliteStore> {
-    match cfg.database_url.as_deref() {
-        None => Ok(SqliteStore::open(&dir.path.join("warrant.db")).await?),
-        Some(url) if url.starts_with("sqlite:") => Ok(SqliteStore::open_url(url).await?),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            bail!("PostgreSQL is not supported by this version yet; use SQLite (the default)")
+/// The store chosen by `database_url`'s scheme.
+enum Db {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Db {
+    fn is_shared(cfg: &ServeConfig) -> anyhow::Result<bool> {
+        match cfg.database_url.as_deref() {
+            None => Ok(false),
+            Some(url) if url.starts_with("sqlite:") => Ok(false),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(true)
+            }
+            Some(_) => bail!("database_url must be a sqlite: or postgres:// URL"),
         }
-        Some(_) => bail!("database_url must be a sqlite: URL"),
+    }
+
+    async fn open(cfg: &ServeConfig, dir: &DataDir) -> anyhow::Result<Self> {
+        // Errors name the store, never the URL (it may hold a password).
+        Ok(match cfg.database_url.as_deref() {
+            None => Db::Sqlite(SqliteStore::open(&dir.path.join("warrant.db")).await?),
+            Some(url) if url.starts_with("sqlite:") => {
+                Db::Sqlite(SqliteStore::open_url(url).await?)
+            }
+            Some(url) => Db::Postgres(
+                PostgresStore::connect(url)
+                    .await
+                    .context("connecting to PostgreSQL (database_url)")?,
+            ),
+        })
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Db::Sqlite(s) => Arc::new(s.clone()),
+            Db::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Db::Sqlite(s) => s.close().await,
+            Db::Postgres(s) => s.close().await,
+        }
     }
 }
 
 async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
-    let dir = DataDir::open(&cfg.data_dir)?;
-    let master = dir.master_key()?;
-    let store = open_store(&cfg, &dir).await?;
+    let shared = Db::is_shared(&cfg)?;
+    let dir = DataDir::open(&cfg.data_dir, !shared)?;
+    let master = dir.master_key(shared)?;
+    let db = Db::open(&cfg, &dir).await?;
+    let store = db.store();
+    // Subscribe before loading, so that no change made meanwhile by another replica is missed.
+    let feed = store
+        .subscribe()
+        .await
+        .context("subscribing to replica changes")?;
     let core = CoreConfig {
         public_url: cfg.public_url.clone(),
         max_token_lifetime: cfg.max_token_lifetime,
         jwks_max_age: cfg.jwks_max_age,
     };
-    let (warrant, outcome) = Warrant::open(
-        Arc::new(store.clone()),
-        Arc::new(SystemClock),
-        master,
-        core.clone(),
-    )
-    .await
-    .context("opening the store")?;
+    let (warrant, outcome) =
+        Warrant::open(store.clone(), Arc::new(SystemClock), master, core.clone())
+            .await
+            .context("opening the store")?;
     let warrant = Arc::new(warrant);
     let creds_path = dir.path.join("admin-credentials.json");
     if let Some((id, secret)) = &outcome.admin_credentials {
@@ -253,6 +308,9 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let flusher = tokio::spawn(flush_last_used(warrant.clone(), stop_rx.clone()));
+    if let Some(feed) = feed {
+        tokio::spawn(follow_changes(warrant.clone(), feed, stop_rx.clone()));
+    }
     let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -281,7 +339,7 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     if let Err(e) = warrant.flush_last_used().await {
         tracing::warn!(error = %e, "could not record last-used times at shutdown");
     }
-    store.close().await;
+    db.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -315,6 +373,58 @@ async fn flush_last_used(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Re
                     tracing::warn!(error = %e, "could not record last-used times");
                 }
             }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Applies other replicas' changes to this replica's in-memory views as they are announced
+/// (PostgreSQL LISTEN/NOTIFY: typically within milliseconds). If the feed breaks, changes may
+/// have been missed: resubscribe, then reload everything.
+async fn follow_changes(
+    warrant: Arc<Warrant>,
+    mut feed: Box<dyn ChangeFeed>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = feed.next() => next,
+            _ = stop.changed() => return,
+        };
+        match next {
+            Ok(change) => {
+                if let Err(e) = warrant.apply(&change).await {
+                    tracing::warn!(error = %e, change = %change.encode(), "could not apply a change; reloading everything");
+                    reload_until_done(&warrant, &mut stop).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the replica change feed broke; resubscribing and reloading");
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return,
+                    }
+                    match warrant.store().subscribe().await {
+                        Ok(Some(f)) => {
+                            feed = f;
+                            break;
+                        }
+                        Ok(None) => return,
+                        Err(e) => tracing::warn!(error = %e, "resubscribing failed; retrying"),
+                    }
+                }
+                reload_until_done(&warrant, &mut stop).await;
+            }
+        }
+    }
+}
+
+async fn reload_until_done(warrant: &Warrant, stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while let Err(e) = warrant.reload_all().await {
+        tracing::warn!(error = %e, "reloading from the store failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return,
         }
     }

@@ -38,6 +38,8 @@ pub(crate) async fn bootstrap(
     config: &CoreConfig,
 ) -> Result<BootstrapOutcome, CoreError> {
     store.migrate().await?;
+    // Replicas starting together: one bootstraps, the others then find everything in place.
+    let _lock = store.lock_bootstrap().await?;
     let now = clock.now();
     let mut outcome = BootstrapOutcome::default();
 

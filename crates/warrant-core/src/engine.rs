@@ -3,6 +3,7 @@ use std::sync::{Arc, RwLock};
 use crate::directory::Directory;
 use crate::keyring::{HashingKeys, MasterKey};
 use crate::signing::KeyRegistry;
+use crate::store::Change;
 use crate::{Clock, CoreError, Store, TenantName, Timestamp};
 
 /// Server-wide settings the core needs (already validated by the caller).
@@ -111,6 +112,29 @@ impl Warrant {
     /// The tenant's signing and verification keys, if the tenant exists.
     pub fn tenant_keys(&self, tenant: &TenantName) -> Option<Arc<crate::TenantKeys>> {
         self.keys.get(tenant)
+    }
+
+    /// Refreshes the in-memory views after a change made here or announced by another replica.
+    pub async fn apply(&self, change: &Change) -> Result<(), CoreError> {
+        match change {
+            Change::Account { tenant, id } => self.directory.reload(&*self.store, tenant, id).await,
+            Change::Tenant { name } => {
+                if self.store.get_tenant(name).await?.is_none() {
+                    self.directory.remove_tenant(name);
+                }
+                self.reload_keys().await
+            }
+        }
+    }
+
+    /// After a write here: refresh this replica, then tell the others.
+    pub(crate) async fn changed(&self, change: Change) -> Result<(), CoreError> {
+        self.apply(&change).await?;
+        if let Err(e) = self.store.publish(&change).await {
+            // Others catch up at their next full reload; the write itself stands.
+            tracing::warn!(error = %e, change = %change.encode(), "could not notify other replicas");
+        }
+        Ok(())
     }
 
     /// Writes last-used times gathered in memory; the server calls this about once a minute

@@ -29,10 +29,78 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A change one replica made that the others must see (they refresh their in-memory views).
+/// Small on purpose: it names what changed, and each replica re-reads it from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// One account, its grants or its secrets.
+    Account { tenant: TenantName, id: AccountId },
+    /// A tenant was created or deleted, or its keys changed.
+    Tenant { name: TenantName },
+}
+
+impl Change {
+    /// The text form carried by store notifications: `account:{tenant}:{id}` or
+    /// `tenant:{name}`.
+    pub fn encode(&self) -> String {
+        match self {
+            Change::Account { tenant, id } => format!("account:{tenant}:{id}"),
+            Change::Tenant { name } => format!("tenant:{name}"),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        match (parts.next()?, parts.next()?, parts.next(), parts.next()) {
+            ("account", tenant, Some(id), None) => Some(Change::Account {
+                tenant: TenantName::parse(tenant).ok()?,
+                id: AccountId::parse(id).ok()?,
+            }),
+            ("tenant", name, None, None) => Some(Change::Tenant {
+                name: TenantName::parse(name).ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Changes published by every replica (including this one), in order per publisher.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// The next change. An error means the feed broke and changes may have been missed: the
+    /// caller reloads everything and subscribes again.
+    async fn next(&mut self) -> StoreResult<Change>;
+}
+
+/// Held while first-start bootstrap runs, so that replicas starting together create one set of
+/// tenants, keys and admin. Released when dropped.
+pub trait BootstrapLock: Send {}
+
+/// A lock for stores with a single process (SQLite: the data-directory lock already excludes
+/// other servers).
+#[derive(Debug)]
+pub struct NoLock;
+impl BootstrapLock for NoLock {}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations; idempotent.
     async fn migrate(&self) -> StoreResult<()>;
+
+    // --- replicas ---
+    /// Excludes other replicas' bootstrap until the guard is dropped.
+    async fn lock_bootstrap(&self) -> StoreResult<Box<dyn BootstrapLock>> {
+        Ok(Box::new(NoLock))
+    }
+    /// Tells other replicas about a change (best effort: a replica that misses it catches up
+    /// at its next full reload). Single-process stores have no one to tell.
+    async fn publish(&self, _change: &Change) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Subscribes to every replica's changes; `None` for single-process stores.
+    async fn subscribe(&self) -> StoreResult<Option<Box<dyn ChangeFeed>>> {
+        Ok(None)
+    }
 
     // --- keyring ---
     async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>>;

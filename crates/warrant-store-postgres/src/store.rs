@@ -1,11 +1,14 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use warrant_core::keyring::KeyringEntry;
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
-use warrant_core::store::{StoreResult, codec};
-use warrant_core::{AccountId, AccountName, SecretName, Store, StoreError, TenantName, Timestamp};
+use warrant_core::store::{BootstrapLock, StoreResult, codec};
+use warrant_core::{
+    AccountId, AccountName, Change, ChangeFeed, SecretName, Store, StoreError, TenantName,
+    Timestamp,
+};
 
 use crate::rows;
 
@@ -67,8 +70,73 @@ fn opt_ms(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::millis)
 }
 
+/// The channel every replica listens on (payload: [`Change::encode`]).
+pub const CHANGES_CHANNEL: &str = "warrant_changes";
+/// Advisory-lock key of first-start bootstrap ("WRNTBOOT").
+const BOOTSTRAP_LOCK: i64 = 0x5752_4e54_424f_4f54;
+
+/// Holds a transaction-scoped advisory lock; dropping the transaction releases it, even if the
+/// holder panics or its connection dies.
+struct PgBootstrapLock(#[allow(dead_code)] sqlx::Transaction<'static, sqlx::Postgres>);
+impl BootstrapLock for PgBootstrapLock {}
+
+/// LISTEN on [`CHANGES_CHANNEL`].
+struct PgChangeFeed(PgListener);
+
+#[async_trait]
+impl ChangeFeed for PgChangeFeed {
+    async fn next(&mut self) -> StoreResult<Change> {
+        loop {
+            match self.0.try_recv().await.map_err(backend)? {
+                // The listener lost its connection (it reconnects by itself): notifications may
+                // have been missed, which the caller handles by reloading everything.
+                None => {
+                    return Err(StoreError::Backend(
+                        "the change listener reconnected; changes may have been missed".into(),
+                    ));
+                }
+                Some(n) => match Change::decode(n.payload()) {
+                    Some(change) => return Ok(change),
+                    None => tracing::warn!(
+                        payload = n.payload(),
+                        "ignoring an unknown change notification"
+                    ),
+                },
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
+    async fn lock_bootstrap(&self) -> StoreResult<Box<dyn BootstrapLock>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(BOOTSTRAP_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        Ok(Box::new(PgBootstrapLock(tx)))
+    }
+
+    async fn publish(&self, change: &Change) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(change.encode())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn subscribe(&self) -> StoreResult<Option<Box<dyn ChangeFeed>>> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(backend)?;
+        listener.listen(CHANGES_CHANNEL).await.map_err(backend)?;
+        Ok(Some(Box::new(PgChangeFeed(listener))))
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         let now: i64 =
             sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")

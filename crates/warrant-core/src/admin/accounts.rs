@@ -5,6 +5,7 @@ use crate::ids::{AccountId, AccountName, AccountRef, TenantName};
 use crate::model::{AuthMethod, Grant, ServiceAccount};
 use crate::policy;
 use crate::scope::Audience;
+use crate::store::Change;
 use crate::{StoreError, Warrant};
 
 /// The editable part of an account. `None` lifetimes take the defaults (10 minutes, and the
@@ -97,9 +98,11 @@ impl Warrant {
                 )),
                 other => other.into(),
             })?;
-        self.directory
-            .reload(&*self.store, tenant, &account.id)
-            .await?;
+        self.changed(Change::Account {
+            tenant: tenant.clone(),
+            id: account.id.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, account = %account.id, name = %account.name, "account created");
         Ok(account)
     }
@@ -170,9 +173,11 @@ impl Warrant {
             self.refuse_if_last_admin(&current).await?;
         }
         self.store.update_account(&next, current.revision).await?;
-        self.directory
-            .reload(&*self.store, tenant, &next.id)
-            .await?;
+        self.changed(Change::Account {
+            tenant: tenant.clone(),
+            id: next.id.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, account = %next.id, enabled = next.enabled, "account updated");
         Ok(next)
     }
@@ -196,9 +201,11 @@ impl Warrant {
         self.store
             .delete_account(tenant, &current.id, self.clock.now())
             .await?;
-        self.directory
-            .reload(&*self.store, tenant, &current.id)
-            .await?;
+        self.changed(Change::Account {
+            tenant: tenant.clone(),
+            id: current.id.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, account = %current.id, "account deleted");
         Ok(())
     }

@@ -2,6 +2,7 @@ use super::{AdminError, AdminPrincipal};
 use crate::ids::{AccountRef, SecretName, TenantName};
 use crate::model::SecretRecord;
 use crate::secret::ClientSecret;
+use crate::store::Change;
 use crate::{StoreError, Timestamp, Warrant};
 
 /// A secret's metadata with its last use as this process knows it.
@@ -60,9 +61,11 @@ impl Warrant {
             )),
             other => other.into(),
         })?;
-        self.directory
-            .reload(&*self.store, tenant, &account.id)
-            .await?;
+        self.changed(Change::Account {
+            tenant: tenant.clone(),
+            id: account.id.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, account = %account.id, secret = %record.name, "secret added");
         Ok((
             SecretView {
@@ -123,9 +126,11 @@ impl Warrant {
                 }
                 other => other.into(),
             })?;
-        self.directory
-            .reload(&*self.store, tenant, &account.id)
-            .await?;
+        self.changed(Change::Account {
+            tenant: tenant.clone(),
+            id: account.id.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, account = %account.id, secret = %name, "secret revoked");
         Ok(())
     }

@@ -4,6 +4,7 @@ use super::{AdminError, AdminPrincipal, page_limit};
 use crate::ids::TenantName;
 use crate::model::Tenant;
 use crate::signing::new_key_record;
+use crate::store::Change;
 use crate::{StoreError, Warrant};
 
 impl Warrant {
@@ -40,7 +41,10 @@ impl Warrant {
             })?;
         let key = new_key_record(&self.master, &tenant.name, tenant.signing_alg, now)?;
         self.store.add_signing_key(&key).await?;
-        self.reload_keys().await?;
+        self.changed(Change::Tenant {
+            name: tenant.name.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant.name, kid = %key.kid, "tenant created");
         Ok(tenant)
     }
@@ -101,8 +105,7 @@ impl Warrant {
         }
         self.live_tenant(name).await?;
         self.store.delete_tenant(name, self.clock.now()).await?;
-        self.directory.remove_tenant(name);
-        self.reload_keys().await?;
+        self.changed(Change::Tenant { name: name.clone() }).await?;
         tracing::info!(tenant = %name, "tenant deleted");
         Ok(())
     }
