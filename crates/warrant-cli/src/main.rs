@@ -1,5 +1,6 @@
 //! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
-//! `secret`, `grant`, `key`) and the workload verbs over the protocol endpoints (`token`).
+//! `secret`, `grant`, `key`), the workload verbs over the protocol endpoints (`token`), and the
+//! operator verbs beside the server's data (`migrate`, `backup`, `import`).
 //!
 //! The admin verbs are thin: parse flags, get an admin token with the credentials file, make one
 //! or two admin API calls, print. All HTTP is in `client`; all printing helpers in `output`.
@@ -15,6 +16,7 @@ mod globals;
 mod grant;
 mod inspect;
 mod key;
+mod ops;
 mod output;
 mod sa;
 mod secret;
@@ -57,6 +59,13 @@ enum Command {
     /// Get or inspect access tokens (workload side).
     #[command(subcommand)]
     Token(token::TokenCmd),
+    /// Show or apply the database schema migrations (operator, beside the server).
+    #[command(subcommand)]
+    Migrate(ops::MigrateCmd),
+    /// Write an online, consistent copy of a SQLite deployment's database (operator).
+    Backup(ops::BackupArgs),
+    /// Copy a SQLite deployment into an empty PostgreSQL database (operator).
+    Import(ops::ImportArgs),
 }
 
 /// mimalloc: the token path allocates many small, short-lived buffers (form, claims, token,
@@ -77,6 +86,9 @@ async fn main() -> ExitCode {
         Command::Grant(cmd) => done(grant::run(cmd, &global).await),
         Command::Key(cmd) => done(key::run(cmd, &global).await),
         Command::Token(cmd) => token::run(cmd, &global).await,
+        Command::Migrate(cmd) => done(ops::migrate(cmd).await),
+        Command::Backup(args) => done(ops::backup(args).await),
+        Command::Import(args) => done(ops::import(args).await),
     };
     match result {
         Ok(code) => code,

@@ -85,13 +85,13 @@ fn init_logging() {
 /// The data directory, created 0700, and (with SQLite) an exclusive lock on it held while
 /// serving. With PostgreSQL it only receives the admin credentials file: replicas share the
 /// database, not a directory, so there is nothing to lock.
-struct DataDir {
-    path: PathBuf,
+pub(crate) struct DataDir {
+    pub(crate) path: PathBuf,
     _lock: Option<File>,
 }
 
 impl DataDir {
-    fn open(path: &Path, exclusive: bool) -> anyhow::Result<Self> {
+    pub(crate) fn open(path: &Path, exclusive: bool) -> anyhow::Result<Self> {
         if !path.exists() {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -140,7 +140,7 @@ impl DataDir {
     /// Refuses to start if both exist and differ.
     /// With PostgreSQL the key must come from `WARRANT_MASTER_KEY`, so that every replica
     /// shares it and none invents its own.
-    fn master_key(&self, shared_database: bool) -> anyhow::Result<MasterKey> {
+    pub(crate) fn master_key(&self, shared_database: bool) -> anyhow::Result<MasterKey> {
         let file = self.path.join("master.key");
         let from_env = std::env::var("WARRANT_MASTER_KEY")
             .ok()
@@ -189,13 +189,13 @@ fn write_private(path: &Path, contents: &[u8], create_new: bool) -> anyhow::Resu
 }
 
 /// The store chosen by `database_url`'s scheme.
-enum Db {
+pub(crate) enum Db {
     Sqlite(SqliteStore),
     Postgres(PostgresStore),
 }
 
 impl Db {
-    fn is_shared(cfg: &ServeConfig) -> anyhow::Result<bool> {
+    pub(crate) fn is_shared(cfg: &ServeConfig) -> anyhow::Result<bool> {
         match cfg.database_url.as_deref() {
             None => Ok(false),
             Some(url) if url.starts_with("sqlite:") => Ok(false),
@@ -206,7 +206,7 @@ impl Db {
         }
     }
 
-    async fn open(cfg: &ServeConfig, dir: &DataDir) -> anyhow::Result<Self> {
+    pub(crate) async fn open(cfg: &ServeConfig, dir: &DataDir) -> anyhow::Result<Self> {
         // Errors name the store, never the URL (it may hold a password).
         Ok(match cfg.database_url.as_deref() {
             None => Db::Sqlite(SqliteStore::open(&dir.path.join("warrant.db")).await?),
@@ -221,14 +221,14 @@ impl Db {
         })
     }
 
-    fn store(&self) -> Arc<dyn Store> {
+    pub(crate) fn store(&self) -> Arc<dyn Store> {
         match self {
             Db::Sqlite(s) => Arc::new(s.clone()),
             Db::Postgres(s) => Arc::new(s.clone()),
         }
     }
 
-    async fn close(&self) {
+    pub(crate) async fn close(&self) {
         match self {
             Db::Sqlite(s) => s.close().await,
             Db::Postgres(s) => s.close().await,

@@ -90,7 +90,7 @@ impl KeyPurpose {
 }
 
 /// A stored, wrapped keyring entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyringEntry {
     pub purpose: KeyPurpose,
     pub version: u32,

@@ -32,7 +32,7 @@ pub use keyring::MasterKey;
 pub use scope::{Audience, Scope, ScopeSet};
 pub use secret::ClientSecret;
 pub use signing::TenantKeys;
-pub use store::{Change, ChangeFeed, Store, StoreError};
+pub use store::{Change, ChangeFeed, MigrationState, Snapshot, Store, StoreError};
 pub use time::{Clock, SystemClock, Timestamp};
 
 /// Errors of start-up and background work (not of a request: those have their own enums,

@@ -64,6 +64,40 @@ impl Change {
     }
 }
 
+/// A migration known to this build and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub version: i64,
+    pub name: String,
+    /// `None`: pending.
+    pub applied_at: Option<Timestamp>,
+}
+
+/// Every row of a store, deleted and revoked ones included (their names and ids stay taken), for
+/// moving a deployment from one store to another. Secret hashes and keys stay wrapped: the
+/// snapshot is useless without the master key, like the database it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub keyring: Vec<KeyringEntry>,
+    /// Each tenant with the time it was deleted, if it was.
+    pub tenants: Vec<(Tenant, Option<Timestamp>)>,
+    /// Each account with the time it was deleted, if it was.
+    pub accounts: Vec<(ServiceAccount, Option<Timestamp>)>,
+    /// Each secret with the time it was revoked, if it was.
+    pub secrets: Vec<(SecretRecord, Option<Timestamp>)>,
+    pub signing_keys: Vec<SigningKeyRecord>,
+}
+
+impl Snapshot {
+    pub fn is_empty(&self) -> bool {
+        self.keyring.is_empty()
+            && self.tenants.is_empty()
+            && self.accounts.is_empty()
+            && self.secrets.is_empty()
+            && self.signing_keys.is_empty()
+    }
+}
+
 /// Changes published by every replica (including this one), in order per publisher.
 #[async_trait]
 pub trait ChangeFeed: Send {
@@ -86,6 +120,15 @@ impl BootstrapLock for NoLock {}
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations; idempotent.
     async fn migrate(&self) -> StoreResult<()>;
+
+    /// Every migration this build knows, with its state in the database.
+    async fn migrations(&self) -> StoreResult<Vec<MigrationState>>;
+
+    /// Every row, deleted and revoked ones included, in a consistent view.
+    async fn export(&self) -> StoreResult<Snapshot>;
+    /// Loads a snapshot into this migrated, empty store in one transaction (`Conflict` if the
+    /// store is not empty). Afterwards `export()` returns an equal snapshot.
+    async fn import(&self, snapshot: &Snapshot) -> StoreResult<()>;
 
     // --- replicas ---
     /// Excludes other replicas' bootstrap until the guard is dropped.
