@@ -46,6 +46,11 @@ pub(crate) fn tenant(row: &PgRow) -> Result<Tenant, StoreError> {
     })
 }
 
+/// A tenant row with its `deleted_at` (for export).
+pub(crate) fn tenant_with_deleted(row: &PgRow) -> Result<(Tenant, Option<Timestamp>), StoreError> {
+    Ok((tenant(row)?, opt_ts(row, "deleted_at")?))
+}
+
 pub(crate) fn account(row: &PgRow) -> Result<ServiceAccount, StoreError> {
     let lifetime = |col: &str| -> Result<u64, StoreError> {
         u64::try_from(row.try_get::<i64, _>(col).map_err(backend)?).map_err(|_| corrupt(col))
@@ -74,6 +79,13 @@ pub(crate) fn account(row: &PgRow) -> Result<ServiceAccount, StoreError> {
     })
 }
 
+/// An account row with its `deleted_at` (for export).
+pub(crate) fn account_with_deleted(
+    row: &PgRow,
+) -> Result<(ServiceAccount, Option<Timestamp>), StoreError> {
+    Ok((account(row)?, opt_ts(row, "deleted_at")?))
+}
+
 pub(crate) fn secret(row: &PgRow) -> Result<SecretRecord, StoreError> {
     let hash: Vec<u8> = row.try_get("hash").map_err(backend)?;
     Ok(SecretRecord {
@@ -87,6 +99,13 @@ pub(crate) fn secret(row: &PgRow) -> Result<SecretRecord, StoreError> {
         expires_at: opt_ts(row, "expires_at")?,
         last_used_at: opt_ts(row, "last_used_at")?,
     })
+}
+
+/// A secret row with its `revoked_at` (for export).
+pub(crate) fn secret_with_revoked(
+    row: &PgRow,
+) -> Result<(SecretRecord, Option<Timestamp>), StoreError> {
+    Ok((secret(row)?, opt_ts(row, "revoked_at")?))
 }
 
 pub(crate) fn signing_key(row: &PgRow) -> Result<SigningKeyRecord, StoreError> {

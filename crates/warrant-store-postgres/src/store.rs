@@ -1,15 +1,18 @@
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use sqlx::PgExecutor;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use warrant_core::keyring::KeyringEntry;
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::store::{BootstrapLock, StoreResult, codec};
 use warrant_core::{
-    AccountId, AccountName, Change, ChangeFeed, SecretName, Store, StoreError, TenantName,
-    Timestamp,
+    AccountId, AccountName, Change, ChangeFeed, MigrationState, SecretName, Snapshot, Store,
+    StoreError, TenantName, Timestamp,
 };
 
+use crate::migrate::MIGRATIONS;
 use crate::rows;
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
@@ -30,6 +33,9 @@ pub struct PostgresStore {
 
 const ACCOUNT_COLS: &str = "id, tenant, name, description, enabled, default_audience, grants, \
      default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision";
+
+const KEYRING_SQL: &str =
+    "SELECT purpose, version, wrapped, created_at FROM keyring ORDER BY purpose, version";
 
 impl PostgresStore {
     /// Connects to a `postgres:` URL (`postgres://user@host:5432/db`). The tables live in the
@@ -146,43 +152,158 @@ impl Store for PostgresStore {
         crate::migrate::run(&self.pool, now).await
     }
 
-    async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>> {
-        let rows = sqlx::query(
-            "SELECT purpose, version, wrapped, created_at FROM keyring ORDER BY purpose, version",
+    async fn migrations(&self) -> StoreResult<Vec<MigrationState>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(backend)?;
+        // `to_regclass` resolves the name through the search_path, like every other query.
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass('schema_migrations') IS NOT NULL")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let applied: HashMap<i64, i64> = if exists {
+            sqlx::query_as::<_, (i64, i64)>("SELECT version, applied_at FROM schema_migrations")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+                .into_iter()
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(MIGRATIONS
+            .iter()
+            .map(|(version, name, _)| MigrationState {
+                version: *version,
+                name: (*name).to_owned(),
+                applied_at: applied.get(version).copied().map(Timestamp::from_millis),
+            })
+            .collect())
+    }
+
+    async fn export(&self) -> StoreResult<Snapshot> {
+        // One snapshot for every read: a consistent view while other replicas keep writing.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(backend)?;
+        let keyring = sqlx::query(KEYRING_SQL)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(rows::keyring_entry)
+            .collect::<StoreResult<_>>()?;
+        let tenants = sqlx::query(
+            "SELECT name, signing_alg, created_at, updated_at, revision, deleted_at FROM tenants \
+             ORDER BY name",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(rows::tenant_with_deleted)
+        .collect::<StoreResult<_>>()?;
+        let sql = format!("SELECT {ACCOUNT_COLS}, deleted_at FROM service_accounts ORDER BY id");
+        let accounts = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(rows::account_with_deleted)
+            .collect::<StoreResult<_>>()?;
+        // No primary key: the order ends with the hash so that equal exports compare equal.
+        let secrets = sqlx::query(
+            "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at, \
+             revoked_at FROM secrets \
+             ORDER BY account_id, name, created_at, revoked_at NULLS FIRST, hash",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(rows::secret_with_revoked)
+        .collect::<StoreResult<_>>()?;
+        let signing_keys = sqlx::query(
+            "SELECT kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, \
+             removed_at FROM signing_keys ORDER BY tenant, activates_at, kid",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(rows::signing_key)
+        .collect::<StoreResult<_>>()?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Snapshot {
+            keyring,
+            tenants,
+            accounts,
+            secrets,
+            signing_keys,
+        })
+    }
+
+    async fn import(&self, snapshot: &Snapshot) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Excludes every other writer (and another import) until commit, so the emptiness
+        // check below still holds when the rows go in.
+        sqlx::query(
+            "LOCK TABLE keyring, tenants, service_accounts, secrets, signing_keys \
+             IN SHARE ROW EXCLUSIVE MODE",
+        )
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        let used: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM keyring) OR EXISTS (SELECT 1 FROM tenants) \
+             OR EXISTS (SELECT 1 FROM service_accounts) OR EXISTS (SELECT 1 FROM secrets) \
+             OR EXISTS (SELECT 1 FROM signing_keys)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if used {
+            return Err(StoreError::Conflict);
+        }
+        // Foreign-key order; a failure drops `tx`, which rolls everything back.
+        for e in &snapshot.keyring {
+            insert_keyring_row(&mut *tx, e).await?;
+        }
+        for (t, deleted_at) in &snapshot.tenants {
+            insert_tenant_row(&mut *tx, t, *deleted_at).await?;
+        }
+        for (a, deleted_at) in &snapshot.accounts {
+            insert_account_row(&mut *tx, a, *deleted_at).await?;
+        }
+        for (s, revoked_at) in &snapshot.secrets {
+            insert_secret_row(&mut *tx, s, *revoked_at).await?;
+        }
+        for k in &snapshot.signing_keys {
+            insert_signing_key_row(&mut *tx, k).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>> {
+        let rows = sqlx::query(KEYRING_SQL)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         rows.iter().map(rows::keyring_entry).collect()
     }
 
     async fn insert_keyring_entry(&self, e: &KeyringEntry) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO keyring (purpose, version, wrapped, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(e.purpose.as_str())
-        .bind(i64::from(e.version))
-        .bind(&e.wrapped)
-        .bind(ms(e.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_keyring_row(&self.pool, e).await
     }
 
     async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO tenants (name, signing_alg, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(t.name.as_str())
-        .bind(t.signing_alg.as_str())
-        .bind(ms(t.created_at))
-        .bind(ms(t.updated_at))
-        .bind(t.revision)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_tenant_row(&self.pool, t, None).await
     }
 
     async fn get_tenant(&self, name: &TenantName) -> StoreResult<Option<Tenant>> {
@@ -246,29 +367,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_account(&self, a: &ServiceAccount) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO service_accounts (id, tenant, name, description, enabled, default_audience, grants, \
-             default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(a.id.as_str())
-        .bind(a.tenant.as_str())
-        .bind(a.name.as_str())
-        .bind(&a.description)
-        .bind(a.enabled)
-        .bind(a.default_audience.as_ref().map(|x| x.as_str()))
-        .bind(codec::grants_to_json(&a.grants))
-        .bind(a.default_lifetime as i64)
-        .bind(a.max_lifetime as i64)
-        .bind(codec::claims_to_json(&a.claims))
-        .bind(codec::methods_to_json(&a.auth_methods))
-        .bind(ms(a.created_at))
-        .bind(ms(a.updated_at))
-        .bind(a.revision)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_account_row(&self.pool, a, None).await
     }
 
     async fn get_account(
@@ -394,21 +493,7 @@ impl Store for PostgresStore {
     }
 
     async fn add_secret(&self, s: &SecretRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO secrets (account_id, name, hash, key_version, created_at, expires_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(s.account_id.as_str())
-        .bind(s.name.as_str())
-        .bind(&s.hash[..])
-        .bind(i64::from(s.key_version))
-        .bind(ms(s.created_at))
-        .bind(opt_ms(s.expires_at))
-        .bind(opt_ms(s.last_used_at))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_secret_row(&self.pool, s, None).await
     }
 
     async fn list_secrets(&self, account: &AccountId) -> StoreResult<Vec<SecretRecord>> {
@@ -478,22 +563,7 @@ impl Store for PostgresStore {
     }
 
     async fn add_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, removed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&k.kid)
-        .bind(k.tenant.as_str())
-        .bind(k.alg.as_str())
-        .bind(&k.private_wrapped)
-        .bind(ms(k.created_at))
-        .bind(ms(k.activates_at))
-        .bind(opt_ms(k.retires_at))
-        .bind(opt_ms(k.removed_at))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_signing_key_row(&self.pool, k).await
     }
 
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>> {
@@ -526,4 +596,118 @@ impl Store for PostgresStore {
 /// `SELECT <account columns> FROM service_accounts <tail>`; `tail` is always a literal.
 fn const_format_account(tail: &'static str) -> String {
     format!("SELECT {ACCOUNT_COLS} FROM service_accounts {tail}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// row inserts, shared by the single-row methods (on the pool) and `import` (in its transaction)
+
+async fn insert_keyring_row<'e>(db: impl PgExecutor<'e>, e: &KeyringEntry) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO keyring (purpose, version, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(e.purpose.as_str())
+    .bind(i64::from(e.version))
+    .bind(&e.wrapped)
+    .bind(ms(e.created_at))
+    .execute(db)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_tenant_row<'e>(
+    db: impl PgExecutor<'e>,
+    t: &Tenant,
+    deleted_at: Option<Timestamp>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tenants (name, signing_alg, created_at, updated_at, revision, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(t.name.as_str())
+    .bind(t.signing_alg.as_str())
+    .bind(ms(t.created_at))
+    .bind(ms(t.updated_at))
+    .bind(t.revision)
+    .bind(opt_ms(deleted_at))
+    .execute(db)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_account_row<'e>(
+    db: impl PgExecutor<'e>,
+    a: &ServiceAccount,
+    deleted_at: Option<Timestamp>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO service_accounts (id, tenant, name, description, enabled, default_audience, grants, \
+         default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(a.id.as_str())
+    .bind(a.tenant.as_str())
+    .bind(a.name.as_str())
+    .bind(&a.description)
+    .bind(a.enabled)
+    .bind(a.default_audience.as_ref().map(|x| x.as_str()))
+    .bind(codec::grants_to_json(&a.grants))
+    .bind(a.default_lifetime as i64)
+    .bind(a.max_lifetime as i64)
+    .bind(codec::claims_to_json(&a.claims))
+    .bind(codec::methods_to_json(&a.auth_methods))
+    .bind(ms(a.created_at))
+    .bind(ms(a.updated_at))
+    .bind(a.revision)
+    .bind(opt_ms(deleted_at))
+    .execute(db)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_secret_row<'e>(
+    db: impl PgExecutor<'e>,
+    s: &SecretRecord,
+    revoked_at: Option<Timestamp>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO secrets (account_id, name, hash, key_version, created_at, expires_at, \
+         last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(s.account_id.as_str())
+    .bind(s.name.as_str())
+    .bind(&s.hash[..])
+    .bind(i64::from(s.key_version))
+    .bind(ms(s.created_at))
+    .bind(opt_ms(s.expires_at))
+    .bind(opt_ms(s.last_used_at))
+    .bind(opt_ms(revoked_at))
+    .execute(db)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+async fn insert_signing_key_row<'e>(
+    db: impl PgExecutor<'e>,
+    k: &SigningKeyRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, removed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&k.kid)
+    .bind(k.tenant.as_str())
+    .bind(k.alg.as_str())
+    .bind(&k.private_wrapped)
+    .bind(ms(k.created_at))
+    .bind(ms(k.activates_at))
+    .bind(opt_ms(k.retires_at))
+    .bind(opt_ms(k.removed_at))
+    .execute(db)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }

@@ -46,6 +46,13 @@ pub(crate) fn tenant(row: &SqliteRow) -> Result<Tenant, StoreError> {
     })
 }
 
+/// A tenant row with its `deleted_at` (for export).
+pub(crate) fn tenant_with_deleted(
+    row: &SqliteRow,
+) -> Result<(Tenant, Option<Timestamp>), StoreError> {
+    Ok((tenant(row)?, opt_ts(row, "deleted_at")?))
+}
+
 pub(crate) fn account(row: &SqliteRow) -> Result<ServiceAccount, StoreError> {
     let lifetime = |col: &str| -> Result<u64, StoreError> {
         u64::try_from(row.try_get::<i64, _>(col).map_err(backend)?).map_err(|_| corrupt(col))
@@ -74,6 +81,13 @@ pub(crate) fn account(row: &SqliteRow) -> Result<ServiceAccount, StoreError> {
     })
 }
 
+/// An account row with its `deleted_at` (for export).
+pub(crate) fn account_with_deleted(
+    row: &SqliteRow,
+) -> Result<(ServiceAccount, Option<Timestamp>), StoreError> {
+    Ok((account(row)?, opt_ts(row, "deleted_at")?))
+}
+
 pub(crate) fn secret(row: &SqliteRow) -> Result<SecretRecord, StoreError> {
     let hash: Vec<u8> = row.try_get("hash").map_err(backend)?;
     Ok(SecretRecord {
@@ -87,6 +101,13 @@ pub(crate) fn secret(row: &SqliteRow) -> Result<SecretRecord, StoreError> {
         expires_at: opt_ts(row, "expires_at")?,
         last_used_at: opt_ts(row, "last_used_at")?,
     })
+}
+
+/// A secret row with its `revoked_at` (for export).
+pub(crate) fn secret_with_revoked(
+    row: &SqliteRow,
+) -> Result<(SecretRecord, Option<Timestamp>), StoreError> {
+    Ok((secret(row)?, opt_ts(row, "revoked_at")?))
 }
 
 pub(crate) fn signing_key(row: &SqliteRow) -> Result<SigningKeyRecord, StoreError> {

@@ -1,8 +1,9 @@
 //! The store contract suite: what every [`Store`] must do, as executable checks.
 //!
 //! Each check is a `pub async fn name(store: &dyn Store)` that expects a fresh, migrated, empty
-//! store and panics (with the expected and the actual value) on the first deviation. Run them
-//! all with [`crate::store_contract_tests!`] (one `#[tokio::test]` per check) or
+//! store and panics (with the expected and the actual value) on the first deviation; the checks
+//! that move data between stores take two (`store`, `other`). Run them all with
+//! [`crate::store_contract_tests!`] (one `#[tokio::test]` per check) or
 //! [`crate::run_store_contract`] (all in one test).
 //!
 //! Unordered results (`keyring`, `all_accounts`, `all_secrets`, `signing_keys` across tenants)
@@ -14,7 +15,7 @@ use serde_json::{Map, Value, json};
 use warrant_core::keyring::{KeyPurpose, KeyringEntry};
 use warrant_core::model::{AuthMethod, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::store::StoreResult;
-use warrant_core::{AccountId, Store, StoreError, TenantName, Timestamp};
+use warrant_core::{AccountId, Snapshot, Store, StoreError, TenantName, Timestamp};
 use warrant_jose::Algorithm;
 
 use crate::builders::{
@@ -208,6 +209,45 @@ pub async fn fresh_store_is_empty(store: &dyn Store) {
             "get_tenant"
         ),
         None
+    );
+    let snapshot = ok(store.export().await, "export");
+    assert!(snapshot.is_empty(), "export of a fresh store: {snapshot:?}");
+}
+
+/// After `migrate`, every migration the build knows is applied: ascending versions from 1, each
+/// with a name and a plausible millisecond time; migrating again changes none of them.
+pub async fn migrations_all_applied_after_migrate(store: &dyn Store) {
+    // 2020-01-01 and 2100-01-01 in ms: a time in seconds (or microseconds) falls outside.
+    const SANE: std::ops::Range<i64> = 1_577_836_800_000..4_102_444_800_000;
+    let got = ok(store.migrations().await, "migrations");
+    assert!(
+        got.iter().any(|m| m.version == 1),
+        "migration 1 is missing: {got:?}"
+    );
+    for m in &got {
+        let Some(at) = m.applied_at else {
+            panic!("migration {m:?} is pending after migrate");
+        };
+        assert!(!m.name.is_empty(), "migration {} has no name", m.version);
+        assert!(
+            SANE.contains(&at.millis()),
+            "migration {m:?}: applied_at is not a time in ms"
+        );
+    }
+    for w in got.windows(2) {
+        assert!(
+            w[0].version < w[1].version,
+            "versions not ascending: {got:?}"
+        );
+    }
+    ok(store.migrate().await, "migrate again");
+    assert_eq!(
+        ok(
+            store.migrations().await,
+            "migrations after a second migrate"
+        ),
+        got,
+        "a second migrate must not re-apply or re-date a migration"
     );
 }
 
@@ -1648,5 +1688,445 @@ pub async fn tenant_signing_keys_newest_first(store: &dyn Store) {
             "tenant_signing_keys(unknown)"
         ),
         vec![]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// export and import
+
+/// What [`seed_everything`] made that the checks look at again.
+struct Seeded {
+    acme: Tenant,
+    gone: Tenant,
+    gone_deleted_at: Timestamp,
+    rich: ServiceAccount,
+    plain: ServiceAccount,
+    doomed: ServiceAccount,
+    doomed_deleted_at: Timestamp,
+    gone_account: ServiceAccount,
+}
+
+/// Fills a store with every kind of row, deleted and revoked ones included: live and deleted
+/// tenants, live and deleted accounts (one deleted name reused by a live account), live and
+/// revoked secrets (one name revoked twice with the same creation time, then live again), with
+/// expiry and last use, keyring entries, and signing keys (one removed, one of the deleted
+/// tenant). Inserted out of any natural order.
+async fn seed_everything(store: &dyn Store) -> Seeded {
+    let mut hk2 = keyring_entry(KeyPurpose::SecretHashing, 2);
+    hk2.created_at = ms(T0, 86_400_002);
+    hk2.wrapped = (0..=255u8).rev().collect();
+    let mut hk1 = keyring_entry(KeyPurpose::SecretHashing, 1);
+    hk1.created_at = ms(T0, 1);
+    let au1 = keyring_entry(KeyPurpose::Audit, 1);
+    for e in [&hk2, &au1, &hk1] {
+        ok(store.insert_keyring_entry(e).await, "insert_keyring_entry");
+    }
+
+    let zeta = Tenant {
+        signing_alg: Algorithm::EdDsa,
+        created_at: ms(T0, 7),
+        updated_at: ms(T0, 60_007),
+        revision: 3,
+        ..tenant("zeta")
+    };
+    ok(store.create_tenant(&zeta).await, "create_tenant(zeta)");
+    let gone = seed_tenant(store, "gone").await;
+    let acme = seed_tenant(store, "acme").await;
+
+    let rich = rich_account(&acme.name, "deploy");
+    ok(store.create_account(&rich).await, "create_account(deploy)");
+    let plain = seed_account(store, &acme.name, "ci").await;
+    let plain_v2 = ServiceAccount {
+        description: "updated".into(),
+        grants: vec![grant("https://b.example", "b a")],
+        updated_at: ms(T0, 50_000),
+        revision: 2,
+        ..plain.clone()
+    };
+    ok(
+        store.update_account(&plain_v2, 1).await,
+        "update_account(ci)",
+    );
+    let doomed = seed_account(store, &acme.name, "doomed").await;
+    let zeta_account = seed_account(store, &zeta.name, "svc").await;
+    let gone_account = seed_account(store, &gone.name, "old").await;
+
+    let primary = SecretRecord {
+        key_version: 2,
+        expires_at: Some(ms(T0, 90 * 86_400_000)),
+        last_used_at: Some(ms(T0, 5_000)),
+        ..secret_record(&rich.id, "primary")
+    };
+    ok(store.add_secret(&primary).await, "add_secret(primary)");
+    let old = seed_secret(store, &rich.id, "old").await;
+    ok(
+        store
+            .revoke_secret(&rich.id, &old.name, ms(T0, 1_001))
+            .await,
+        "revoke_secret(old)",
+    );
+    // The same name, creation time and account three times: two revoked, one live.
+    for (seed, revoked) in [
+        ("first", Some(2_002)),
+        ("second", Some(2_001)),
+        ("live", None),
+    ] {
+        let s = SecretRecord {
+            hash: fake_hash(seed),
+            ..secret_record(&plain.id, "rotating")
+        };
+        ok(store.add_secret(&s).await, "add_secret(rotating)");
+        if let Some(at) = revoked {
+            ok(
+                store.revoke_secret(&plain.id, &s.name, ms(T0, at)).await,
+                "revoke_secret(rotating)",
+            );
+        }
+    }
+    seed_secret(store, &doomed.id, "initial").await;
+    seed_secret(store, &zeta_account.id, "initial").await;
+    seed_secret(store, &gone_account.id, "initial").await;
+    ok(
+        store
+            .touch_secrets(&[(rich.id.clone(), primary.name.clone(), ms(T0, 7_007))])
+            .await,
+        "touch_secrets",
+    );
+
+    let keys = [
+        SigningKeyRecord {
+            activates_at: ms(T0, 86_400_000),
+            ..signing_key_record(&acme.name, "acme-next")
+        },
+        SigningKeyRecord {
+            activates_at: ms(T0, -86_400_000),
+            retires_at: Some(ms(T0, -3_600_000)),
+            removed_at: Some(ms(T0, -1)),
+            ..signing_key_record(&acme.name, "acme-removed")
+        },
+        signing_key_record(&acme.name, "acme-current"),
+        SigningKeyRecord {
+            alg: Algorithm::EdDsa,
+            ..signing_key_record(&zeta.name, "zeta-1")
+        },
+        signing_key_record(&gone.name, "gone-1"),
+    ];
+    for k in keys {
+        seed_key(store, k).await;
+    }
+
+    let doomed_deleted_at = ms(T0, 3_003);
+    ok(
+        store
+            .delete_account(&acme.name, &doomed.id, doomed_deleted_at)
+            .await,
+        "delete_account(doomed)",
+    );
+    // A live account takes the deleted one's name.
+    seed_account(store, &acme.name, "doomed").await;
+    let gone_deleted_at = ms(T0, 4_004);
+    ok(
+        store.delete_tenant(&gone.name, gone_deleted_at).await,
+        "delete_tenant(gone)",
+    );
+    let rich = ok(store.get_account(&acme.name, &rich.id).await, "get_account")
+        .expect("the rich account is live");
+    let plain = ok(
+        store.get_account(&acme.name, &plain.id).await,
+        "get_account",
+    )
+    .expect("the plain account is live");
+    Seeded {
+        acme,
+        gone,
+        gone_deleted_at,
+        rich,
+        plain,
+        doomed,
+        doomed_deleted_at,
+        gone_account,
+    }
+}
+
+/// Every live read of `a` and `b` agrees.
+async fn assert_same_live_view(a: &dyn Store, b: &dyn Store) {
+    assert_eq!(
+        keyring_view(&ok(b.keyring().await, "keyring")),
+        keyring_view(&ok(a.keyring().await, "keyring")),
+        "keyring"
+    );
+    let tenants = ok(a.list_tenants(None, 1_000).await, "list_tenants");
+    assert_eq!(
+        ok(b.list_tenants(None, 1_000).await, "list_tenants"),
+        tenants
+    );
+    assert_eq!(
+        by_id(ok(b.all_accounts().await, "all_accounts")),
+        by_id(ok(a.all_accounts().await, "all_accounts"))
+    );
+    assert_eq!(
+        by_account_and_name(ok(b.all_secrets().await, "all_secrets")),
+        by_account_and_name(ok(a.all_secrets().await, "all_secrets"))
+    );
+    for now in [ms(T0, -86_400_000), T0, ms(T0, 2 * 86_400_000)] {
+        assert_eq!(
+            by_kid(ok(b.signing_keys(now).await, "signing_keys")),
+            by_kid(ok(a.signing_keys(now).await, "signing_keys")),
+        );
+    }
+    for t in &tenants {
+        let accounts = ok(a.list_accounts(&t.name, None, 1_000).await, "list_accounts");
+        assert_eq!(
+            ok(b.list_accounts(&t.name, None, 1_000).await, "list_accounts"),
+            accounts,
+            "accounts of {}",
+            t.name
+        );
+        for acc in &accounts {
+            assert_eq!(
+                ok(b.list_secrets(&acc.id).await, "list_secrets"),
+                ok(a.list_secrets(&acc.id).await, "list_secrets"),
+                "secrets of {}/{}",
+                t.name,
+                acc.name
+            );
+        }
+        assert_eq!(
+            ok(b.tenant_signing_keys(&t.name).await, "tenant_signing_keys"),
+            ok(a.tenant_signing_keys(&t.name).await, "tenant_signing_keys"),
+            "keys of {}",
+            t.name
+        );
+    }
+}
+
+/// `export` returns every row, deleted and revoked ones included; `import` into a fresh store
+/// (all or nothing) makes a store whose `export` is equal and which behaves the same: deleted
+/// names and ids stay taken, deleted rows stay invisible, live reads agree.
+pub async fn export_import_round_trip(store: &dyn Store, other: &dyn Store) {
+    let seeded = seed_everything(store).await;
+    let snapshot = ok(store.export().await, "export");
+
+    // The snapshot holds every row, with the deletion and revocation times.
+    assert_eq!(snapshot.keyring.len(), 3, "keyring: {:?}", snapshot.keyring);
+    assert_eq!(snapshot.tenants.len(), 3, "tenants: {:?}", snapshot.tenants);
+    assert!(
+        snapshot.tenants.contains(&(seeded.acme.clone(), None)),
+        "the live tenant acme: {:?}",
+        snapshot.tenants
+    );
+    let deleted: Vec<_> = snapshot
+        .tenants
+        .iter()
+        .filter(|(t, _)| t.name == seeded.gone.name)
+        .map(|(_, at)| *at)
+        .collect();
+    assert_eq!(deleted, vec![Some(seeded.gone_deleted_at)], "tenant gone");
+    assert_eq!(
+        snapshot.accounts.len(),
+        6,
+        "accounts: {:?}",
+        snapshot.accounts
+    );
+    for live in [&seeded.rich, &seeded.plain] {
+        assert!(
+            snapshot.accounts.contains(&(live.clone(), None)),
+            "the live account {}: {:?}",
+            live.name,
+            snapshot.accounts
+        );
+    }
+    for (acc, at) in [
+        (&seeded.doomed, seeded.doomed_deleted_at),
+        (&seeded.gone_account, seeded.gone_deleted_at),
+    ] {
+        let found: Vec<_> = snapshot
+            .accounts
+            .iter()
+            .filter(|(a, _)| a.id == acc.id)
+            .map(|(_, deleted)| *deleted)
+            .collect();
+        assert_eq!(found, vec![Some(at)], "the deleted account {}", acc.name);
+    }
+    assert_eq!(snapshot.secrets.len(), 8, "secrets: {:?}", snapshot.secrets);
+    let revoked = snapshot
+        .secrets
+        .iter()
+        .filter(|(_, at)| at.is_some())
+        .count();
+    assert_eq!(revoked, 5, "revoked secrets: {:?}", snapshot.secrets);
+    assert!(
+        snapshot
+            .secrets
+            .iter()
+            .any(|(s, at)| s.last_used_at == Some(ms(T0, 7_007)) && at.is_none()),
+        "the touched secret: {:?}",
+        snapshot.secrets
+    );
+    assert_eq!(
+        snapshot.signing_keys.len(),
+        5,
+        "signing keys: {:?}",
+        snapshot.signing_keys
+    );
+    assert_eq!(
+        ok(store.export().await, "a second export"),
+        snapshot,
+        "two exports of an unchanged store differ"
+    );
+
+    // An empty snapshot loads nothing and leaves the store importable.
+    ok(other.import(&Snapshot::default()).await, "import(empty)");
+    assert!(ok(other.export().await, "export").is_empty());
+    // A snapshot that fails on its last row loads nothing.
+    let mut broken = snapshot.clone();
+    broken.signing_keys.push(snapshot.signing_keys[0].clone());
+    let failed = other.import(&broken).await;
+    assert!(
+        failed.is_err(),
+        "import of a snapshot with a duplicate key: {failed:?}"
+    );
+    let after_failure = ok(other.export().await, "export after a failed import");
+    assert!(
+        after_failure.is_empty(),
+        "a failed import left rows behind: {after_failure:?}"
+    );
+
+    ok(other.import(&snapshot).await, "import");
+    assert_eq!(
+        ok(other.export().await, "export of the imported store"),
+        snapshot
+    );
+    assert_same_live_view(store, other).await;
+
+    // Behaviour survives the move.
+    err(
+        other.create_tenant(&tenant("gone")).await,
+        Want::Conflict,
+        "create_tenant with a deleted tenant's name in the imported store",
+    );
+    assert_eq!(
+        ok(
+            other.get_tenant(&seeded.gone.name).await,
+            "get_tenant(gone)"
+        ),
+        None
+    );
+    for (t, acc) in [
+        (&seeded.acme.name, &seeded.doomed),
+        (&seeded.gone.name, &seeded.gone_account),
+    ] {
+        assert_eq!(
+            ok(other.get_account(t, &acc.id).await, "get_account"),
+            None,
+            "the deleted account {t}/{}",
+            acc.name
+        );
+    }
+    let reuse_id = ServiceAccount {
+        name: account_name("fresh-name"),
+        id: seeded.doomed.id.clone(),
+        ..seeded.plain.clone()
+    };
+    err(
+        other.create_account(&reuse_id).await,
+        Want::Conflict,
+        "create_account with a deleted account's id in the imported store",
+    );
+    assert_eq!(
+        ok(
+            other.get_account(&seeded.acme.name, &seeded.rich.id).await,
+            "get_account(rich)"
+        ),
+        Some(seeded.rich.clone())
+    );
+    err(
+        other
+            .add_secret(&SecretRecord {
+                hash: fake_hash("clash"),
+                ..secret_record(&seeded.plain.id, "rotating")
+            })
+            .await,
+        Want::Conflict,
+        "add_secret with a live secret's name in the imported store",
+    );
+    // The imported store takes new writes like any other.
+    ok(
+        other
+            .update_account(
+                &ServiceAccount {
+                    revision: seeded.plain.revision + 1,
+                    ..seeded.plain.clone()
+                },
+                seeded.plain.revision,
+            )
+            .await,
+        "update_account in the imported store",
+    );
+}
+
+/// `import` into a store holding any row (only a keyring entry; deleted and revoked rows) is
+/// `Conflict`, even if no row of the snapshot collides, and changes nothing.
+pub async fn import_refuses_a_non_empty_store(store: &dyn Store) {
+    let t = tenant("incoming");
+    let a = account(&t.name, "svc");
+    let incoming = Snapshot {
+        keyring: vec![keyring_entry(KeyPurpose::Audit, 9)],
+        tenants: vec![(t.clone(), None)],
+        accounts: vec![(a.clone(), None)],
+        secrets: vec![(secret_record(&a.id, "initial"), None)],
+        signing_keys: vec![signing_key_record(&t.name, "incoming-1")],
+    };
+
+    ok(
+        store
+            .insert_keyring_entry(&keyring_entry(KeyPurpose::SecretHashing, 1))
+            .await,
+        "insert_keyring_entry",
+    );
+    let before = ok(store.export().await, "export");
+    err(
+        store.import(&incoming).await,
+        Want::Conflict,
+        "import into a store holding only a keyring entry",
+    );
+    err(
+        store.import(&Snapshot::default()).await,
+        Want::Conflict,
+        "import of an empty snapshot into a non-empty store",
+    );
+    assert_eq!(
+        ok(store.export().await, "export"),
+        before,
+        "import changed the store"
+    );
+
+    let old = seed_tenant(store, "old").await;
+    let acc = seed_account(store, &old.name, "ci").await;
+    seed_secret(store, &acc.id, "initial").await;
+    seed_key(store, signing_key_record(&old.name, "old-1")).await;
+    ok(
+        store.delete_tenant(&old.name, ms(T0, 1_000)).await,
+        "delete_tenant",
+    );
+    let before = ok(store.export().await, "export");
+    err(
+        store.import(&incoming).await,
+        Want::Conflict,
+        "import into a store holding only deleted and revoked rows and a keyring",
+    );
+    err(
+        store.import(&before).await,
+        Want::Conflict,
+        "import of a store's own export",
+    );
+    assert_eq!(
+        ok(store.export().await, "export"),
+        before,
+        "import changed the store"
+    );
+    assert_eq!(
+        ok(store.get_tenant(&t.name).await, "get_tenant(incoming)"),
+        None
     );
 }

@@ -9,8 +9,9 @@
 //! ```
 //!
 //! That expands to one `#[tokio::test]` per check in [`contract`], each on its own fresh store
-//! (migrated by the macro), so a failure names the broken rule. The calling crate needs `tokio`
-//! (with `macros` and `rt`) as a dev-dependency.
+//! (migrated by the macro), so a failure names the broken rule. A few checks (moving data from
+//! one store to another) take two fresh stores: the macro makes both with the same expression.
+//! The calling crate needs `tokio` (with `macros` and `rt`) as a dev-dependency.
 
 // This crate only runs inside tests: failing loudly with unwrap/expect/panic is how a check
 // reports a broken rule, so the workspace's deny of those lints does not apply here.
@@ -37,8 +38,9 @@ pub async fn __prepare(store: &dyn Store) {
     }
 }
 
-/// Calls `$crate::$inner! { ($($args)*) check, check, … }` with the name of every check in
-/// [`contract`]: the one list both runners share.
+/// Calls `$crate::$inner! { ($($args)*) check, check, … ; pair_check, … }` with the name of
+/// every check in [`contract`]: the one list both runners share. Checks before the `;` take one
+/// fresh store, checks after it two.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __with_store_checks {
@@ -76,6 +78,10 @@ macro_rules! __with_store_checks {
             signing_keys_exclude_removed_and_deleted_tenants,
             signing_keys_ordered_by_activation,
             tenant_signing_keys_newest_first,
+            migrations_all_applied_after_migrate,
+            import_refuses_a_non_empty_store,
+            ;
+            export_import_round_trip,
         }
     };
 }
@@ -83,7 +89,7 @@ macro_rules! __with_store_checks {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_contract_tests_expand {
-    (($make:expr) $($check:ident),* $(,)?) => {
+    (($make:expr) $($check:ident),* $(,)? ; $($pair:ident),* $(,)?) => {
         $(
             #[::tokio::test]
             async fn $check() {
@@ -93,13 +99,26 @@ macro_rules! __store_contract_tests_expand {
                 $crate::contract::$check(store).await;
             }
         )*
+        $(
+            #[::tokio::test]
+            async fn $pair() {
+                let fixture = $make.await;
+                let other_fixture = $make.await;
+                let store: &dyn $crate::__reexport::Store = ::core::convert::AsRef::as_ref(&fixture);
+                let other: &dyn $crate::__reexport::Store =
+                    ::core::convert::AsRef::as_ref(&other_fixture);
+                $crate::__prepare(store).await;
+                $crate::__prepare(other).await;
+                $crate::contract::$pair(store, other).await;
+            }
+        )*
     };
 }
 
 /// Expands to one `#[tokio::test]` per store contract check.
 ///
-/// `$make` is an expression evaluated once per test that yields a future of a fresh, empty
-/// store handle: anything that is `AsRef<dyn Store>` (an `Arc<dyn Store>`, or a fixture struct
+/// `$make` is an expression evaluated once per test (twice for the checks that take two stores)
+/// that yields a future of a fresh, empty store handle: anything that is `AsRef<dyn Store>` (an `Arc<dyn Store>`, or a fixture struct
 /// that also keeps a temporary directory alive). The macro migrates it before each check.
 #[macro_export]
 macro_rules! store_contract_tests {
@@ -111,7 +130,7 @@ macro_rules! store_contract_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __run_store_contract_expand {
-    (($make:ident) $($check:ident),* $(,)?) => {
+    (($make:ident) $($check:ident),* $(,)? ; $($pair:ident),* $(,)?) => {
         $(
             {
                 let fixture = $make().await;
@@ -120,11 +139,23 @@ macro_rules! __run_store_contract_expand {
                 $crate::contract::$check(store).await;
             }
         )*
+        $(
+            {
+                let fixture = $make().await;
+                let other_fixture = $make().await;
+                let store: &dyn $crate::__reexport::Store = ::core::convert::AsRef::as_ref(&fixture);
+                let other: &dyn $crate::__reexport::Store =
+                    ::core::convert::AsRef::as_ref(&other_fixture);
+                $crate::__prepare(store).await;
+                $crate::__prepare(other).await;
+                $crate::contract::$pair(store, other).await;
+            }
+        )*
     };
 }
 
-/// Runs every store contract check in one test, each on a fresh store from `make` (migrated
-/// here). Prefer [`store_contract_tests!`], which reports each check as its own test.
+/// Runs every store contract check in one test, each on a fresh store from `make` (two for the
+/// checks that move data between stores; migrated here). Prefer [`store_contract_tests!`], which reports each check as its own test.
 pub async fn run_store_contract<F, Fut, H>(make: F)
 where
     F: Fn() -> Fut,
