@@ -881,3 +881,870 @@ async fn serve_refuses_a_master_key_that_differs_from_the_file() {
         "the key is never printed"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Replicas on PostgreSQL: several `warrant serve` sharing one database on 127.0.0.1:5432 (user
+// `postgres`, trust auth). Each test creates its own database and drops it at the end. Without
+// `psql` or a reachable server these tests fail (they never skip).
+
+const PG_HOST: &str = "127.0.0.1";
+const PG_PORT: &str = "5432";
+
+/// Runs one statement with `psql` as `postgres` on `database`; returns its unaligned output.
+fn psql(database: &str, sql: &str) -> String {
+    let o = psql_output(database, sql)
+        .unwrap_or_else(|e| panic!("these tests need `psql` (the PostgreSQL client) on PATH: {e}"));
+    assert!(
+        o.status.success(),
+        "psql -d {database} -c {sql:?} failed; these tests need PostgreSQL on \
+         {PG_HOST}:{PG_PORT} with trust auth for user postgres: {}",
+        describe(&o)
+    );
+    stdout(&o).trim().to_owned()
+}
+
+fn psql_output(database: &str, sql: &str) -> std::io::Result<Output> {
+    Command::new("psql")
+        .args([
+            "-h", PG_HOST, "-p", PG_PORT, "-U", "postgres", "-d", database,
+        ])
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+}
+
+/// A database of its own, dropped (with its connections) when the guard is dropped.
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    fn create() -> TestDb {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use warrant_core::Clock as _;
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let millis = warrant_core::SystemClock.now().millis();
+        let name = format!(
+            "wtest_{}_{millis}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        psql("postgres", &format!("CREATE DATABASE {name}"));
+        TestDb { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@{PG_HOST}:{PG_PORT}/{}", self.name)
+    }
+
+    fn query(&self, sql: &str) -> String {
+        psql(&self.name, sql)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Never panics: this also runs while a failing test unwinds.
+        let _ = psql_output(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// A `warrant serve` replica on PostgreSQL, killed when dropped (also when a test panics).
+struct Replica {
+    child: Child,
+    url: String,
+    data: tempfile::TempDir,
+    logs: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    /// Starts `warrant serve` on `port` without waiting for it; `master_key: None` leaves
+    /// `WARRANT_MASTER_KEY` unset.
+    fn spawn(public_url: &str, port: u16, database_url: &str, master_key: Option<&str>) -> Replica {
+        let data = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(logs.path().join("server.log")).unwrap();
+        let mut cmd = warrant();
+        cmd.env_remove("WARRANT_MASTER_KEY")
+            .env_remove("WARRANT_DATABASE_URL");
+        if let Some(key) = master_key {
+            cmd.env("WARRANT_MASTER_KEY", key);
+        }
+        let child = cmd
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--public-url", public_url, "--database-url", database_url])
+            .arg("--data-dir")
+            .arg(data.path())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Replica {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            data,
+            logs,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.logs.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn credentials(&self) -> PathBuf {
+        self.data.path().join("admin-credentials.json")
+    }
+
+    fn token_endpoint(&self, tenant: &str) -> String {
+        format!("{}/t/{tenant}/token", self.url)
+    }
+
+    /// Sends SIGKILL (`kill -9`) and reaps the process; returns its exit status.
+    fn kill_9(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let o = run(Command::new("kill").args(["-9", &pid]));
+        assert!(o.status.success(), "kill -9 {pid}: {}", describe(&o));
+        self.child.wait().unwrap()
+    }
+
+    /// Waits (at most `within`) for the process to exit by itself; panics if it does not.
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "warrant serve still running after {within:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Replicas sharing one database and one public URL (that of the first), so that their issuers
+/// are identical. Fields drop in order: the replicas are killed before the database is dropped.
+struct Cluster {
+    replicas: Vec<Replica>,
+    db: TestDb,
+    public_url: String,
+}
+
+impl Cluster {
+    /// Creates a fresh database and starts `n` replicas on it at the same moment (all spawned
+    /// before any is waited for); returns once every one answers `/readyz` with 200.
+    async fn start(n: usize) -> Cluster {
+        let db = TestDb::create();
+        let (_, key) = warrant_core::MasterKey::generate().unwrap();
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < n {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let public_url = format!("http://127.0.0.1:{}", ports[0]);
+        let url = db.url();
+        let replicas = ports
+            .iter()
+            .map(|&port| Replica::spawn(&public_url, port, &url, Some(key.as_str())))
+            .collect();
+        let mut cluster = Cluster {
+            replicas,
+            db,
+            public_url,
+        };
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    /// Every replica's log, labelled, for assertion messages.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for (i, r) in self.replicas.iter().enumerate() {
+            out.push_str(&format!(
+                "\n--- log of replica {i} ({})\n{}",
+                r.url,
+                r.log()
+            ));
+        }
+        out
+    }
+
+    async fn wait_ready(&mut self) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for i in 0..self.replicas.len() {
+            loop {
+                if let Some(status) = self.replicas[i].child.try_wait().unwrap() {
+                    panic!("replica {i} exited with {status}:{}", self.logs());
+                }
+                let ready = http
+                    .get(format!("{}/readyz", self.replicas[i].url))
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .map(|r| r.status() == 200)
+                    .unwrap_or(false);
+                if ready {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    panic!("replica {i} not ready after 60 s:{}", self.logs());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// The index of the one replica that wrote `admin-credentials.json` (the one whose bootstrap
+    /// created the admin); panics unless exactly one did.
+    fn credentials_holder(&self) -> usize {
+        let holders: Vec<usize> = (0..self.replicas.len())
+            .filter(|&i| self.replicas[i].credentials().exists())
+            .collect();
+        assert_eq!(
+            holders.len(),
+            1,
+            "exactly one replica writes admin-credentials.json; these did: {holders:?}{}",
+            self.logs()
+        );
+        holders[0]
+    }
+
+    /// Runs an admin verb against replica `i` with the shared admin credentials; panics with
+    /// every replica's log unless it succeeds.
+    fn admin(&self, i: usize, args: &[&str]) -> Output {
+        let creds = self.replicas[self.credentials_holder()].credentials();
+        let o = run(warrant()
+            .args(args)
+            .args(["--url", &self.replicas[i].url, "--credentials"])
+            .arg(creds));
+        assert!(
+            o.status.success(),
+            "warrant {} --url {} failed: {}{}",
+            args.join(" "),
+            self.replicas[i].url,
+            describe(&o),
+            self.logs()
+        );
+        o
+    }
+
+    fn admin_json(&self, i: usize, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let o = self.admin(i, &all);
+        serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&o)))
+    }
+}
+
+/// `GET url`: the status and the JSON body.
+async fn get_json(url: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    (status, r.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+/// Asks `endpoint` for a token every 50 ms until it answers `want` or `within` has passed;
+/// returns the last answer and the time since the first request.
+async fn poll_token(
+    endpoint: &str,
+    client_id: &str,
+    secret: &str,
+    want: u16,
+    within: Duration,
+) -> (u16, Value, Duration) {
+    let start = Instant::now();
+    loop {
+        let (status, body) = request_token(endpoint, client_id, secret).await;
+        let elapsed = start.elapsed();
+        if status == want || elapsed >= within {
+            return (status, body, elapsed);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Verifies an access token with the `jsonwebtoken` crate against the given JWKS document.
+fn verify_with_jwks(token: &str, jwks: &Value, issuer: &str) -> Result<Value, String> {
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(jwks.clone()).map_err(|e| format!("not a JWKS ({e}): {jwks}"))?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("the token has no kid")?;
+    let jwk = set
+        .find(&kid)
+        .ok_or_else(|| format!("kid {kid} is not in the JWKS {jwks}"))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_accounts_and_revocations() {
+    let cluster = Cluster::start(2).await;
+    let (a, b) = (0, 1);
+    let holder = cluster.credentials_holder();
+    let creds: Value = serde_json::from_str(
+        &std::fs::read_to_string(cluster.replicas[holder].credentials()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(creds["url"], cluster.public_url.as_str(), "{creds}");
+
+    // An account created through A…
+    let created = cluster.admin_json(
+        a,
+        &[
+            "sa",
+            "create",
+            "ci-deployer",
+            "--tenant",
+            "default",
+            "--audience",
+            AUDIENCE,
+            "--scope",
+            "deploy:write",
+        ],
+    );
+    let issuer = format!("{}/t/default", cluster.public_url);
+    assert_eq!(created["issuer"], issuer.as_str(), "{created}");
+    let client_id = created["client_id"].as_str().unwrap();
+    let initial = created["secret"]["value"].as_str().unwrap();
+    let at_a = cluster.replicas[a].token_endpoint("default");
+    let at_b = cluster.replicas[b].token_endpoint("default");
+
+    // …gets a token at B.
+    let (status, body, elapsed) =
+        poll_token(&at_b, client_id, initial, 200, Duration::from_secs(1)).await;
+    assert!(
+        status == 200 && elapsed < Duration::from_secs(1),
+        "B answered {status} {body} {elapsed:?} after A created the account{}",
+        cluster.logs()
+    );
+    let token = body["access_token"].as_str().unwrap();
+
+    // B's token verifies with B's JWKS and with A's: the same keys, the same issuer.
+    let (sa, jwks_a) = get_json(&format!("{}/t/default/jwks", cluster.replicas[a].url)).await;
+    let (sb, jwks_b) = get_json(&format!("{}/t/default/jwks", cluster.replicas[b].url)).await;
+    assert_eq!((sa, sb), (200, 200), "{}", cluster.logs());
+    assert_eq!(jwks_a, jwks_b, "A and B serve different JWKS");
+    for (name, jwks) in [("B", &jwks_b), ("A", &jwks_a)] {
+        let claims = verify_with_jwks(token, jwks, &issuer)
+            .unwrap_or_else(|e| panic!("B's token does not verify with {name}'s JWKS: {e}"));
+        assert_eq!(claims["client_id"], client_id, "{claims}");
+        assert_eq!(claims["iss"], issuer.as_str(), "{claims}");
+    }
+    let (_, discovery) = get_json(&format!(
+        "{}/t/default/.well-known/openid-configuration",
+        cluster.replicas[b].url
+    ))
+    .await;
+    assert_eq!(discovery["issuer"], issuer.as_str(), "{discovery}");
+
+    // A second secret added at B works at A.
+    let next = cluster.admin_json(
+        b,
+        &[
+            "secret",
+            "add",
+            "ci-deployer",
+            "--tenant",
+            "default",
+            "--name",
+            "next",
+        ],
+    );
+    let next_secret = next["value"].as_str().unwrap();
+    let (status, body, elapsed) =
+        poll_token(&at_a, client_id, next_secret, 200, Duration::from_secs(1)).await;
+    assert!(
+        status == 200 && elapsed < Duration::from_secs(1),
+        "A answered {status} {body} {elapsed:?} to the secret added at B{}",
+        cluster.logs()
+    );
+
+    // The initial secret revoked at A stops working at B within a second (timed from the
+    // moment the admin call returned).
+    assert_eq!(request_token(&at_b, client_id, initial).await.0, 200);
+    cluster.admin(
+        a,
+        &[
+            "secret",
+            "revoke",
+            "ci-deployer",
+            "initial",
+            "--tenant",
+            "default",
+        ],
+    );
+    let (status, body, elapsed) =
+        poll_token(&at_b, client_id, initial, 401, Duration::from_secs(1)).await;
+    assert!(
+        status == 401 && elapsed < Duration::from_secs(1),
+        "B still answered {status} {body} {elapsed:?} after the secret was revoked at A{}",
+        cluster.logs()
+    );
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    let (status, body) = request_token(&at_b, client_id, next_secret).await;
+    assert_eq!(status, 200, "the other secret still works at B: {body}");
+
+    // The account disabled at B is refused at A within a second.
+    assert_eq!(request_token(&at_a, client_id, next_secret).await.0, 200);
+    cluster.admin(b, &["sa", "disable", "ci-deployer", "--tenant", "default"]);
+    let (status, body) = request_token(&at_b, client_id, next_secret).await;
+    assert_eq!(status, 401, "B refuses the account it disabled: {body}");
+    let (status, body, elapsed) =
+        poll_token(&at_a, client_id, next_secret, 401, Duration::from_secs(1)).await;
+    assert!(
+        status == 401 && elapsed < Duration::from_secs(1),
+        "A still answered {status} {body} {elapsed:?} after the account was disabled at B{}",
+        cluster.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_starts_bootstrap_once() {
+    // A race shows only sometimes: three rounds, each on a fresh database.
+    for _ in 0..3 {
+        let cluster = Cluster::start(4).await;
+        check_bootstrapped_once(&cluster).await;
+    }
+}
+
+/// After replicas started together on a fresh database: what first start creates exists once.
+async fn check_bootstrapped_once(cluster: &Cluster) {
+    // Exactly one data dir holds admin-credentials.json.
+    let holder = cluster.credentials_holder();
+    let any = (holder + 1) % cluster.replicas.len();
+
+    // Through the admin API (of a replica that did not write the credentials).
+    let tenants = cluster.admin_json(any, &["tenant", "list"]);
+    let mut names: Vec<&str> = tenants
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["default", "system"], "{tenants}{}", cluster.logs());
+    for tenant in ["system", "default"] {
+        let keys = cluster.admin_json(any, &["key", "list", "--tenant", tenant]);
+        assert_eq!(
+            keys.as_array().unwrap().len(),
+            1,
+            "signing keys of {tenant}: {keys}{}",
+            cluster.logs()
+        );
+    }
+    let accounts = cluster.admin_json(any, &["sa", "list", "--tenant", "system"]);
+    assert_eq!(
+        accounts.as_array().unwrap().len(),
+        1,
+        "{accounts}{}",
+        cluster.logs()
+    );
+    assert_eq!(accounts[0]["name"], "admin", "{accounts}");
+
+    // In the database itself.
+    let db = &cluster.db;
+    assert_eq!(
+        db.query("SELECT string_agg(name, ',' ORDER BY name) FROM tenants"),
+        "default,system"
+    );
+    assert_eq!(
+        db.query(
+            "SELECT string_agg(tenant || ':' || n, ',' ORDER BY tenant) \
+             FROM (SELECT tenant, count(*) AS n FROM signing_keys GROUP BY tenant) k"
+        ),
+        "default:1,system:1",
+        "one signing key per tenant{}",
+        cluster.logs()
+    );
+    assert_eq!(
+        db.query("SELECT count(*) FROM service_accounts WHERE tenant = 'system'"),
+        "1"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM secrets"), "1");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "1");
+
+    // Every replica serves the same JWKS for `default`.
+    let mut first: Option<Value> = None;
+    for r in &cluster.replicas {
+        let (status, jwks) = get_json(&format!("{}/t/default/jwks", r.url)).await;
+        assert_eq!(status, 200, "{jwks}{}", cluster.logs());
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
+        match &first {
+            None => first = Some(jwks),
+            Some(f) => assert_eq!(&jwks, f, "{} serves another JWKS", r.url),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_leaves_the_other_serving() {
+    let mut cluster = Cluster::start(2).await;
+    let (a, b) = (0, 1);
+    let created = cluster.admin_json(
+        a,
+        &[
+            "sa",
+            "create",
+            "svc",
+            "--tenant",
+            "default",
+            "--audience",
+            AUDIENCE,
+            "--scope",
+            "deploy:write",
+        ],
+    );
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["secret"]["value"].as_str().unwrap().to_owned();
+    let at_b = cluster.replicas[b].token_endpoint("default");
+    let (status, body, _) =
+        poll_token(&at_b, &client_id, &secret, 200, Duration::from_secs(1)).await;
+    assert_eq!(status, 200, "{body}{}", cluster.logs());
+
+    // A client asks B for tokens for 2 s (about every 10 ms); A is killed after 1 s.
+    let start = Instant::now();
+    let load = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let basic = b64std(format!(
+            "{}:{}",
+            form_urlencode(&client_id),
+            form_urlencode(&secret)
+        ));
+        let mut answers: Vec<(Duration, Result<u16, String>)> = Vec::new();
+        while start.elapsed() < Duration::from_secs(2) {
+            let sent = start.elapsed();
+            let answer = http
+                .post(&at_b)
+                .header("authorization", format!("Basic {basic}"))
+                .form(&[("grant_type", "client_credentials"), ("resource", AUDIENCE)])
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.to_string());
+            answers.push((sent, answer));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        answers
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed_at = start.elapsed();
+    let exit = cluster.replicas[a].kill_9();
+    let dead_at = start.elapsed();
+    let answers = load.await.unwrap();
+
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(exit.signal(), Some(9), "A died of SIGKILL: {exit:?}");
+    }
+    let failed: Vec<_> = answers.iter().filter(|(_, r)| r != &Ok(200)).collect();
+    assert!(
+        failed.is_empty(),
+        "B failed {} of {} requests (A killed at {killed_at:?}, dead at {dead_at:?}): {failed:?}{}",
+        failed.len(),
+        answers.len(),
+        cluster.logs()
+    );
+    let before = answers.iter().filter(|(t, _)| *t < killed_at).count();
+    let after = answers.iter().filter(|(t, _)| *t > dead_at).count();
+    assert!(
+        before >= 10 && after >= 10,
+        "too few requests around the kill: {before} before, {after} after"
+    );
+    // A is really gone, and B still answers the admin API and its JWKS.
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{}/healthz", cluster.replicas[a].url))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_err(),
+        "A still answers after SIGKILL"
+    );
+    cluster.admin(b, &["sa", "show", "svc", "--tenant", "default"]);
+    let (status, _) = get_json(&format!("{}/t/default/jwks", cluster.replicas[b].url)).await;
+    assert_eq!(status, 200, "{}", cluster.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_needs_the_master_key_from_the_environment() {
+    let db = TestDb::create();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut replica = Replica::spawn(&url, port, &db.url(), None);
+    let exit = replica.wait_exit(Duration::from_secs(30));
+    let log = replica.log();
+    assert!(
+        !exit.success(),
+        "serve started without WARRANT_MASTER_KEY:\n{log}"
+    );
+    assert!(log.contains("WARRANT_MASTER_KEY"), "{log}");
+    assert_eq!(
+        db.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"),
+        "0",
+        "serve wrote to the database before refusing:\n{log}"
+    );
+    assert!(
+        !replica.data.path().join("master.key").exists(),
+        "serve invented a master key of its own"
+    );
+    assert!(!replica.credentials().exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator verbs: backup → restore, and SQLite → PostgreSQL import, keep every account and key.
+
+/// A scratch PostgreSQL database, dropped when the guard goes.
+struct ScratchDb {
+    name: String,
+}
+
+impl ScratchDb {
+    fn create() -> ScratchDb {
+        let name = format!("wops_{}_{}", std::process::id(), free_port());
+        let o = run(Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!("CREATE DATABASE {name}")));
+        assert!(
+            o.status.success(),
+            "PostgreSQL on 127.0.0.1:5432 is required: {}",
+            describe(&o)
+        );
+        ScratchDb { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+/// Creates an account and a second tenant that is then deleted; returns (id, secret, endpoint).
+fn populate(server: &Server) -> (String, String, String) {
+    let created = server.admin_json(&[
+        "sa",
+        "create",
+        "keep",
+        "--tenant",
+        "default",
+        "--audience",
+        AUDIENCE,
+        "--scope",
+        "deploy:write",
+    ]);
+    server.admin(&["tenant", "create", "gone"]);
+    server.admin(&["tenant", "delete", "gone"]);
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["secret"]["value"].as_str().unwrap().to_owned(),
+        created["token_endpoint"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_then_restore_keeps_accounts_and_keys() {
+    let mut server = Server::start().await;
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let (id, secret, endpoint) = populate(&server);
+    let (_, before) = request_token(&endpoint, &id, &secret).await;
+    let token = before["access_token"].as_str().unwrap().to_owned();
+    // online: the server keeps running while the backup is taken
+    let backup = server.logs.path().join("backup.db");
+    let o = run(warrant()
+        .args(["backup", "--to"])
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(server.data.path()));
+    assert!(o.status.success(), "{}", describe(&o));
+    assert!(
+        stderr(&o).contains("master key"),
+        "the backup warns about the master key"
+    );
+    assert_eq!(mode(&backup), 0o600);
+    assert!(
+        !run(warrant()
+            .args(["backup", "--to"])
+            .arg(&backup)
+            .arg("--data-dir")
+            .arg(server.data.path()))
+        .status
+        .success(),
+        "never overwrites"
+    );
+    assert!(terminate(&mut server).success());
+
+    // restore into a new data dir: the backup plus the same master key and credentials
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&backup, restored.path().join("warrant.db")).unwrap();
+    std::fs::copy(
+        server.data.path().join("master.key"),
+        restored.path().join("master.key"),
+    )
+    .unwrap();
+    std::fs::copy(
+        server.credentials(),
+        restored.path().join("admin-credentials.json"),
+    )
+    .unwrap();
+    drop(server);
+    let server = Server::start_in(restored, port).await;
+    let (status, _) = request_token(&endpoint, &id, &secret).await;
+    assert_eq!(
+        status, 200,
+        "the account and its secret survive backup and restore"
+    );
+    assert_eq!(
+        verify_independently(&token, &format!("{}/t/default", server.url)).await["sub"],
+        id,
+        "so does the signing key"
+    );
+    let again = server.admin_status(&["tenant", "create", "gone"]);
+    assert!(
+        !again.status.success(),
+        "a deleted tenant's name stays taken: {}",
+        describe(&again)
+    );
+    let o = run(warrant()
+        .args(["migrate", "status", "--data-dir"])
+        .arg(server.data.path()));
+    assert!(
+        o.status.success() && stdout(&o).contains("init"),
+        "{}",
+        describe(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_moves_a_sqlite_deployment_to_postgres() {
+    let mut server = Server::start().await;
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let (id, secret, endpoint) = populate(&server);
+    let (_, before) = request_token(&endpoint, &id, &secret).await;
+    let token = before["access_token"].as_str().unwrap().to_owned();
+    assert!(terminate(&mut server).success());
+
+    let db = ScratchDb::create();
+    // a wrong master key is refused before anything is written
+    let (_, wrong) = warrant_core::MasterKey::generate().unwrap();
+    let o = run(warrant()
+        .env("WARRANT_MASTER_KEY", wrong.as_str())
+        .args(["import", "--from"])
+        .arg(server.data.path())
+        .args(["--database-url", &db.url()]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("master key"),
+        "{}",
+        describe(&o)
+    );
+    let o = run(warrant()
+        .args(["import", "--from"])
+        .arg(server.data.path())
+        .args(["--database-url", &db.url()]));
+    assert!(o.status.success(), "{}", describe(&o));
+    assert!(stdout(&o).contains("3 tenants"), "{}", describe(&o));
+    let o = run(warrant()
+        .args(["import", "--from"])
+        .arg(server.data.path())
+        .args(["--database-url", &db.url()]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("not empty"),
+        "only into an empty database: {}",
+        describe(&o)
+    );
+
+    // serve from PostgreSQL with the SQLite deployment's master key
+    let key = std::fs::read_to_string(server.data.path().join("master.key")).unwrap();
+    let pg_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        server.credentials(),
+        pg_dir.path().join("admin-credentials.json"),
+    )
+    .unwrap();
+    drop(server);
+    let logs = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(logs.path().join("server.log")).unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let child = warrant()
+        .env("WARRANT_MASTER_KEY", key.trim())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--public-url",
+            &url,
+            "--database-url",
+            &db.url(),
+            "--data-dir",
+        ])
+        .arg(pg_dir.path())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child,
+        url,
+        data: pg_dir,
+        logs,
+    };
+    server.wait_ready().await;
+    let (status, _) = request_token(&endpoint, &id, &secret).await;
+    assert_eq!(
+        status,
+        200,
+        "the account works from PostgreSQL:\n{}",
+        server.log()
+    );
+    assert_eq!(
+        verify_independently(&token, &format!("{}/t/default", server.url)).await["sub"],
+        id
+    );
+    server.admin(&["sa", "show", "keep", "--tenant", "default"]);
+    assert!(
+        !server
+            .admin_status(&["tenant", "create", "gone"])
+            .status
+            .success(),
+        "deleted names stay taken"
+    );
+    // `server` (declared after `db`) is dropped first: the replica stops before the database goes.
+}
