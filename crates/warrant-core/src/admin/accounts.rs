@@ -57,6 +57,13 @@ impl Warrant {
                 "description is longer than 1024 bytes".into(),
             ));
         }
+        // Control characters have no place in a description, and PostgreSQL TEXT cannot hold
+        // NUL: refuse them here so that both stores accept exactly the same accounts.
+        if spec.description.chars().any(char::is_control) {
+            return Err(AdminError::Invalid(
+                "description must not contain control characters".into(),
+            ));
+        }
         Ok((default, max))
     }
 

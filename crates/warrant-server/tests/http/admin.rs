@@ -116,6 +116,18 @@ async fn create_returns_201_location_and_etag() {
         .admin(
             Method::POST,
             "/admin/v1/tenants/default/service-accounts",
+            Some(json!({"name": "nul", "description": "a\u{0}b"})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "control characters are refused, never a 5xx from a store"
+    );
+    let r = env
+        .admin(
+            Method::POST,
+            "/admin/v1/tenants/default/service-accounts",
             Some(json!({"name": "x", "colour": "red"})),
         )
         .await;
