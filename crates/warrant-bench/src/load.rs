@@ -1,6 +1,7 @@
 //! The load generator: N keep-alive HTTP/1.1 connections, one task each, issuing token
 //! requests back to back. A request counts if it started after the warm-up and finished
-//! before the end of the measured window.
+//! before the end of the measured window. With several addresses (replicas), connection `i`
+//! goes to address `i mod len`: the connections are split evenly between them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,29 +21,36 @@ const FORM: &[u8] = b"grant_type=client_credentials";
 /// How long a request may run past the end of the window before it is abandoned.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// Where to send token requests, and with which credentials.
+/// Where to send token requests (one or more addresses serving the same tenant), and with
+/// which credentials.
 pub struct Target {
-    pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
     pub path: String,
     pub authorization: HeaderValue,
-    host: HeaderValue,
+    /// `Host` header per address, same order as `addrs`.
+    hosts: Vec<HeaderValue>,
 }
 
 impl Target {
-    pub fn new(addr: SocketAddr, path: &str, authorization: &str) -> Result<Self> {
+    pub fn new(addrs: &[SocketAddr], path: &str, authorization: &str) -> Result<Self> {
+        anyhow::ensure!(!addrs.is_empty(), "a target needs at least one address");
         Ok(Self {
-            addr,
+            addrs: addrs.to_vec(),
             path: path.to_owned(),
             authorization: HeaderValue::from_str(authorization).context("authorization header")?,
-            host: HeaderValue::from_str(&addr.to_string()).context("host header")?,
+            hosts: addrs
+                .iter()
+                .map(|a| HeaderValue::from_str(&a.to_string()).context("host header"))
+                .collect::<Result<_>>()?,
         })
     }
 
-    fn token_request(&self) -> Result<Request<Full<Bytes>>> {
+    /// A token request for the address at `index` (in `addrs`).
+    fn token_request(&self, index: usize) -> Result<Request<Full<Bytes>>> {
         Ok(Request::builder()
             .method(Method::POST)
             .uri(self.path.as_str())
-            .header(HOST, self.host.clone())
+            .header(HOST, self.hosts[index].clone())
             .header(AUTHORIZATION, self.authorization.clone())
             .header(
                 CONTENT_TYPE,
@@ -88,14 +96,15 @@ pub struct LoadResult {
     pub latencies_us: Vec<u32>,
 }
 
-/// Runs `connections` connections against `target` until `schedule.end`.
+/// Runs `connections` connections against `target` until `schedule.end`, connection `i` on
+/// address `i mod addrs.len()`.
 pub async fn run(
     target: Arc<Target>,
     connections: usize,
     schedule: Schedule,
 ) -> Result<LoadResult> {
     let workers: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(worker(target.clone(), schedule)))
+        .map(|i| tokio::spawn(worker(target.clone(), i % target.addrs.len(), schedule)))
         .collect();
     let mut total = LoadResult::default();
     for w in workers {
@@ -107,11 +116,12 @@ pub async fn run(
     Ok(total)
 }
 
-async fn worker(target: Arc<Target>, schedule: Schedule) -> LoadResult {
+async fn worker(target: Arc<Target>, index: usize, schedule: Schedule) -> LoadResult {
     let mut r = LoadResult::default();
     let deadline = schedule.end + GRACE;
+    let addr = target.addrs[index];
     while Instant::now() < schedule.end {
-        let mut sender = match timeout_at(deadline, connect(target.addr)).await {
+        let mut sender = match timeout_at(deadline, connect(addr)).await {
             Ok(Ok(sender)) => sender,
             _ => {
                 if schedule.in_window(Instant::now()) {
@@ -126,7 +136,7 @@ async fn worker(target: Arc<Target>, schedule: Schedule) -> LoadResult {
             if start >= schedule.end {
                 break;
             }
-            let outcome = match target.token_request() {
+            let outcome = match target.token_request(index) {
                 Ok(req) => timeout_at(deadline, exchange(&mut sender, req)).await,
                 Err(_) => break,
             };
@@ -188,10 +198,11 @@ where
     Ok((status, body))
 }
 
-/// One token request on a fresh connection (a sanity check before loading a target).
-pub async fn probe(target: &Target) -> Result<(StatusCode, Bytes)> {
-    let req = target.token_request()?;
-    let mut sender = connect(target.addr).await?;
+/// One token request on a fresh connection to the address at `index` in `target.addrs` (a
+/// sanity check before loading a target).
+pub async fn probe(target: &Target, index: usize) -> Result<(StatusCode, Bytes)> {
+    let req = target.token_request(index)?;
+    let mut sender = connect(target.addrs[index]).await?;
     tokio::time::timeout(Duration::from_secs(10), exchange(&mut sender, req))
         .await
         .context("token request timed out")?

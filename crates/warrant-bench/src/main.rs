@@ -17,9 +17,16 @@
 //! The floor runs in its own process (this binary re-executed as `warrant-bench floor`), not
 //! inside the benchmark, so that its CPU time and memory can be read from `/proc` apart from
 //! the load generator's, exactly as Warrant's are: both servers are measured the same way.
+//!
+//! That is `--scenario floor`, the default. `--scenario stores` compares Warrant's stores
+//! under the same load (16 and 64 connections by default): one replica on SQLite, one
+//! replica on PostgreSQL, and two replicas on one PostgreSQL database with the connections
+//! split evenly between them (CPU summed and peak RSS the max over the replicas). Each
+//! PostgreSQL scenario gets a fresh database, dropped afterwards. `--scenario all` runs both.
 
 mod floor;
 mod load;
+mod postgres;
 mod process;
 mod report;
 mod warrant;
@@ -32,19 +39,42 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::load::{Schedule, Target};
-use crate::process::ChildServer;
 use crate::report::Row;
 
 const WARMUP: Duration = Duration::from_secs(1);
 const TOKEN_PATH: &str = "/t/default/token";
+/// How long a new account may take to reach every replica (LISTEN/NOTIFY) before the load.
+const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str =
-    "usage: warrant-bench [--duration SECS] [--warrant PATH] [--connections 1,16,64]";
+const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|all] [--duration SECS] \
+                     [--warrant PATH] [--connections N,N,...]";
+
+const FLOOR_CONNECTIONS: &[usize] = &[1, 16, 64];
+const STORES_CONNECTIONS: &[usize] = &[16, 64];
+
+/// The stores scenario's rows: (name, replicas, on PostgreSQL).
+const STORES: &[(&str, usize, bool)] =
+    &[("sqlite-1", 1, false), ("pg-1", 1, true), ("pg-2", 2, true)];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Floor,
+    Stores,
+    All,
+}
 
 struct Options {
+    scenario: Scenario,
     duration: Duration,
     warrant: PathBuf,
-    connections: Vec<usize>,
+    /// `--connections`; None: each scenario's default.
+    connections: Option<Vec<usize>>,
+}
+
+impl Options {
+    fn connections(&self, default: &[usize]) -> Vec<usize> {
+        self.connections.clone().unwrap_or_else(|| default.to_vec())
+    }
 }
 
 fn main() -> ExitCode {
@@ -75,9 +105,10 @@ fn run() -> Result<()> {
 
 fn parse_args(args: &[String]) -> Result<Option<Options>> {
     let mut options = Options {
+        scenario: Scenario::Floor,
         duration: Duration::from_secs(10),
         warrant: default_warrant_path(),
-        connections: vec![1, 16, 64],
+        connections: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -88,6 +119,14 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
             .next()
             .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
+            "--scenario" => {
+                options.scenario = match value.as_str() {
+                    "floor" => Scenario::Floor,
+                    "stores" => Scenario::Stores,
+                    "all" => Scenario::All,
+                    other => bail!("--scenario: floor, stores or all, not {other:?}"),
+                }
+            }
             "--duration" => {
                 let secs: u64 = value.parse().context("--duration: whole seconds")?;
                 if secs == 0 {
@@ -97,14 +136,15 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
             }
             "--warrant" => options.warrant = PathBuf::from(value),
             "--connections" => {
-                options.connections = value
+                let counts: Vec<usize> = value
                     .split(',')
                     .map(|n| n.trim().parse::<usize>())
                     .collect::<Result<_, _>>()
                     .context("--connections: comma-separated counts, e.g. 1,16,64")?;
-                if options.connections.contains(&0) || options.connections.is_empty() {
+                if counts.contains(&0) || counts.is_empty() {
                     bail!("--connections: counts must be at least 1");
                 }
+                options.connections = Some(counts);
             }
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
@@ -127,95 +167,226 @@ async fn bench(options: Options) -> Result<()> {
         "machine: {cpus} CPUs (available_parallelism){}",
         cpu_model()
     );
-    println!(
-        "duration: {} s measured per run, after {} s warm-up; connections: {:?}",
-        options.duration.as_secs(),
-        WARMUP.as_secs(),
-        options.connections
-    );
     if !options.warrant.exists() {
         bail!(
             "no warrant binary at {} (build it: cargo build --release -p warrant-cli, or pass --warrant PATH)",
             options.warrant.display()
         );
     }
+    match options.scenario {
+        Scenario::Floor => floor_scenario(&options).await,
+        Scenario::Stores => stores_scenario(&options, cpus).await,
+        Scenario::All => {
+            println!("\n== scenario floor");
+            floor_scenario(&options).await?;
+            println!("\n== scenario stores");
+            stores_scenario(&options, cpus).await
+        }
+    }
+}
 
+fn print_plan(options: &Options, connections: &[usize]) {
+    println!(
+        "duration: {} s measured per run, after {} s warm-up; connections: {connections:?}",
+        options.duration.as_secs(),
+        WARMUP.as_secs(),
+    );
+}
+
+/// The floor, then Warrant on SQLite, each alone on the machine; Warrant against its goals.
+async fn floor_scenario(options: &Options) -> Result<()> {
+    let connections = options.connections(FLOOR_CONNECTIONS);
+    print_plan(options, &connections);
     let mut rows = Vec::new();
 
-    // Floor first, alone on the machine; then Warrant, alone.
     let floor = floor::spawn().await?;
     eprintln!("floor listening on {} (pid {})", floor.addr, floor.pid);
-    let target = Target::new(floor.addr, TOKEN_PATH, "Basic Zmxvb3I6Zmxvb3I=")?;
-    let result = measure_all("floor", &floor, target, &options, &mut rows).await;
+    let target = Target::new(&[floor.addr], TOKEN_PATH, "Basic Zmxvb3I6Zmxvb3I=")?;
+    let result = measure_all(
+        "floor",
+        &[floor.pid],
+        target,
+        &connections,
+        options.duration,
+        &mut rows,
+    )
+    .await;
     floor.stop().await;
     result?;
 
-    let tmp = warrant::TempDir::new()?;
-    let server = warrant::start(&options.warrant, &tmp).await?;
-    eprintln!(
-        "warrant listening on {} (pid {}, dir {})",
-        server.addr,
-        server.pid,
-        tmp.0.display()
-    );
-    let result = async {
-        let account = warrant::create_account(&options.warrant, &tmp, &server).await?;
-        let target = Target::new(server.addr, TOKEN_PATH, &account.basic_authorization())?;
-        measure_all("warrant", &server, target, &options, &mut rows).await
-    }
-    .await;
-    server.stop().await;
-    drop(tmp);
-    result?;
+    measure_warrant("warrant", 1, false, options, &connections, &mut rows).await?;
 
     println!();
     report::print_table(&rows);
-    report::print_summary(&rows, &options.connections);
+    report::print_summary(&rows, &connections);
     Ok(())
 }
 
-/// Checks one token request works, then runs every connection count against `server`.
-async fn measure_all(
+/// Warrant on SQLite, on PostgreSQL, and as two replicas on PostgreSQL, one after the other.
+async fn stores_scenario(options: &Options, cpus: usize) -> Result<()> {
+    let connections = options.connections(STORES_CONNECTIONS);
+    print_plan(options, &connections);
+    postgres::check_reachable().await?;
+    let mut rows = Vec::new();
+    for &(name, replicas, on_postgres) in STORES {
+        measure_warrant(
+            name,
+            replicas,
+            on_postgres,
+            options,
+            &connections,
+            &mut rows,
+        )
+        .await?;
+    }
+
+    println!();
+    report::print_table(&rows);
+    let others: Vec<&str> = STORES[1..].iter().map(|&(name, ..)| name).collect();
+    report::print_store_ratios(&rows, &connections, STORES[0].0, &others, cpus);
+    Ok(())
+}
+
+/// Starts `replicas` × `warrant serve` in a fresh temp directory (on a fresh PostgreSQL
+/// database if `on_postgres`, else on SQLite), creates the service account, runs every
+/// connection count against all replicas, then stops them and drops the database.
+async fn measure_warrant(
     name: &'static str,
-    server: &ChildServer,
-    target: Target,
+    replicas: usize,
+    on_postgres: bool,
     options: &Options,
+    connections: &[usize],
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let (status, body) = load::probe(&target)
-        .await
-        .with_context(|| format!("first token request to {name}"))?;
-    if status != hyper::StatusCode::OK {
-        bail!(
-            "first token request to {name}: {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
+    let tmp = warrant::TempDir::new()?;
+    let database = if on_postgres {
+        Some(postgres::Database::create().await?)
+    } else {
+        None
+    };
+    let result = async {
+        let master_key;
+        let pg = match &database {
+            Some(db) => {
+                master_key = warrant::new_master_key()?;
+                Some(warrant::Postgres {
+                    url: &db.url,
+                    master_key: &master_key,
+                })
+            }
+            None => None,
+        };
+        let cluster = warrant::start(&options.warrant, &tmp, replicas, pg.as_ref()).await?;
+        for (i, server) in cluster.servers.iter().enumerate() {
+            let mut about = format!("pid {}, dir {}", server.pid, tmp.0.display());
+            if replicas > 1 {
+                about.push_str(&format!(", replica {}/{replicas}", i + 1));
+            }
+            if let Some(db) = &database {
+                about.push_str(&format!(", database {}", db.name));
+            }
+            eprintln!("{name}: warrant listening on {} ({about})", server.addr);
+        }
+        let measured = async {
+            let account = warrant::create_account(
+                &options.warrant,
+                &cluster.credentials,
+                cluster.servers[0].addr,
+            )
+            .await?;
+            let target = Target::new(&cluster.addrs(), TOKEN_PATH, &account.basic_authorization())?;
+            measure_all(
+                name,
+                &cluster.pids(),
+                target,
+                connections,
+                options.duration,
+                rows,
+            )
+            .await
+        }
+        .await;
+        cluster.stop().await;
+        measured
+    }
+    .await;
+    // After the replicas are gone; dropped even if the run failed.
+    if let Some(db) = database {
+        let dropped = db.drop_now().await;
+        match (&result, dropped) {
+            (Ok(()), Err(e)) => return Err(e),
+            (Err(_), Err(e)) => eprintln!("warning: {e:#}"),
+            (_, Ok(())) => {}
+        }
+    }
+    drop(tmp);
+    result
+}
+
+/// Checks one token request works on every address (waiting for a new account to reach every
+/// replica), then runs every connection count against `target`, measuring the servers `pids`.
+async fn measure_all(
+    name: &'static str,
+    pids: &[u32],
+    target: Target,
+    connections: &[usize],
+    duration: Duration,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    for (i, addr) in target.addrs.iter().enumerate() {
+        let deadline = tokio::time::Instant::now() + PROPAGATION_TIMEOUT;
+        loop {
+            let (status, body) = load::probe(&target, i)
+                .await
+                .with_context(|| format!("first token request to {name} on {addr}"))?;
+            if status == hyper::StatusCode::OK {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "first token request to {name} on {addr}: {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let target = Arc::new(target);
-    for &n in &options.connections {
+    for &n in connections {
         eprintln!("{name}: {n} connections ...");
-        rows.push(measure(name, server, &target, n, options.duration).await?);
+        rows.push(measure(name, pids, &target, n, duration).await?);
     }
     Ok(())
 }
 
-/// One run: warm-up, then the measured window, with the server's CPU read at both ends.
+/// One run: warm-up, then the measured window, with the servers' CPU read at both ends
+/// (summed over `pids`) and their peak RSS after (the largest of them).
 async fn measure(
     name: &'static str,
-    server: &ChildServer,
+    pids: &[u32],
     target: &Arc<Target>,
     connections: usize,
     duration: Duration,
 ) -> Result<Row> {
-    process::reset_peak_rss(server.pid);
+    for &pid in pids {
+        process::reset_peak_rss(pid);
+    }
+    let cpu = || -> Result<f64> {
+        pids.iter()
+            .map(|&pid| process::cpu_seconds(pid))
+            .sum::<Result<f64>>()
+    };
     let schedule = Schedule::starting_now(WARMUP, duration);
     let load = tokio::spawn(load::run(target.clone(), connections, schedule));
     tokio::time::sleep_until(schedule.measure_start).await;
-    let cpu_before = process::cpu_seconds(server.pid)?;
+    let cpu_before = cpu()?;
     tokio::time::sleep_until(schedule.end).await;
-    let cpu_after = process::cpu_seconds(server.pid)?;
+    let cpu_after = cpu()?;
     let result = load.await.context("load generator failed")??;
-    let rss = process::peak_rss_mib(server.pid)?;
+    let mut rss = 0.0_f64;
+    for &pid in pids {
+        rss = rss.max(process::peak_rss_mib(pid)?);
+    }
     Ok(Row::new(
         name,
         connections,

@@ -1,4 +1,5 @@
-//! Figures per run, the table, and the comparison of Warrant with the floor.
+//! Figures per run, the table, the comparison of Warrant with the floor, and of Warrant on
+//! PostgreSQL with Warrant on SQLite.
 
 use std::time::Duration;
 
@@ -155,6 +156,44 @@ pub fn print_summary(rows: &[Row], connections: &[usize]) {
         ),
         None => not_measured("(c) p99 <= 5 ms at 16 conns"),
     }
+}
+
+/// Each row of `others` against the `base` row at the same connection count: tokens/s,
+/// p99 and tokens per server CPU-second, as ratios (1.00x: the same).
+pub fn print_store_ratios(
+    rows: &[Row],
+    connections: &[usize],
+    base: &str,
+    others: &[&str],
+    cpus: usize,
+) {
+    let find = |target: &str, n: usize| {
+        rows.iter()
+            .find(|r| r.target == target && r.connections == n)
+    };
+    println!("\nPostgreSQL vs SQLite, same run (each row / {base} at the same connection count):");
+    println!(
+        "  {:>5}  {:<8} {:>9} {:>9} {:>10}",
+        "conns", "target", "tokens/s", "p99", "tok/cpu-s"
+    );
+    for &n in connections {
+        let Some(b) = find(base, n) else { continue };
+        for &target in others {
+            if let Some(r) = find(target, n) {
+                println!(
+                    "  {n:>5}  {target:<8} {:>8.2}x {:>8.2}x {:>9.2}x",
+                    ratio(r.tokens_per_s, b.tokens_per_s),
+                    ratio(r.p99_ms, b.p99_ms),
+                    ratio(r.tokens_per_cpu_s(), b.tokens_per_cpu_s())
+                );
+            }
+        }
+    }
+    println!(
+        "\nThe load generator and every replica share this machine's {cpus} CPUs: a second \
+         replica adds no cores here, so\nits row shows the cost of splitting the load over \
+         two processes, not how replicas scale on separate machines."
+    );
 }
 
 fn ratio(a: f64, b: f64) -> f64 {

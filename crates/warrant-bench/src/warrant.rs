@@ -1,5 +1,6 @@
-//! Starting a real `warrant serve` in a fresh temporary directory and creating the
-//! service account whose credentials the load uses.
+//! Starting real `warrant serve` replicas (one on SQLite, or several on one PostgreSQL
+//! database) in a fresh temporary directory, and creating the service account whose
+//! credentials the load uses.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hyper::StatusCode;
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -57,54 +58,157 @@ impl Account {
     }
 }
 
-/// Starts `warrant serve` in `tmp` on a free port and waits until `/readyz` says 200.
-pub async fn start(bin: &Path, tmp: &TempDir) -> Result<ChildServer> {
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let log_path = tmp.0.join("warrant.log");
-    let log = std::fs::File::create(&log_path).context("creating the warrant log file")?;
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(data_dir(tmp))
-        .arg("--public-url")
-        .arg(&url)
-        .env("WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND", NO_LIMIT)
-        .env("WARRANT_RATE_LIMIT__PER_ADDRESS_BURST", NO_LIMIT)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let mut server = ChildServer::new(child, SocketAddr::from(([127, 0, 0, 1], port)))?;
+/// Where the replicas keep their data: PostgreSQL needs the shared master key as well.
+pub struct Postgres<'a> {
+    /// `--database-url`.
+    pub url: &'a str,
+    /// `WARRANT_MASTER_KEY`, the same for every replica.
+    pub master_key: &'a str,
+}
+
+/// Running `warrant serve` replicas, and the admin credentials file one of them wrote.
+pub struct Cluster {
+    pub servers: Vec<ChildServer>,
+    pub credentials: PathBuf,
+}
+
+impl Cluster {
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.servers.iter().map(|s| s.addr).collect()
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.servers.iter().map(|s| s.pid).collect()
+    }
+
+    /// Kills every replica and reaps it.
+    pub async fn stop(self) {
+        for server in self.servers {
+            server.stop().await;
+        }
+    }
+}
+
+/// Starts `replicas` × `warrant serve` on free ports, replica `i` with data directory
+/// `tmp/data-{i}` and log `tmp/warrant-{i}.log`, all with the first replica's URL as
+/// `--public-url`; on SQLite (`postgres` None, `replicas` must be 1) or on one shared
+/// PostgreSQL database. Waits until every replica answers 200 on `/readyz` and one data
+/// directory holds `admin-credentials.json`.
+pub async fn start(
+    bin: &Path,
+    tmp: &TempDir,
+    replicas: usize,
+    postgres: Option<&Postgres<'_>>,
+) -> Result<Cluster> {
+    if replicas != 1 && postgres.is_none() {
+        bail!("several replicas need PostgreSQL (SQLite serves one process)");
+    }
+    let ports = free_ports(replicas)?;
+    let public_url = format!("http://127.0.0.1:{}", ports[0]);
+    // Start them all before waiting for any: replicas starting together is the case to bear.
+    let mut servers = Vec::with_capacity(replicas);
+    let mut logs = Vec::with_capacity(replicas);
+    for (i, &port) in ports.iter().enumerate() {
+        let data_dir = tmp.0.join(format!("data-{i}"));
+        let log_path = tmp.0.join(format!("warrant-{i}.log"));
+        let log = std::fs::File::create(&log_path).context("creating a warrant log file")?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--public-url")
+            .arg(&public_url)
+            .env("WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND", NO_LIMIT)
+            .env("WARRANT_RATE_LIMIT__PER_ADDRESS_BURST", NO_LIMIT)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        if let Some(pg) = postgres {
+            cmd.arg("--database-url")
+                .arg(pg.url)
+                .env("WARRANT_MASTER_KEY", pg.master_key);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        servers.push(ChildServer::new(
+            child,
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        )?);
+        logs.push((data_dir, log_path));
+    }
 
     let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Some(status) = server.child.try_wait()? {
-            bail!(
-                "warrant serve exited ({status}) before it was ready; log:\n{}",
-                log_tail(&log_path)
-            );
-        }
-        if let Ok(StatusCode::OK) = load::get_status(server.addr, "/readyz").await {
-            return Ok(server);
+    for (server, (_, log_path)) in servers.iter_mut().zip(&logs) {
+        wait_ready(server, log_path, deadline).await?;
+    }
+    let credentials = loop {
+        let written: Vec<PathBuf> = logs
+            .iter()
+            .map(|(dir, _)| dir.join("admin-credentials.json"))
+            .filter(|p| p.exists())
+            .collect();
+        if let Some(first) = written.first() {
+            if written.len() > 1 {
+                eprintln!(
+                    "warning: {} replicas wrote admin-credentials.json (expected one); using {}",
+                    written.len(),
+                    first.display()
+                );
+            }
+            break first.clone();
         }
         if Instant::now() >= deadline {
             bail!(
-                "warrant serve not ready after {READY_TIMEOUT:?}; log:\n{}",
-                log_tail(&log_path)
+                "no replica wrote admin-credentials.json after {READY_TIMEOUT:?}; first log:\n{}",
+                log_tail(&logs[0].1)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    Ok(Cluster {
+        servers,
+        credentials,
+    })
+}
+
+/// Waits until `server` answers 200 on `/readyz`, failing if it exits or `deadline` passes.
+async fn wait_ready(server: &mut ChildServer, log_path: &Path, deadline: Instant) -> Result<()> {
+    loop {
+        if let Some(status) = server.child.try_wait()? {
+            bail!(
+                "warrant serve on {} exited ({status}) before it was ready; log:\n{}",
+                server.addr,
+                log_tail(log_path)
+            );
+        }
+        if let Ok(StatusCode::OK) = load::get_status(server.addr, "/readyz").await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "warrant serve on {} not ready after {READY_TIMEOUT:?}; log:\n{}",
+                server.addr,
+                log_tail(log_path)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+/// A fresh master key: 32 random bytes, unpadded base64url (`WARRANT_MASTER_KEY`'s format).
+pub fn new_master_key() -> Result<String> {
+    let mut raw = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut raw)?;
+    Ok(URL_SAFE_NO_PAD.encode(raw))
+}
+
 /// `warrant sa create bench ...`: the account the load authenticates as.
-pub async fn create_account(bin: &Path, tmp: &TempDir, server: &ChildServer) -> Result<Account> {
-    let credentials = data_dir(tmp).join("admin-credentials.json");
+/// Created through `server` with the admin `credentials` file.
+pub async fn create_account(bin: &Path, credentials: &Path, server: SocketAddr) -> Result<Account> {
     let out = Command::new(bin)
         .args(["sa", "create", "bench", "--tenant", "default"])
         .args([
@@ -114,9 +218,9 @@ pub async fn create_account(bin: &Path, tmp: &TempDir, server: &ChildServer) -> 
             "bench:read",
         ])
         .args(["--output", "json", "--url"])
-        .arg(format!("http://{}", server.addr))
+        .arg(format!("http://{server}"))
         .arg("--credentials")
-        .arg(&credentials)
+        .arg(credentials)
         .stdin(Stdio::null())
         .output()
         .await
@@ -145,13 +249,15 @@ pub async fn create_account(bin: &Path, tmp: &TempDir, server: &ChildServer) -> 
     })
 }
 
-fn data_dir(tmp: &TempDir) -> PathBuf {
-    tmp.0.join("data")
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+/// `n` distinct free ports (all listeners are held until every port is chosen).
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").context("finding a free port"))
+        .collect::<Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 fn log_tail(path: &Path) -> String {
