@@ -89,6 +89,8 @@ pub struct ServeConfig {
     pub rate_limit: RateLimitConfig,
     /// Keys given that this version accepts but does not act on (logged as a warning).
     pub inert_keys: Vec<&'static str>,
+    /// `WARRANT_*` variables that name no configuration key (logged as a warning).
+    pub ignored_vars: Vec<String>,
 }
 
 /// Rate limits; `0` disables one. Defaults: 200 requests/s per address with bursts of 400; 30
@@ -164,6 +166,7 @@ pub fn load(
             .with_context(|| format!("parsing the configuration file {}", path.display()))?,
         None => Table::new(),
     };
+    let mut ignored_vars = Vec::new();
     for (k, v) in env {
         let Some(rest) = k.strip_prefix("WARRANT_") else {
             continue;
@@ -172,6 +175,13 @@ pub fn load(
             continue;
         }
         let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        // A variable naming no configuration section belongs to something else in the
+        // environment (a test harness, another tool): warn, don't refuse. Within a known
+        // section, an unknown key is a typo and is refused like one in the file.
+        if !TOP_LEVEL_KEYS.contains(&path[0].as_str()) {
+            ignored_vars.push(k);
+            continue;
+        }
         set_path(&mut table, &path, env_value(&v))?;
     }
     let flag_values = [
@@ -191,8 +201,28 @@ pub fn load(
     let raw: RawConfig = Value::Table(table)
         .try_into()
         .context("invalid configuration (flags, WARRANT_* variables or the file)")?;
-    validate(raw)
+    let mut cfg = validate(raw)?;
+    ignored_vars.sort();
+    cfg.ignored_vars = ignored_vars;
+    Ok(cfg)
 }
+
+/// The configuration's top-level keys (what `WARRANT_<KEY>` may name).
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "data_dir",
+    "database_url",
+    "admin_listen",
+    "max_token_lifetime",
+    "jwks_max_age",
+    "trusted_proxies",
+    "tls",
+    "rate_limit",
+    "outbound",
+    "audit",
+    "hsm",
+];
 
 fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
     let listen: SocketAddr = raw
@@ -274,6 +304,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
         rate_limit,
         inert_keys,
+        ignored_vars: Vec::new(),
     })
 }
 
@@ -344,7 +375,22 @@ mod tests {
 
     #[test]
     fn refuses_typos_and_insecure_urls() {
-        assert!(load(None, Flags::default(), env(&[("WARRANT_LISTN", "x")])).is_err());
+        // a typo inside a known section is refused; an unknown variable is set aside
+        assert!(
+            load(
+                None,
+                Flags::default(),
+                env(&[("WARRANT_RATE_LIMIT__PER_ADRESS_BURST", "1")])
+            )
+            .is_err()
+        );
+        let c = load(
+            None,
+            Flags::default(),
+            env(&[("WARRANT_TEST_POSTGRES_URL", "postgres://x")]),
+        )
+        .unwrap();
+        assert_eq!(c.ignored_vars, ["WARRANT_TEST_POSTGRES_URL"]);
         assert!(
             load(
                 None,

@@ -63,6 +63,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         std::env::vars(),
     )?;
+    for var in &cfg.ignored_vars {
+        tracing::warn!(
+            var,
+            "ignoring an environment variable that names no configuration key"
+        );
+    }
     for key in &cfg.inert_keys {
         tracing::warn!(
             key,
@@ -314,12 +320,18 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let main = warrant_server::serve(listener, main_app, shutdown(stop_rx.clone()));
+    let main = warrant_server::serve(
+        listener,
+        main_app,
+        Some(state.clone()),
+        shutdown(stop_rx.clone()),
+    );
     let admin = async {
         if let Some(l) = admin_listener {
             warrant_server::serve(
                 l,
                 warrant_server::admin_app(state.clone()),
+                None,
                 shutdown(stop_rx.clone()),
             )
             .await

@@ -62,9 +62,14 @@ pub fn admin_app(state: AppState) -> Router {
 /// whole), slow clients get [`HEADER_READ_TIMEOUT`] to send their headers, and the HTTP/1
 /// connection is served directly (no protocol sniffing). TLS will slot in here, between accept
 /// and serve.
+///
+/// With `token_route`, `POST /t/{tenant}/token` goes straight to the token endpoint's code
+/// without the router's matching and extractors (it is most of the traffic); everything else,
+/// and anything that does not look exactly like that path, goes through `router`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    token_route: Option<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::extract::ConnectInfo;
@@ -92,10 +97,26 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let token_route = token_route.clone();
         let service =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().oneshot(req)
+                let router = router.clone();
+                let token_route = token_route.clone();
+                async move {
+                    let direct = token_route
+                        .as_ref()
+                        .filter(|_| req.method() == http::Method::POST)
+                        .zip(protocol::token::token_path_tenant(req.uri().path()))
+                        .map(|(state, tenant)| (state, tenant.to_owned()));
+                    match direct {
+                        Some((state, tenant)) => {
+                            let req = req.map(axum::body::Body::new);
+                            Ok(protocol::token::respond(state, &tenant, req).await)
+                        }
+                        None => router.oneshot(req).await,
+                    }
+                }
             });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

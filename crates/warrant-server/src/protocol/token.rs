@@ -40,22 +40,36 @@ impl From<OAuthError> for Refusal {
     }
 }
 
+/// The axum handler (the route table's entry for the token endpoint).
 pub async fn token(
     State(s): State<AppState>,
     Path(tenant): Path<String>,
     req: Request,
 ) -> Response {
+    respond(&s, &tenant, req).await
+}
+
+/// The tenant of a `/t/{tenant}/token` path, for the accept loop's direct route to [`respond`].
+/// `None` for anything else, including percent-encoded paths (the router decodes those).
+pub fn token_path_tenant(path: &str) -> Option<&str> {
+    let tenant = path.strip_prefix("/t/")?.strip_suffix("/token")?;
+    (!tenant.is_empty() && !tenant.contains(['/', '%'])).then_some(tenant)
+}
+
+/// Answers one token request: the same code whether the router or the accept loop's direct
+/// route (the hot path skips routing and extractors) got it here.
+pub async fn respond(s: &AppState, tenant: &str, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let ip = client_ip(&parts, &s.trusted_proxies);
-    let resp = match handle(&s, &tenant, &parts, body, ip).await {
+    let resp = match handle(s, tenant, &parts, body, ip).await {
         Ok(resp) => {
-            s.metrics.issued(&tenant, "client_credentials");
+            s.metrics.issued(tenant, "client_credentials");
             resp
         }
         Err(Refusal(e, reason)) => {
             if reason != "unknown_tenant" {
-                s.metrics.refused(&tenant, "client_credentials", reason);
+                s.metrics.refused(tenant, "client_credentials", reason);
             }
             tracing::info!(tenant = %tenant, client_addr = %ip, error = e.code, reason, "token request refused");
             e.into_response()
@@ -232,4 +246,26 @@ pub async fn method_not_allowed() -> Response {
     );
     e.allow = Some("POST");
     e.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_path_tenant;
+
+    #[test]
+    fn only_exact_token_paths_take_the_direct_route() {
+        assert_eq!(token_path_tenant("/t/default/token"), Some("default"));
+        assert_eq!(token_path_tenant("/t/a-1/token"), Some("a-1"));
+        for other in [
+            "/t//token",
+            "/t/a/b/token",
+            "/t/%61/token",
+            "/t/a/token/",
+            "/t/a/jwks",
+            "/admin/v1/t/a/token",
+            "/x/t/a/token",
+        ] {
+            assert_eq!(token_path_tenant(other), None, "{other}");
+        }
+    }
 }
