@@ -81,6 +81,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .writev(false);
+    let site = std::sync::Arc::new((router, token_route));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -96,14 +97,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let token_route = token_route.clone();
+        // One reference-counted handle per request, not one per field of the state.
+        let site = site.clone();
         let service =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
-                let router = router.clone();
-                let token_route = token_route.clone();
+                let site = site.clone();
                 async move {
+                    let (router, token_route) = &*site;
                     let direct = token_route
                         .as_ref()
                         .filter(|_| req.method() == http::Method::POST)
@@ -114,7 +115,7 @@ pub async fn serve(
                             let req = req.map(axum::body::Body::new);
                             Ok(protocol::token::respond(state, &tenant, req).await)
                         }
-                        None => router.oneshot(req).await,
+                        None => router.clone().oneshot(req).await,
                     }
                 }
             });

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Why a token request was refused, as a metric label.
@@ -40,7 +40,7 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    tenants: RwLock<HashMap<String, Arc<TenantCounters>>>,
+    tenants: RwLock<HashMap<String, TenantCounters>>,
     token_latency: Histogram,
 }
 
@@ -49,14 +49,16 @@ fn grant_index(grant: &str) -> usize {
 }
 
 impl Metrics {
-    fn tenant(&self, tenant: &str) -> Arc<TenantCounters> {
+    /// Runs `f` on the tenant's counters under the read lock (no reference-count traffic on
+    /// the hot path; the write lock is taken only the first time a tenant is seen).
+    fn with_tenant(&self, tenant: &str, f: impl Fn(&TenantCounters)) {
         if let Some(c) = self
             .tenants
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(tenant)
         {
-            return c.clone();
+            return f(c);
         }
         let mut map = self.tenants.write().unwrap_or_else(|e| e.into_inner());
         // Unknown tenant names come from the URL: cap the label set so a scanner cannot grow it.
@@ -65,25 +67,31 @@ impl Metrics {
         } else {
             tenant
         };
-        map.entry(key.to_owned()).or_default().clone()
+        f(map.entry(key.to_owned()).or_default());
     }
 
     pub fn issued(&self, tenant: &str, grant: &str) {
-        self.tenant(tenant).issued[grant_index(grant)].fetch_add(1, Ordering::Relaxed);
+        let g = grant_index(grant);
+        self.with_tenant(tenant, |c| {
+            c.issued[g].fetch_add(1, Ordering::Relaxed);
+        });
     }
 
     pub fn refused(&self, tenant: &str, grant: &str, reason: &str) {
+        let g = grant_index(grant);
         let r = REASONS.iter().position(|x| *x == reason).unwrap_or(0);
-        self.tenant(tenant).refused[grant_index(grant)][r].fetch_add(1, Ordering::Relaxed);
+        self.with_tenant(tenant, |c| {
+            c.refused[g][r].fetch_add(1, Ordering::Relaxed);
+        });
     }
 
+    /// Counts the observation in its own bucket only (`render` accumulates): three atomic
+    /// additions per request instead of one per bucket.
     pub fn observe_token_latency(&self, d: Duration) {
         let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
         let h = &self.token_latency;
-        for (i, b) in BUCKETS_US.iter().enumerate() {
-            if us <= *b {
-                h.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(i) = BUCKETS_US.iter().position(|b| us <= *b) {
+            h.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         h.count.fetch_add(1, Ordering::Relaxed);
         h.sum_us.fetch_add(us, Ordering::Relaxed);
@@ -123,12 +131,13 @@ impl Metrics {
         }
         let h = &self.token_latency;
         out.push_str("# HELP warrant_token_request_duration_seconds Token endpoint latency.\n# TYPE warrant_token_request_duration_seconds histogram\n");
+        let mut cumulative = 0;
         for (i, b) in BUCKETS_US.iter().enumerate() {
+            cumulative += h.buckets[i].load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
-                "warrant_token_request_duration_seconds_bucket{{le=\"{}\"}} {}",
+                "warrant_token_request_duration_seconds_bucket{{le=\"{}\"}} {cumulative}",
                 *b as f64 / 1e6,
-                h.buckets[i].load(Ordering::Relaxed)
             );
         }
         let count = h.count.load(Ordering::Relaxed);
