@@ -272,7 +272,7 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             client_secret: secret.expose().to_owned(),
         };
         write_private(&creds_path, &serde_json::to_vec_pretty(&creds)?, false)?;
-        tracing::info!(path = %creds_path.display(), "created the admin account; its credentials are in this file");
+        tracing::info!(path = %creds_path.display(), "wrote new admin credentials to this file (first start, or an admin left without a secret)");
     }
 
     let rl = &cfg.rate_limit;

@@ -91,8 +91,21 @@ pub(crate) async fn bootstrap(
         }
     }
 
-    if store.list_accounts(&system, None, 1).await?.is_empty() {
-        outcome.admin_credentials = Some(create_admin(store, master, config, now).await?);
+    let system_accounts = store.list_accounts(&system, None, 2).await?;
+    match system_accounts.as_slice() {
+        [] => outcome.admin_credentials = Some(create_admin(store, master, config, now).await?),
+        // The only account is `admin` and it has no secret: a first start that died between
+        // creating the account and its secret, or an operator who revoked the last admin
+        // secret. Nobody can administer such a deployment, so mint a secret for whoever can
+        // read the data directory (the credentials file is written 0600).
+        [only]
+            if only.name.as_str() == "admin" && store.list_secrets(&only.id).await?.is_empty() =>
+        {
+            tracing::warn!(account = %only.id, "the admin account has no secret; issuing a new one");
+            let secret = add_admin_secret(store, master, &only.id, now).await?;
+            outcome.admin_credentials = Some((only.id.clone(), secret));
+        }
+        _ => {}
     }
     Ok(outcome)
 }
@@ -125,6 +138,18 @@ async fn create_admin(
         revision: 1,
     };
     store.create_account(&account).await?;
+    let secret = add_admin_secret(store, master, &id, now).await?;
+    Ok((id, secret))
+}
+
+/// Adds a secret named `initial` to the admin account.
+async fn add_admin_secret(
+    store: &dyn Store,
+    master: &MasterKey,
+    id: &AccountId,
+    now: crate::Timestamp,
+) -> Result<ClientSecret, CoreError> {
+    let cfg = |m: &str| CoreError::Config(m.to_owned());
     let entries = store.keyring().await?;
     let hashing = crate::keyring::HashingKeys::load(master, &entries)?;
     let secret = ClientSecret::generate().map_err(CoreError::crypto)?;
@@ -143,5 +168,5 @@ async fn create_admin(
             last_used_at: None,
         })
         .await?;
-    Ok((id, secret))
+    Ok(secret)
 }
