@@ -953,22 +953,10 @@ impl Drop for TestDb {
     }
 }
 
-/// A `warrant serve` replica on PostgreSQL, killed when dropped (also when a test panics).
-struct Replica {
-    child: Child,
-    url: String,
-    data: tempfile::TempDir,
-    logs: tempfile::TempDir,
-}
+/// A `warrant serve` replica on PostgreSQL: the same guard as [`Server`], started differently.
+type Replica = Server;
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Replica {
+impl Server {
     /// Starts `warrant serve` on `port` without waiting for it; `master_key: None` leaves
     /// `WARRANT_MASTER_KEY` unset.
     fn spawn(public_url: &str, port: u16, database_url: &str, master_key: Option<&str>) -> Replica {
@@ -996,14 +984,6 @@ impl Replica {
             data,
             logs,
         }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.logs.path().join("server.log")).unwrap_or_default()
-    }
-
-    fn credentials(&self) -> PathBuf {
-        self.data.path().join("admin-credentials.json")
     }
 
     fn token_endpoint(&self, tenant: &str) -> String {

@@ -166,35 +166,15 @@ async fn fresh_store() -> Fixture {
 
 warrant_testkit::store_contract_tests!(fresh_store());
 
-/// Before the first `migrate` (no `schema_migrations` table yet) every migration is pending;
-/// afterwards every one is applied.
+/// Before the first `migrate` every migration is pending; afterwards every one is applied.
 #[tokio::test]
 async fn migrations_pending_before_first_migrate() {
     let fixture = fresh_store().await;
-    let store: &dyn Store = fixture.as_ref();
-    let pending = store
-        .migrations()
-        .await
-        .expect("migrations of an empty database");
-    let want: Vec<warrant_core::MigrationState> = warrant_store_postgres::MIGRATIONS
-        .iter()
-        .map(|(version, name, _)| warrant_core::MigrationState {
-            version: *version,
-            name: (*name).to_owned(),
-            applied_at: None,
-        })
-        .collect();
-    assert_eq!(pending, want);
-    store.migrate().await.expect("migrate");
-    let applied = store.migrations().await.expect("migrations after migrate");
-    assert_eq!(
-        applied.iter().map(|m| m.version).collect::<Vec<_>>(),
-        want.iter().map(|m| m.version).collect::<Vec<_>>()
-    );
-    assert!(
-        applied.iter().all(|m| m.applied_at.is_some()),
-        "pending after migrate: {applied:?}"
-    );
+    warrant_testkit::contract::migrations_pending_before_first_migrate(
+        fixture.as_ref(),
+        warrant_store_postgres::MIGRATIONS,
+    )
+    .await;
 }
 
 /// Replicas starting at once share one schema: each migration is applied exactly once (the

@@ -2130,3 +2130,35 @@ pub async fn import_refuses_a_non_empty_store(store: &dyn Store) {
         None
     );
 }
+
+/// Before the first `migrate` (no `schema_migrations` table yet) every migration the store's
+/// crate knows (`known`: its `MIGRATIONS`) is pending; afterwards every one is applied. Takes a
+/// store that has *not* been migrated, so it is not part of the macro's list.
+pub async fn migrations_pending_before_first_migrate(
+    store: &dyn Store,
+    known: &[(i64, &str, &str)],
+) {
+    let pending = store
+        .migrations()
+        .await
+        .expect("migrations of an empty database");
+    let want: Vec<warrant_core::MigrationState> = known
+        .iter()
+        .map(|(version, name, _)| warrant_core::MigrationState {
+            version: *version,
+            name: (*name).to_owned(),
+            applied_at: None,
+        })
+        .collect();
+    assert_eq!(pending, want);
+    store.migrate().await.expect("migrate");
+    let applied = store.migrations().await.expect("migrations after migrate");
+    assert_eq!(
+        applied.iter().map(|m| m.version).collect::<Vec<_>>(),
+        want.iter().map(|m| m.version).collect::<Vec<_>>()
+    );
+    assert!(
+        applied.iter().all(|m| m.applied_at.is_some()),
+        "pending after migrate: {applied:?}"
+    );
+}

@@ -21,7 +21,8 @@ pub struct SecretCredentials<'a> {
 /// A client-credentials token request, its parameters as sent.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientCredentials<'a> {
-    pub tenant: &'a TenantName,
+    /// The tenant's keys, as the caller already looked them up (the tenant exists).
+    pub keys: &'a crate::TenantKeys,
     pub credentials: SecretCredentials<'a>,
     /// Every `resource` and `audience` value (RFC 8707 §2 allows repeats).
     pub audiences: &'a [&'a str],
@@ -97,13 +98,13 @@ impl Warrant {
         req: ClientCredentials<'_>,
     ) -> Result<IssuedToken, TokenError> {
         let now = self.clock.now();
-        let keys = self.keys.get(req.tenant).ok_or(TokenError::UnknownTenant)?;
+        let keys = req.keys;
         let client = self
-            .authenticate_secret(req.tenant, req.credentials, now)
+            .authenticate_secret(&keys.tenant, req.credentials, now)
             .map_err(TokenError::InvalidClient)?;
         let (audience, scopes) = resolve_target(&client, req.audiences, req.scope)?;
         let lifetime = self.lifetime_for(&client);
-        issue(&self.jti, &keys, &client, &audience, &scopes, lifetime, now)
+        issue(&self.jti, keys, &client, &audience, &scopes, lifetime, now)
     }
 
     /// The account's default lifetime, capped by its maximum and the server's.

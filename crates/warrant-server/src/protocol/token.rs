@@ -173,7 +173,7 @@ async fn handle(
         .chain(params.all("audience"))
         .collect();
     let request = ClientCredentials {
-        tenant: &keys.tenant,
+        keys: &keys,
         credentials: SecretCredentials {
             method,
             client_id,
