@@ -50,6 +50,15 @@ struct RawRateLimit {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawAudit {
+    /// `"90d"`-style age, or `"forever"`.
+    retention: Option<Dur>,
+    checkpoint_interval: Option<Dur>,
+    aggregate_window: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTls {
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -69,9 +78,9 @@ struct RawConfig {
     trusted_proxies: Option<Vec<String>>,
     tls: Option<RawTls>,
     rate_limit: Option<RawRateLimit>,
+    audit: Option<RawAudit>,
     // Accepted so that one file serves later versions; they have no effect yet.
     outbound: Option<Table>,
-    audit: Option<Table>,
     hsm: Option<Table>,
 }
 
@@ -87,6 +96,7 @@ pub struct ServeConfig {
     pub jwks_max_age: u64,
     pub trusted_proxies: Vec<String>,
     pub rate_limit: RateLimitConfig,
+    pub audit: warrant_core::audit::AuditSettings,
     /// Keys given that this version accepts but does not act on (logged as a warning).
     pub inert_keys: Vec<&'static str>,
     /// `WARRANT_*` variables that name no configuration key (logged as a warning).
@@ -281,12 +291,40 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
     {
         bail!("rate limits must not be negative (0 disables one)");
     }
+    let audit = {
+        let a = raw.audit.unwrap_or_default();
+        let d = warrant_core::audit::AuditSettings::default();
+        let retention_secs = match &a.retention {
+            None => d.retention_secs,
+            Some(Dur::Text(t)) if t == "forever" => None,
+            Some(r) => Some(r.secs("audit.retention")?),
+        };
+        if retention_secs.is_some_and(|r| r < 86_400) {
+            bail!("audit.retention must be at least 1d (or \"forever\")");
+        }
+        let checkpoint_interval_secs = a
+            .checkpoint_interval
+            .map(|v| v.secs("audit.checkpoint_interval"))
+            .transpose()?
+            .unwrap_or(d.checkpoint_interval_secs);
+        if !(1..=3600).contains(&checkpoint_interval_secs) {
+            bail!("audit.checkpoint_interval must be between 1s and 1h");
+        }
+        let aggregate_window_secs = a
+            .aggregate_window
+            .map(|v| v.secs("audit.aggregate_window"))
+            .transpose()?
+            .unwrap_or(d.aggregate_window_secs);
+        warrant_core::audit::AuditSettings {
+            retention_secs,
+            checkpoint_interval_secs,
+            aggregate_window_secs,
+            ..d
+        }
+    };
     let mut inert_keys = Vec::new();
     if raw.outbound.is_some() {
         inert_keys.push("outbound");
-    }
-    if raw.audit.is_some() {
-        inert_keys.push("audit");
     }
     if raw.hsm.is_some() {
         inert_keys.push("hsm");
@@ -303,6 +341,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         jwks_max_age,
         trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
         rate_limit,
+        audit,
         inert_keys,
         ignored_vars: Vec::new(),
     })

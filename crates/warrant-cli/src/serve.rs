@@ -257,6 +257,7 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         public_url: cfg.public_url.clone(),
         max_token_lifetime: cfg.max_token_lifetime,
         jwks_max_age: cfg.jwks_max_age,
+        audit: cfg.audit.clone(),
     };
     let (warrant, outcome) =
         Warrant::open(store.clone(), Arc::new(SystemClock), master, core.clone())

@@ -44,12 +44,11 @@ pub(crate) async fn bootstrap(
     let mut outcome = BootstrapOutcome::default();
 
     let keyring = store.keyring().await?;
-    if !keyring
-        .iter()
-        .any(|e| e.purpose == KeyPurpose::SecretHashing)
-    {
-        let e = KeyringEntry::generate(master, KeyPurpose::SecretHashing, 1, now)?;
-        ignore_conflict(store.insert_keyring_entry(&e).await)?;
+    for purpose in [KeyPurpose::SecretHashing, KeyPurpose::Audit] {
+        if !keyring.iter().any(|e| e.purpose == purpose) {
+            let e = KeyringEntry::generate(master, purpose, 1, now)?;
+            ignore_conflict(store.insert_keyring_entry(&e).await)?;
+        }
     }
 
     let invalid = |e: crate::ids::InvalidName| CoreError::Config(e.to_string());

@@ -1,7 +1,9 @@
 use std::sync::{Arc, RwLock};
 
+use crate::audit::{AuditLog, AuditSettings};
 use crate::directory::Directory;
-use crate::keyring::{HashingKeys, MasterKey};
+use crate::revocation::RevocationSet;
+use crate::keyring::{HashingKeys, KeyPurpose, MasterKey, VersionedKeys};
 use crate::signing::KeyRegistry;
 use crate::store::Change;
 use crate::{Clock, CoreError, Store, TenantName, Timestamp};
@@ -15,6 +17,8 @@ pub struct CoreConfig {
     pub max_token_lifetime: u64,
     /// `Cache-Control: max-age` of the JWKS, seconds (default 300).
     pub jwks_max_age: u64,
+    /// The audit log's retention and timing.
+    pub audit: AuditSettings,
 }
 
 impl CoreConfig {
@@ -37,8 +41,14 @@ pub struct Warrant {
     pub(crate) config: CoreConfig,
     pub(crate) hashing: RwLock<Arc<HashingKeys>>,
     pub(crate) directory: Directory,
-    pub(crate) keys: KeyRegistry,
+    pub(crate) keys: Arc<KeyRegistry>,
     pub(crate) jti: crate::grants::JtiSource,
+    pub(crate) revocations: RevocationSet,
+    /// The highest revocation cursor applied here; feed streams wait on it.
+    pub(crate) revocation_head: tokio::sync::watch::Sender<i64>,
+    /// One catch-up at a time (a second caller waits, then finds nothing new).
+    pub(crate) revocation_sync: tokio::sync::Mutex<()>,
+    pub(crate) audit: AuditLog,
 }
 
 impl std::fmt::Debug for Warrant {
@@ -62,6 +72,19 @@ impl Warrant {
         let outcome = crate::bootstrap::bootstrap(&*store, &*clock, &master, &config).await?;
         let entries = store.keyring().await?;
         let hashing = HashingKeys::load(&master, &entries)?;
+        let audit_keys = Arc::new(VersionedKeys::load_purpose(
+            &master,
+            &entries,
+            KeyPurpose::Audit,
+        )?);
+        let keys = Arc::new(KeyRegistry::default());
+        let audit = AuditLog::start(
+            store.clone(),
+            clock.clone(),
+            audit_keys,
+            keys.clone(),
+            config.audit.clone(),
+        )?;
         let this = Self {
             store,
             clock,
@@ -69,8 +92,12 @@ impl Warrant {
             config,
             hashing: RwLock::new(Arc::new(hashing)),
             directory: Directory::default(),
-            keys: KeyRegistry::default(),
+            keys,
             jti: crate::grants::JtiSource::new().map_err(CoreError::crypto)?,
+            revocations: RevocationSet::default(),
+            revocation_head: tokio::sync::watch::Sender::new(0),
+            revocation_sync: tokio::sync::Mutex::new(()),
+            audit,
         };
         this.reload_all().await?;
         Ok((this, outcome))
@@ -79,7 +106,8 @@ impl Warrant {
     /// Rebuilds every in-memory view from the store.
     pub async fn reload_all(&self) -> Result<(), CoreError> {
         self.directory.load_all(&*self.store).await?;
-        self.reload_keys().await
+        self.reload_keys().await?;
+        self.sync_revocations().await
     }
 
     pub(crate) async fn reload_keys(&self) -> Result<(), CoreError> {
@@ -105,6 +133,11 @@ impl Warrant {
         &self.store
     }
 
+    /// The audit log (the server records issuance and refusals through it).
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
     pub(crate) fn hashing(&self) -> Arc<HashingKeys> {
         crate::read(&self.hashing).clone()
     }
@@ -124,6 +157,7 @@ impl Warrant {
                 }
                 self.reload_keys().await
             }
+            Change::Revocations => self.sync_revocations().await,
         }
     }
 

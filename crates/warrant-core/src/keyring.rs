@@ -119,28 +119,39 @@ impl KeyringEntry {
     }
 }
 
-/// The unwrapped secret-hashing keys by version; new secrets use the latest.
+/// The unwrapped HMAC keys of one purpose by version; new hashes and records use the latest,
+/// old ones keep naming the version that made them.
 #[derive(Debug, Default)]
-pub struct HashingKeys {
+pub struct VersionedKeys {
     keys: HashMap<u32, HmacKey>,
     current: u32,
 }
 
-impl HashingKeys {
+/// The secret-hashing keys.
+pub type HashingKeys = VersionedKeys;
+
+impl VersionedKeys {
+    /// The secret-hashing keys (at least one must exist).
     pub fn load(master: &MasterKey, entries: &[KeyringEntry]) -> Result<Self, CoreError> {
+        Self::load_purpose(master, entries, KeyPurpose::SecretHashing)
+    }
+
+    pub fn load_purpose(
+        master: &MasterKey,
+        entries: &[KeyringEntry],
+        purpose: KeyPurpose,
+    ) -> Result<Self, CoreError> {
         let mut out = Self::default();
-        for e in entries
-            .iter()
-            .filter(|e| e.purpose == KeyPurpose::SecretHashing)
-        {
+        for e in entries.iter().filter(|e| e.purpose == purpose) {
             let raw = master.unwrap(&e.wrapped, &KeyringEntry::aad(e.purpose, e.version))?;
             out.keys.insert(e.version, HmacKey::new(&raw));
             out.current = out.current.max(e.version);
         }
         if out.keys.is_empty() {
-            return Err(CoreError::Config(
-                "the keyring has no secret-hashing key".into(),
-            ));
+            return Err(CoreError::Config(format!(
+                "the keyring has no {} key",
+                purpose.as_str()
+            )));
         }
         Ok(out)
     }

@@ -9,6 +9,7 @@
 //! token hot path), then `admin/` (the admin use cases).
 
 pub mod admin;
+pub mod audit;
 mod bootstrap;
 mod directory;
 mod engine;
@@ -18,9 +19,11 @@ pub mod keyring;
 pub mod model;
 pub mod policy;
 pub mod ratelimit;
+pub mod revocation;
 pub mod scope;
 pub mod secret;
 mod signing;
+mod token_check;
 pub mod store;
 pub mod time;
 
@@ -32,6 +35,7 @@ pub use keyring::MasterKey;
 pub use scope::{Audience, Scope, ScopeSet};
 pub use secret::ClientSecret;
 pub use signing::TenantKeys;
+pub use token_check::{Inactive, OwnToken};
 pub use store::{Change, ChangeFeed, MigrationState, Snapshot, Store, StoreError};
 pub use time::{Clock, SystemClock, Timestamp};
 

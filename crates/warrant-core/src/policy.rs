@@ -193,6 +193,7 @@ mod tests {
             public_url: "http://x".into(),
             max_token_lifetime: 3600,
             jwks_max_age: 300,
+            audit: Default::default(),
         };
         assert!(check_lifetimes(600, 3600, &c).is_ok());
         assert!(check_lifetimes(601, 600, &c).is_err());

@@ -21,6 +21,8 @@ pub struct TenantKeys {
     pub issuer: String,
     /// The key that signs now (`None` if the tenant has no active key: issuance fails closed).
     pub signer: Option<Arc<JwsSigner>>,
+    /// The same key with the audit checkpoint `typ`.
+    pub checkpoint_signer: Option<Arc<JwsSigner>>,
     /// Every published key (next, active, retired), for verification.
     pub public: Vec<PublicKey>,
     /// `{"keys":[…]}` of the published keys.
@@ -39,6 +41,11 @@ impl KeyRegistry {
         crate::read(&self.tenants).get(tenant).cloned()
     }
 
+    /// Every live tenant's keys.
+    pub(crate) fn all(&self) -> Vec<Arc<TenantKeys>> {
+        crate::read(&self.tenants).values().cloned().collect()
+    }
+
     /// Rebuilds the registry from the stored keys of live tenants.
     pub(crate) fn load(
         &self,
@@ -55,6 +62,7 @@ impl KeyRegistry {
         for (tenant, mut recs) in grouped {
             recs.sort_by_key(|r| r.activates_at);
             let mut signer = None;
+            let mut checkpoint_signer = None;
             let mut public = Vec::new();
             let mut jwks = JwkSet::default();
             let mut algs = Vec::new();
@@ -76,6 +84,11 @@ impl KeyRegistry {
                 }
                 if state == KeyState::Active {
                     // sorted by activation: the latest active key wins
+                    let again = SigningKey::from_pkcs8(r.alg, &der).map_err(CoreError::crypto)?;
+                    checkpoint_signer = Some(Arc::new(
+                        JwsSigner::new(again, crate::audit::CHECKPOINT_TYP)
+                            .map_err(CoreError::crypto)?,
+                    ));
                     signer = Some(Arc::new(
                         JwsSigner::new(key, ACCESS_TOKEN_TYP).map_err(CoreError::crypto)?,
                     ));
@@ -90,6 +103,7 @@ impl KeyRegistry {
                     tenant: tenant.clone(),
                     issuer: config.issuer(tenant),
                     signer,
+                    checkpoint_signer,
                     public,
                     jwks_json,
                     algs,

@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord};
 use crate::ids::{AccountId, AccountName, SecretName, TenantName};
+use crate::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use crate::keyring::KeyringEntry;
 use crate::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use crate::time::Timestamp;
@@ -37,6 +39,8 @@ pub enum Change {
     Account { tenant: TenantName, id: AccountId },
     /// A tenant was created or deleted, or its keys changed.
     Tenant { name: TenantName },
+    /// New revocations were committed (readers fetch everything after their cursor).
+    Revocations,
 }
 
 impl Change {
@@ -46,10 +50,14 @@ impl Change {
         match self {
             Change::Account { tenant, id } => format!("account:{tenant}:{id}"),
             Change::Tenant { name } => format!("tenant:{name}"),
+            Change::Revocations => "revocations".to_owned(),
         }
     }
 
     pub fn decode(text: &str) -> Option<Self> {
+        if text == "revocations" {
+            return Some(Change::Revocations);
+        }
         let mut parts = text.split(':');
         match (parts.next()?, parts.next()?, parts.next(), parts.next()) {
             ("account", tenant, Some(id), None) => Some(Change::Account {
@@ -86,6 +94,14 @@ pub struct Snapshot {
     /// Each secret with the time it was revoked, if it was.
     pub secrets: Vec<(SecretRecord, Option<Timestamp>)>,
     pub signing_keys: Vec<SigningKeyRecord>,
+    /// Live revocation entries with their cursors (the importing store keeps the cursors, so
+    /// verifiers' resume points stay valid), and each tenant's `pruned_through`.
+    pub revocations: Vec<RevocationEntry>,
+    pub revocations_pruned: Vec<(TenantName, i64)>,
+    /// The audit log: records (with their ids), segment heads and checkpoints.
+    pub audit_records: Vec<StoredAuditRecord>,
+    pub audit_segments: Vec<SegmentHead>,
+    pub audit_checkpoints: Vec<AuditCheckpoint>,
 }
 
 impl Snapshot {
@@ -95,6 +111,10 @@ impl Snapshot {
             && self.accounts.is_empty()
             && self.secrets.is_empty()
             && self.signing_keys.is_empty()
+            && self.revocations.is_empty()
+            && self.audit_records.is_empty()
+            && self.audit_segments.is_empty()
+            && self.audit_checkpoints.is_empty()
     }
 }
 
@@ -224,6 +244,58 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
     /// All keys of one tenant (for `key list`), newest first.
     async fn tenant_signing_keys(&self, tenant: &TenantName) -> StoreResult<Vec<SigningKeyRecord>>;
+
+    // --- revocations ---
+    /// Stores a revocation and returns it with its cursor. Cursors are assigned in commit
+    /// order across every writer (a reader that has seen cursor N never later finds a new
+    /// entry below N): PostgreSQL serialises these inserts under an advisory lock.
+    async fn add_revocation(&self, revocation: &NewRevocation) -> StoreResult<RevocationEntry>;
+    /// One tenant's entries with cursor > `after` (all kept entries if `None`), ascending, at
+    /// most `limit`, with the tenant's `pruned_through` and the store's head cursor.
+    async fn revocation_feed(
+        &self,
+        tenant: &TenantName,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<StoredFeedPage>;
+    /// Every tenant's entries with cursor > `after`, ascending, at most `limit` (replicas
+    /// catching up their in-memory set).
+    async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<RevocationEntry>>;
+    /// Per tenant, deletes the longest prefix (by cursor) of entries whose `prune_after` is
+    /// before `now`, and raises the tenant's `pruned_through` to the last deleted cursor.
+    /// Returns how many were deleted.
+    async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64>;
+
+    // --- audit ---
+    /// Inserts the records and upserts the segment heads in one durable transaction (the
+    /// caller returns tokens only after this succeeds). `Conflict` if a (tenant, segment, seq)
+    /// exists.
+    async fn append_audit(&self, batch: &AuditBatch) -> StoreResult<()>;
+    /// Records of one tenant matching the query, ordered by id.
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<StoredAuditRecord>>;
+    /// Every segment of a tenant, ordered by (created_at, segment).
+    async fn audit_segments(&self, tenant: &TenantName) -> StoreResult<Vec<SegmentHead>>;
+    /// Records of one segment with seq > `after_seq`, ascending, at most `limit`.
+    async fn audit_segment_records(
+        &self,
+        tenant: &TenantName,
+        segment: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredAuditRecord>>;
+    /// `Conflict` if that (tenant, segment, seq) already has one.
+    async fn add_audit_checkpoint(&self, checkpoint: &AuditCheckpoint) -> StoreResult<()>;
+    /// Every checkpoint of a tenant, ordered by (segment, seq).
+    async fn audit_checkpoints(&self, tenant: &TenantName) -> StoreResult<Vec<AuditCheckpoint>>;
+    /// Deletes a segment's records with seq ≤ `through_seq` and sets its anchor to
+    /// (`through_seq`, `anchor_hash`) in one transaction. Returns how many were deleted.
+    async fn prune_audit(
+        &self,
+        tenant: &TenantName,
+        segment: &str,
+        through_seq: i64,
+        anchor_hash: &str,
+    ) -> StoreResult<u64>;
 }
 
 /// Text encodings of composite fields that every store keeps as JSON text, so that the stores

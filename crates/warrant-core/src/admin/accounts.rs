@@ -1,5 +1,6 @@
 use serde_json::{Map, Value};
 
+use crate::audit::{Origin, action};
 use super::{AdminError, AdminPrincipal, page_limit};
 use crate::ids::{AccountId, AccountName, AccountRef, TenantName};
 use crate::model::{AuthMethod, Grant, ServiceAccount};
@@ -111,6 +112,7 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %account.id, name = %account.name, "account created");
+        self.audit_admin(p, tenant, action::ACCOUNT_CREATE, account.id.as_str(), serde_json::json!({"name": account.name.as_str()})).await?;
         Ok(account)
     }
 
@@ -186,6 +188,11 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %next.id, enabled = next.enabled, "account updated");
+        self.audit_admin(p, tenant, action::ACCOUNT_UPDATE, next.id.as_str(), serde_json::json!({"enabled": next.enabled, "revision": next.revision})).await?;
+        if current.enabled && !next.enabled {
+            // Disabling revokes every token the account holds (DESIGN.md: watermarks).
+            self.set_watermark(tenant, next.id.as_str(), &Origin::admin(p)).await?;
+        }
         Ok(next)
     }
 
@@ -214,6 +221,8 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %current.id, "account deleted");
+        self.audit_admin(p, tenant, action::ACCOUNT_DELETE, current.id.as_str(), serde_json::json!({"name": current.name.as_str()})).await?;
+        self.set_watermark(tenant, current.id.as_str(), &Origin::admin(p)).await?;
         Ok(())
     }
 

@@ -6,15 +6,14 @@ use serde_json::Value;
 use super::AdminError;
 use crate::Warrant;
 use crate::ids::{AccountId, TenantName};
-use crate::signing::ACCESS_TOKEN_TYP;
 
-/// Clock skew tolerated on `nbf`/`iat`, seconds.
-const SKEW: i64 = 60;
 
 /// Who is calling the admin API and what they may manage.
 #[derive(Debug, Clone)]
 pub struct AdminPrincipal {
     pub account_id: AccountId,
+    /// Where the request came from (for audit records), set by the server.
+    pub client_addr: Option<String>,
     global: bool,
     tenants: Vec<String>,
 }
@@ -24,6 +23,7 @@ impl AdminPrincipal {
     pub fn operator(account_id: AccountId) -> Self {
         Self {
             account_id,
+            client_addr: None,
             global: true,
             tenants: Vec::new(),
         }
@@ -58,25 +58,20 @@ impl AdminPrincipal {
 
 impl Warrant {
     /// Verifies an admin bearer token (signature by the `system` tenant, `typ`, `iss`, `aud`,
-    /// `exp`/`nbf`, an enabled `system` account, an admin scope).
+    /// `exp`/`nbf`, not revoked, an enabled `system` account, an admin scope).
     pub fn authorize_admin(&self, token: &str) -> Result<AdminPrincipal, AdminError> {
         const BAD: AdminError = AdminError::Unauthorized("the access token is invalid or expired");
         let system = TenantName::system();
         let keys = self.keys.get(&system).ok_or(BAD)?;
-        let v = warrant_jose::verify_compact(token, &keys.public, Some(ACCESS_TOKEN_TYP))
-            .map_err(|_| BAD)?;
-        let c = &v.claims;
-        let s = |k: &str| c.get(k).and_then(Value::as_str);
-        let n = |k: &str| c.get(k).and_then(Value::as_i64);
         let now = self.clock.now().secs();
-        if s("iss") != Some(keys.issuer.as_str())
-            || s("aud") != Some(self.config.admin_audience().as_str())
-        {
+        let t = self.check_signed(&keys, token, now).map_err(|_| BAD)?;
+        if self.is_revoked(&system, &t) {
             return Err(BAD);
         }
-        match (n("exp"), n("nbf").or(n("iat"))) {
-            (Some(exp), Some(nbf)) if now < exp && nbf <= now + SKEW => {}
-            _ => return Err(BAD),
+        let c = &t.claims;
+        let s = |k: &str| c.get(k).and_then(Value::as_str);
+        if s("aud") != Some(self.config.admin_audience().as_str()) {
+            return Err(BAD);
         }
         let id = s("sub").and_then(|x| AccountId::parse(x).ok()).ok_or(BAD)?;
         let entry = self.directory.get(&id).ok_or(BAD)?;
@@ -101,6 +96,7 @@ impl Warrant {
         }
         Ok(AdminPrincipal {
             account_id: id,
+            client_addr: None,
             global,
             tenants,
         })

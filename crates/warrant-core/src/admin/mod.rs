@@ -61,6 +61,32 @@ impl From<crate::policy::PolicyViolation> for AdminError {
     }
 }
 
+impl crate::Warrant {
+    /// Records an admin change durably (the change itself is already stored; a failure here is
+    /// reported to the admin, who can see the change took effect but its record did not).
+    pub(crate) async fn audit_admin(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &crate::TenantName,
+        action: &'static str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), AdminError> {
+        let mut e = crate::audit::Origin::admin(p).event(
+            tenant.clone(),
+            self.clock.now(),
+            action,
+            crate::audit::Outcome::Success,
+        );
+        e.subject = Some(subject.to_owned());
+        e.detail = (!detail.is_null()).then_some(detail);
+        self.audit
+            .append(e)
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))
+    }
+}
+
 pub(crate) fn page_limit(limit: Option<u32>) -> u32 {
     limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
 }

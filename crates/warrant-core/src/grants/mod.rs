@@ -51,6 +51,9 @@ pub enum TokenError {
     InvalidScope(String),
     #[error("unknown tenant")]
     UnknownTenant,
+    /// RFC 7009 §2.1: the token was issued to another client.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
     /// Issuance cannot proceed (no signing key, store down): fails closed. Logged, not shown.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -65,6 +68,7 @@ impl TokenError {
             TokenError::InvalidTarget(_) => "invalid_target",
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::UnknownTenant => "invalid_request",
+            TokenError::UnauthorizedClient(_) => "unauthorized_client",
             TokenError::Unavailable(_) => "temporarily_unavailable",
         }
     }

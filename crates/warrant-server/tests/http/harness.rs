@@ -96,6 +96,7 @@ pub fn core_config(max_token_lifetime: u64) -> CoreConfig {
         public_url: PUBLIC_URL.into(),
         max_token_lifetime,
         jwks_max_age: 300,
+        audit: Default::default(),
     }
 }
 
