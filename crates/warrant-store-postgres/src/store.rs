@@ -246,6 +246,7 @@ impl Store for PostgresStore {
             accounts,
             secrets,
             signing_keys,
+            ..Default::default()
         })
     }
 

@@ -186,6 +186,7 @@ impl Store for SqliteStore {
             accounts,
             secrets,
             signing_keys,
+            ..Default::default()
         })
     }
 

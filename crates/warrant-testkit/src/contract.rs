@@ -2076,6 +2076,7 @@ pub async fn import_refuses_a_non_empty_store(store: &dyn Store) {
         accounts: vec![(a.clone(), None)],
         secrets: vec![(secret_record(&a.id, "initial"), None)],
         signing_keys: vec![signing_key_record(&t.name, "incoming-1")],
+        ..Default::default()
     };
 
     ok(
