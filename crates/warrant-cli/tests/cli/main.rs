@@ -7,6 +7,11 @@
 //! - `admin_verbs`: the other admin verbs (tenant, sa, grant, key, token get) against a server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// Later verbs, one module each; they use the helpers of this file through `super::`.
+mod audit;
+mod crash;
+mod revoke;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

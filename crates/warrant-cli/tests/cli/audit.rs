@@ -1,0 +1,2 @@
+//! `audit` tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -1,0 +1,2 @@
+//! `crash` tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
