@@ -5,13 +5,17 @@
 //! Modules: `harness` (the test environment), `discovery` (metadata and JWKS), `token` (the
 //! token endpoint: success, policy, every bad input), `credentials` (secret rotation, expiry,
 //! disable/delete, tenant isolation), `limits` (rate limits), `admin` (the admin API),
-//! `restart` (state survives a restart).
+//! `restart` (state survives a restart), `introspection` and `revocation` (RFC 7662, RFC 7009,
+//! the feed and its stream), `audit` (records, query, verify, export).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod audit;
 mod credentials;
 mod discovery;
 mod harness;
+mod introspection;
 mod limits;
 mod restart;
+mod revocation;
 mod token;
