@@ -91,6 +91,9 @@ impl OAuthError {
                     "the issuer cannot sign tokens right now",
                 )
             }
+            TokenError::UnauthorizedClient(d) => {
+                Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", d.clone())
+            }
             _ => Self::invalid_request("the request was refused"),
         }
     }

@@ -6,8 +6,14 @@ use warrant_core::StoreError;
 use crate::store::backend;
 
 /// `(version, name, sql)` in order.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "revocations_audit",
+        include_str!("../migrations/0002_revocations_audit.sql"),
+    ),
+];
 
 pub(crate) async fn run(pool: &SqlitePool, now_ms: i64) -> Result<(), StoreError> {
     sqlx::raw_sql(

@@ -8,6 +8,7 @@ use crate::ids::{AccountId, TenantName};
 use crate::model::AuthMethod;
 use crate::scope::{Audience, ScopeSet};
 use crate::secret::ClientSecret;
+use crate::audit::{Origin, Outcome, action};
 use crate::{Timestamp, Warrant};
 
 /// A client id and secret as presented (already form-decoded), and how they were presented.
@@ -103,8 +104,43 @@ impl Warrant {
             .authenticate_secret(&keys.tenant, req.credentials, now)
             .map_err(TokenError::InvalidClient)?;
         let (audience, scopes) = resolve_target(&client, req.audiences, req.scope)?;
+        if self
+            .revocations
+            .not_before(&keys.tenant, client.account.id.as_str())
+            .is_some_and(|nb| nb >= now.secs())
+        {
+            // A watermark revokes tokens with iat ≤ not_before: this second issues nothing.
+            return Err(TokenError::Unavailable(
+                "the account's tokens were revoked this second; retry in a second".into(),
+            ));
+        }
         let lifetime = self.lifetime_for(&client);
         issue(&self.jti, keys, &client, &audience, &scopes, lifetime, now)
+    }
+
+    /// [`Self::client_credentials`], then the issuance is recorded in the audit log; the token
+    /// is returned only once its record is durably committed.
+    pub async fn client_credentials_audited(
+        &self,
+        req: ClientCredentials<'_>,
+        origin: &Origin,
+    ) -> Result<IssuedToken, TokenError> {
+        let issued = self.client_credentials(req)?;
+        let mut e = origin.event(
+            req.keys.tenant.clone(),
+            self.clock.now(),
+            action::TOKEN_ISSUE,
+            Outcome::Success,
+        );
+        e.subject = Some(req.credentials.client_id.to_owned());
+        e.jti = Some(issued.jti.clone());
+        e.scopes = Some(issued.scope.clone());
+        e.audience = Some(issued.audience.as_str().to_owned());
+        self.audit
+            .append(e)
+            .await
+            .map_err(|e| TokenError::Unavailable(e.to_string()))?;
+        Ok(issued)
     }
 
     /// The account's default lifetime, capped by its maximum and the server's.

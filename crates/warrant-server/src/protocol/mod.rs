@@ -1,6 +1,7 @@
 //! Protocol endpoints, one file each: discovery (OIDC Discovery 1.0, RFC 8414), JWKS (RFC 7517)
 //! and the token endpoint (RFC 6749).
 
+mod client_auth;
 pub mod discovery;
 mod form;
 pub mod jwks;

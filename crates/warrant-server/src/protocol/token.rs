@@ -14,17 +14,17 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use warrant_core::grants::{ClientCredentials, SecretCredentials, TokenError};
-use warrant_core::model::AuthMethod;
+use warrant_core::grants::{ClientCredentials, TokenError};
+use warrant_core::TenantName;
+use warrant_core::audit::{AuditEvent, Origin, Outcome, action};
 use warrant_proto::oauth::TokenResponse;
 
-use super::form::{Params, parse_basic};
+use super::client_auth::{presented, read_form, truncate};
 use crate::AppState;
 use crate::client_addr::client_ip;
 use crate::error::{OAuthError, no_store};
 
-/// Token requests are small; anything larger is refused with 413.
-pub const MAX_BODY: usize = 16 * 1024;
+pub use super::client_auth::MAX_BODY;
 
 /// A refusal and its metric label.
 struct Refusal(OAuthError, &'static str);
@@ -62,7 +62,8 @@ pub async fn respond(s: &AppState, tenant: &str, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let ip = client_ip(&parts, &s.trusted_proxies);
-    let resp = match handle(s, tenant, &parts, body, ip).await {
+    let mut seen = Seen::default();
+    let resp = match handle(s, tenant, &parts, body, ip, &mut seen).await {
         Ok(resp) => {
             s.metrics.issued(tenant, "client_credentials");
             resp
@@ -70,6 +71,7 @@ pub async fn respond(s: &AppState, tenant: &str, req: Request) -> Response {
         Err(Refusal(e, reason)) => {
             if reason != "unknown_tenant" {
                 s.metrics.refused(tenant, "client_credentials", reason);
+                note_refusal(s, tenant, ip, &seen, e.code, reason);
             }
             tracing::info!(tenant = %tenant, client_addr = %ip, error = e.code, reason, "token request refused");
             e.into_response()
@@ -79,81 +81,33 @@ pub async fn respond(s: &AppState, tenant: &str, req: Request) -> Response {
     resp
 }
 
+/// What a refused request is known to be about, for its audit record.
+#[derive(Default)]
+struct Seen {
+    client_id: Option<String>,
+    method: Option<&'static str>,
+    /// The core's reason for an authentication failure (`wrong_secret`, …).
+    why: Option<&'static str>,
+}
+
 async fn handle(
     s: &AppState,
     tenant: &str,
     parts: &Parts,
     body: Body,
     ip: IpAddr,
+    seen: &mut Seen,
 ) -> Result<Response, Refusal> {
     let now = s.warrant.now();
     if let Err(retry) = s.limits.per_address.check(&ip, now) {
         return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
     }
     let keys = super::tenant_keys(s, tenant).map_err(|e| Refusal(e, "unknown_tenant"))?;
-    if parts.uri.query().is_some_and(|q| !q.is_empty()) {
-        return Err(OAuthError::invalid_request(
-            "the token endpoint takes its parameters in the POST body, never in the query string",
-        )
-        .into());
-    }
-    let form_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_type {
-        return Err(OAuthError::invalid_request(
-            "the content type must be application/x-www-form-urlencoded",
-        )
-        .into());
-    }
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        OAuthError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            "the request body is too large",
-        )
-    })?;
-    let params = Params::parse(&bytes)?;
-
-    // Client authentication: exactly one method (RFC 6749 §2.3).
-    let basic = parts.headers.get(header::AUTHORIZATION);
-    let body_secret = params.get("client_secret");
-    let body_id = params.get("client_id");
-    let basic_creds;
-    let (method, client_id, secret) = match basic {
-        Some(h) => {
-            if body_secret.is_some() {
-                return Err(OAuthError::invalid_request(
-                    "use one client authentication method, not Basic and client_secret together",
-                )
-                .into());
-            }
-            basic_creds =
-                parse_basic(h.as_bytes()).map_err(|()| OAuthError::invalid_client(true))?;
-            if body_id.is_some_and(|id| id != basic_creds.0) {
-                return Err(OAuthError::invalid_request(
-                    "client_id in the body differs from the Basic credentials",
-                )
-                .into());
-            }
-            (
-                AuthMethod::ClientSecretBasic,
-                basic_creds.0.as_str(),
-                basic_creds.1.as_str(),
-            )
-        }
-        None => match (body_id, body_secret) {
-            (Some(id), Some(secret)) => (AuthMethod::ClientSecretPost, id, secret),
-            _ => return Err(OAuthError::invalid_client(false).into()),
-        },
-    };
-    let used_basic = method == AuthMethod::ClientSecretBasic;
+    let params = read_form(parts, body, "token endpoint").await?;
+    let presented = presented(parts, &params)?;
+    seen.client_id = Some(truncate(presented.client_id()));
+    seen.method = Some(presented.method().as_str());
+    let used_basic = presented.used_basic();
 
     match params.get("grant_type") {
         Some("client_credentials") => {}
@@ -174,19 +128,21 @@ async fn handle(
         .collect();
     let request = ClientCredentials {
         keys: &keys,
-        credentials: SecretCredentials {
-            method,
-            client_id,
-            secret,
-        },
+        credentials: presented.credentials(),
         audiences: &audiences,
         scope: params.get("scope"),
     };
-    let issued = match s.warrant.client_credentials(request) {
+    let origin = Origin::client(
+        presented.client_id(),
+        Some(ip.to_string()),
+        Some(presented.method().as_str()),
+    );
+    let issued = match s.warrant.client_credentials_audited(request, &origin).await {
         Ok(t) => t,
         Err(TokenError::InvalidClient(why)) => {
-            tracing::info!(tenant, client_id = %truncate(client_id), why = why.as_str(), "client authentication failed");
-            let key: String = truncate(client_id);
+            tracing::info!(tenant, client_id = %truncate(presented.client_id()), why = why.as_str(), "client authentication failed");
+            seen.why = Some(why.as_str());
+            let key: String = truncate(presented.client_id());
             if let Err(retry) = s.limits.failed_auth_per_client.check(&key, now) {
                 return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
             }
@@ -208,7 +164,7 @@ async fn handle(
             ));
         }
     };
-    tracing::debug!(tenant, client_id, jti = %issued.jti, aud = %issued.audience, "token issued");
+    tracing::debug!(tenant, client_id = presented.client_id(), jti = %issued.jti, aud = %issued.audience, "token issued");
     let body = TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer".into(),
@@ -232,9 +188,31 @@ async fn handle(
     Ok(resp)
 }
 
-/// Client ids in logs and limiter keys are cut short: they are attacker-controlled.
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
+/// Records a refusal in the audit log (not awaited; repeats from one source are aggregated).
+fn note_refusal(s: &AppState, tenant: &str, ip: IpAddr, seen: &Seen, code: &str, reason: &str) {
+    let Ok(tenant) = TenantName::parse(tenant) else {
+        return;
+    };
+    let actor = seen.client_id.clone().unwrap_or_else(|| "-".into());
+    let mut e = AuditEvent::new(
+        tenant,
+        s.warrant.now(),
+        actor,
+        action::TOKEN_REFUSE,
+        Outcome::Failure,
+    );
+    e.subject = seen.client_id.clone();
+    let mut text = code.to_owned();
+    if code != reason {
+        text = format!("{text}: {reason}");
+    }
+    if let Some(why) = seen.why {
+        text = format!("{text}: {why}");
+    }
+    e.reason = Some(text);
+    e.client_addr = Some(ip.to_string());
+    e.auth_method = seen.method.map(str::to_owned);
+    s.warrant.audit().note(e);
 }
 
 /// Any method but POST: 405 with `Allow: POST`.
