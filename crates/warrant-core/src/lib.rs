@@ -15,6 +15,7 @@ mod directory;
 mod engine;
 pub mod grants;
 pub mod ids;
+mod introspection;
 pub mod keyring;
 pub mod model;
 pub mod policy;

@@ -4,6 +4,7 @@
 //! one `IMMEDIATE` transaction, one prepared statement reused for every record (sqlx caches it
 //! per connection), one for every head, one `fsync` at commit (`synchronous=FULL`).
 
+use sqlx::sqlite::SqliteArguments;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use warrant_core::audit::{
     AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
@@ -40,11 +41,10 @@ const INSERT_SEGMENT: &str = "INSERT INTO audit_segments \
 const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints \
      (tenant, segment, seq, hash, at, jws) VALUES (?, ?, ?, ?, ?, ?)";
 
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
+
 /// Binds a record's columns after `id` in [`INSERT_RECORD`] order.
-fn bind_record<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    r: &'q StoredAuditRecord,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+fn bind_record<'q>(q: Query<'q>, r: &StoredAuditRecord) -> Query<'q> {
     q.bind(r.tenant.as_str())
         .bind(r.segment.as_str())
         .bind(r.seq)
@@ -58,10 +58,7 @@ fn bind_record<'q>(
         .bind(r.mac.as_str())
 }
 
-fn bind_segment<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    h: &'q SegmentHead,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+fn bind_segment<'q>(q: Query<'q>, h: &SegmentHead) -> Query<'q> {
     q.bind(h.tenant.as_str())
         .bind(h.segment.as_str())
         .bind(h.head_seq)

@@ -6,8 +6,10 @@
 //! and a committed change survives a crash. What it is not: a cache. The server reads accounts
 //! and keys into memory at start and after each change; the store is read on writes only.
 
+mod audit;
 mod backup;
 mod migrate;
+mod revocations;
 mod rows;
 mod store;
 

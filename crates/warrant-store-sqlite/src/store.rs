@@ -8,8 +8,10 @@ use sqlx::SqliteExecutor;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use warrant_core::audit::{AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord};
 use warrant_core::keyring::KeyringEntry;
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use warrant_core::store::{StoreResult, codec};
 use warrant_core::{
     AccountId, AccountName, MigrationState, SecretName, Snapshot, Store, StoreError, TenantName,
@@ -17,7 +19,7 @@ use warrant_core::{
 };
 
 use crate::migrate::MIGRATIONS;
-use crate::rows;
+use crate::{audit, revocations, rows};
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -179,6 +181,8 @@ impl Store for SqliteStore {
         .iter()
         .map(rows::signing_key)
         .collect::<StoreResult<_>>()?;
+        let (revocations, revocations_pruned) = revocations::export(&mut tx).await?;
+        let (audit_records, audit_segments, audit_checkpoints) = audit::export(&mut tx).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Snapshot {
             keyring,
@@ -186,7 +190,11 @@ impl Store for SqliteStore {
             accounts,
             secrets,
             signing_keys,
-            ..Default::default()
+            revocations,
+            revocations_pruned,
+            audit_records,
+            audit_segments,
+            audit_checkpoints,
         })
     }
 
@@ -201,7 +209,10 @@ impl Store for SqliteStore {
         let used: i64 = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM keyring) OR EXISTS (SELECT 1 FROM tenants) \
              OR EXISTS (SELECT 1 FROM service_accounts) OR EXISTS (SELECT 1 FROM secrets) \
-             OR EXISTS (SELECT 1 FROM signing_keys)",
+             OR EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM revocations) \
+             OR EXISTS (SELECT 1 FROM revocations_pruned) OR EXISTS (SELECT 1 FROM audit_records) \
+             OR EXISTS (SELECT 1 FROM audit_segments) \
+             OR EXISTS (SELECT 1 FROM audit_checkpoints)",
         )
         .fetch_one(&mut *tx)
         .await
