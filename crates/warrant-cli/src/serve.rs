@@ -314,7 +314,7 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let flusher = tokio::spawn(flush_last_used(warrant.clone(), stop_rx.clone()));
+    let flusher = tokio::spawn(housekeeping(warrant.clone(), stop_rx.clone()));
     if let Some(feed) = feed {
         tokio::spawn(follow_changes(warrant.clone(), feed, stop_rx.clone()));
     }
@@ -352,6 +352,10 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     if let Err(e) = warrant.flush_last_used().await {
         tracing::warn!(error = %e, "could not record last-used times at shutdown");
     }
+    // Count aggregated refusals and sign every audit segment's head before the store closes.
+    if let Err(e) = warrant.audit().checkpoint_now().await {
+        tracing::warn!(error = %e, "could not write the final audit checkpoint");
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -375,8 +379,9 @@ async fn wait_for_signal() {
     }
 }
 
-/// Writes secrets' last-used times about once a minute (authentication itself never writes).
-async fn flush_last_used(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Once a minute: writes secrets' last-used times (authentication itself never writes) and
+/// prunes revocations that no live token can match any more.
+async fn housekeeping(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.tick().await;
     loop {
@@ -384,6 +389,11 @@ async fn flush_last_used(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Re
             _ = tick.tick() => {
                 if let Err(e) = warrant.flush_last_used().await {
                     tracing::warn!(error = %e, "could not record last-used times");
+                }
+                match warrant.prune_revocations().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(pruned = n, "pruned revocations no live token can match"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune revocations"),
                 }
             }
             _ = stop.changed() => return,

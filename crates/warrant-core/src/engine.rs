@@ -138,6 +138,13 @@ impl Warrant {
         &self.audit
     }
 
+    /// Replaces the audit log with one that records nothing. Only the benchmark calls this, to
+    /// measure what durable auditing costs; no configuration reaches it.
+    #[doc(hidden)]
+    pub fn discard_audit_for_benchmark(&mut self) {
+        self.audit = AuditLog::discard_for_benchmark();
+    }
+
     pub(crate) fn hashing(&self) -> Arc<HashingKeys> {
         crate::read(&self.hashing).clone()
     }

@@ -86,10 +86,7 @@ async fn insert_checkpoint(db: &mut SqliteConnection, c: &AuditCheckpoint) -> St
 }
 
 pub(crate) async fn append(pool: &SqlitePool, batch: &AuditBatch) -> StoreResult<()> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(backend)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     // A duplicate (tenant, segment, seq) is `Conflict`; dropping `tx` rolls the batch back.
     for r in &batch.records {
         bind_record(sqlx::query(INSERT_RECORD), r)
@@ -152,7 +149,8 @@ pub(crate) async fn query(
     if let Some(after) = q.after {
         sql.push(" AND id > ").push_bind(after);
     }
-    sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
+    sql.push(" ORDER BY id LIMIT ")
+        .push_bind(i64::from(q.limit));
     sql.build()
         .fetch_all(pool)
         .await
@@ -233,10 +231,7 @@ pub(crate) async fn prune(
     through_seq: i64,
     anchor_hash: &str,
 ) -> StoreResult<u64> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(backend)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let anchored = sqlx::query(
         "UPDATE audit_segments SET anchor_seq = ?, anchor_hash = ? \
          WHERE tenant = ? AND segment = ?",
@@ -251,16 +246,15 @@ pub(crate) async fn prune(
     if anchored.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    let deleted = sqlx::query(
-        "DELETE FROM audit_records WHERE tenant = ? AND segment = ? AND seq <= ?",
-    )
-    .bind(tenant.as_str())
-    .bind(segment)
-    .bind(through_seq)
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?
-    .rows_affected();
+    let deleted =
+        sqlx::query("DELETE FROM audit_records WHERE tenant = ? AND segment = ? AND seq <= ?")
+            .bind(tenant.as_str())
+            .bind(segment)
+            .bind(through_seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
     tx.commit().await.map_err(backend)?;
     Ok(deleted)
 }
@@ -269,7 +263,11 @@ pub(crate) async fn prune(
 /// (tenant, segment, seq).
 pub(crate) async fn export(
     db: &mut SqliteConnection,
-) -> StoreResult<(Vec<StoredAuditRecord>, Vec<SegmentHead>, Vec<AuditCheckpoint>)> {
+) -> StoreResult<(
+    Vec<StoredAuditRecord>,
+    Vec<SegmentHead>,
+    Vec<AuditCheckpoint>,
+)> {
     let sql = format!("SELECT {RECORD_COLS} FROM audit_records ORDER BY id");
     let records = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(&mut *db)

@@ -117,10 +117,7 @@ pub(crate) async fn after(
 
 pub(crate) async fn prune(pool: &SqlitePool, now: Timestamp) -> StoreResult<u64> {
     // IMMEDIATE: both statements see the same rows (no writer in between).
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(backend)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     // `WHERE` before `ON CONFLICT`: SQLite's upsert needs it to parse an INSERT … SELECT.
     let raise = format!(
         "{PRUNABLE}INSERT INTO revocations_pruned (tenant, pruned_through) \
@@ -133,9 +130,7 @@ pub(crate) async fn prune(pool: &SqlitePool, now: Timestamp) -> StoreResult<u64>
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-    let delete = format!(
-        "{PRUNABLE}DELETE FROM revocations AS r {PRUNABLE_WHERE}"
-    );
+    let delete = format!("{PRUNABLE}DELETE FROM revocations AS r {PRUNABLE_WHERE}");
     let deleted = sqlx::query(sqlx::AssertSqlSafe(delete))
         .bind(now.millis())
         .execute(&mut *tx)
@@ -158,15 +153,14 @@ pub(crate) async fn export(
         .iter()
         .map(rows::revocation)
         .collect::<StoreResult<_>>()?;
-    let pruned = sqlx::query(
-        "SELECT tenant, pruned_through FROM revocations_pruned ORDER BY tenant",
-    )
-    .fetch_all(&mut *db)
-    .await
-    .map_err(backend)?
-    .iter()
-    .map(rows::pruned)
-    .collect::<StoreResult<_>>()?;
+    let pruned =
+        sqlx::query("SELECT tenant, pruned_through FROM revocations_pruned ORDER BY tenant")
+            .fetch_all(&mut *db)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(rows::pruned)
+            .collect::<StoreResult<_>>()?;
     Ok((entries, pruned))
 }
 

@@ -8,7 +8,9 @@ use sqlx::SqliteExecutor;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use warrant_core::audit::{AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord};
+use warrant_core::audit::{
+    AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
+};
 use warrant_core::keyring::KeyringEntry;
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
@@ -236,6 +238,14 @@ impl Store for SqliteStore {
         for k in &snapshot.signing_keys {
             insert_signing_key_row(&mut *tx, k).await?;
         }
+        revocations::import(&mut tx, &snapshot.revocations, &snapshot.revocations_pruned).await?;
+        audit::import(
+            &mut tx,
+            &snapshot.audit_records,
+            &snapshot.audit_segments,
+            &snapshot.audit_checkpoints,
+        )
+        .await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -535,6 +545,67 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         rows.iter().map(rows::signing_key).collect()
+    }
+
+    async fn add_revocation(&self, revocation: &NewRevocation) -> StoreResult<RevocationEntry> {
+        revocations::add(&self.pool, revocation).await
+    }
+
+    async fn revocation_feed(
+        &self,
+        tenant: &TenantName,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<StoredFeedPage> {
+        revocations::feed(&self.pool, tenant, after, limit).await
+    }
+
+    async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<RevocationEntry>> {
+        revocations::after(&self.pool, after, limit).await
+    }
+
+    async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64> {
+        revocations::prune(&self.pool, now).await
+    }
+
+    async fn append_audit(&self, batch: &AuditBatch) -> StoreResult<()> {
+        audit::append(&self.pool, batch).await
+    }
+
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<StoredAuditRecord>> {
+        audit::query(&self.pool, query).await
+    }
+
+    async fn audit_segments(&self, tenant: &TenantName) -> StoreResult<Vec<SegmentHead>> {
+        audit::segments(&self.pool, tenant).await
+    }
+
+    async fn audit_segment_records(
+        &self,
+        tenant: &TenantName,
+        segment: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredAuditRecord>> {
+        audit::segment_records(&self.pool, tenant, segment, after_seq, limit).await
+    }
+
+    async fn add_audit_checkpoint(&self, checkpoint: &AuditCheckpoint) -> StoreResult<()> {
+        audit::add_checkpoint(&self.pool, checkpoint).await
+    }
+
+    async fn audit_checkpoints(&self, tenant: &TenantName) -> StoreResult<Vec<AuditCheckpoint>> {
+        audit::checkpoints(&self.pool, tenant).await
+    }
+
+    async fn prune_audit(
+        &self,
+        tenant: &TenantName,
+        segment: &str,
+        through_seq: i64,
+        anchor_hash: &str,
+    ) -> StoreResult<u64> {
+        audit::prune(&self.pool, tenant, segment, through_seq, anchor_hash).await
     }
 }
 
