@@ -324,7 +324,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, records = batch.records.len(), "audit commit failed");
                 // The commit may have happened after all: continue from what the store has.
-                self.resync().await;
+                self.resync(staged.into_keys()).await;
                 Err(AuditError::Unavailable(
                     "the audit record could not be committed".into(),
                 ))
@@ -332,14 +332,18 @@ impl Writer {
         }
     }
 
-    /// Reloads this process's segment heads from the store.
-    async fn resync(&mut self) {
-        let tenants: Vec<TenantName> = self.segs.keys().cloned().collect();
+    /// Reloads this process's heads of these tenants' segments from the store.
+    async fn resync(&mut self, tenants: impl Iterator<Item = TenantName>) {
         for t in tenants {
             if let Ok(heads) = self.store.audit_segments(&t).await
                 && let Some(h) = heads.iter().find(|h| *h.segment == *self.segment)
-                && let Some(seg) = self.segs.get_mut(&t)
             {
+                let seg = self.segs.entry(t).or_insert(Seg {
+                    seq: 0,
+                    hash: GENESIS.to_owned(),
+                    checkpointed: 0,
+                    created_at: h.created_at,
+                });
                 seg.seq = h.head_seq;
                 seg.hash = h.head_hash.clone();
             }
