@@ -74,11 +74,7 @@ async fn serve() -> Result<()> {
         writeln!(out, "{port}")?;
         out.flush()?;
     }
-    // Exit with the parent, even if it dies without killing us: its end of stdin closes.
-    std::thread::spawn(|| {
-        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-        std::process::exit(0);
-    });
+    crate::process::exit_when_stdin_closes();
 
     loop {
         let Ok((stream, _)) = listener.accept().await else {

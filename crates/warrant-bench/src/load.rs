@@ -172,7 +172,8 @@ fn has_token(body: &[u8]) -> bool {
     body.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
 
-async fn connect<B>(addr: SocketAddr) -> Result<SendRequest<B>>
+/// A keep-alive HTTP/1.1 connection to `addr` (Nagle off), its driver spawned.
+pub async fn connect<B>(addr: SocketAddr) -> Result<SendRequest<B>>
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -187,7 +188,11 @@ where
     Ok(sender)
 }
 
-async fn exchange<B>(sender: &mut SendRequest<B>, req: Request<B>) -> Result<(StatusCode, Bytes)>
+/// One request on `sender`: the status and the whole body.
+pub async fn exchange<B>(
+    sender: &mut SendRequest<B>,
+    req: Request<B>,
+) -> Result<(StatusCode, Bytes)>
 where
     B: Body + Send + 'static,
 {

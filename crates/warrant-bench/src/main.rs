@@ -22,13 +22,24 @@
 //! under the same load (16 and 64 connections by default): one replica on SQLite, one
 //! replica on PostgreSQL, and two replicas on one PostgreSQL database with the connections
 //! split evenly between them (CPU summed and peak RSS the max over the replicas). Each
-//! PostgreSQL scenario gets a fresh database, dropped afterwards. `--scenario all` runs both.
+//! PostgreSQL scenario gets a fresh database, dropped afterwards.
+//!
+//! `--scenario audit` measures what the durable audit log costs (issue 4): the latency of one
+//! `Store::append_audit` commit on a fresh SQLite store (and PostgreSQL when reachable), with 1
+//! and 64 records per commit; issuance on SQLite with the audit log on and off (16 and 64
+//! connections by default), both servers run as children of this binary (`warrant-bench
+//! serve-child`, see serve_child.rs) so that they differ in the audit log only; and how long a
+//! revocation posted to the admin API takes to reach a reader of the revocation stream.
+//! `--scenario all` runs floor, stores and audit.
 
+mod commit;
 mod floor;
 mod load;
 mod postgres;
 mod process;
 mod report;
+mod revocation;
+mod serve_child;
 mod warrant;
 
 use std::path::PathBuf;
@@ -40,26 +51,38 @@ use anyhow::{Context, Result, bail};
 
 use crate::load::{Schedule, Target};
 use crate::report::Row;
+use crate::warrant::Cluster;
+
+/// As in the `warrant` binary, so that the serve-child servers allocate as `warrant serve` does
+/// (and the floor and the load generator use it too).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WARMUP: Duration = Duration::from_secs(1);
 const TOKEN_PATH: &str = "/t/default/token";
 /// How long a new account may take to reach every replica (LISTEN/NOTIFY) before the load.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|all] [--duration SECS] \
+const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|all] [--duration SECS] \
                      [--warrant PATH] [--connections N,N,...]";
 
 const FLOOR_CONNECTIONS: &[usize] = &[1, 16, 64];
 const STORES_CONNECTIONS: &[usize] = &[16, 64];
+const AUDIT_CONNECTIONS: &[usize] = &[16, 64];
 
 /// The stores scenario's rows: (name, replicas, on PostgreSQL).
 const STORES: &[(&str, usize, bool)] =
     &[("sqlite-1", 1, false), ("pg-1", 1, true), ("pg-2", 2, true)];
 
+/// The audit scenario's rows.
+const AUDIT_ON: &str = "audit-on";
+const NO_AUDIT: &str = "no-audit";
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scenario {
     Floor,
     Stores,
+    Audit,
     All,
 }
 
@@ -89,8 +112,10 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("floor") {
-        return floor::serve_child();
+    match args.first().map(String::as_str) {
+        Some("floor") => return floor::serve_child(),
+        Some("serve-child") => return serve_child::run(&args[1..]),
+        _ => {}
     }
     let Some(options) = parse_args(&args)? else {
         println!("{USAGE}");
@@ -123,8 +148,9 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
                 options.scenario = match value.as_str() {
                     "floor" => Scenario::Floor,
                     "stores" => Scenario::Stores,
+                    "audit" => Scenario::Audit,
                     "all" => Scenario::All,
-                    other => bail!("--scenario: floor, stores or all, not {other:?}"),
+                    other => bail!("--scenario: floor, stores, audit or all, not {other:?}"),
                 }
             }
             "--duration" => {
@@ -176,11 +202,14 @@ async fn bench(options: Options) -> Result<()> {
     match options.scenario {
         Scenario::Floor => floor_scenario(&options).await,
         Scenario::Stores => stores_scenario(&options, cpus).await,
+        Scenario::Audit => audit_scenario(&options).await,
         Scenario::All => {
             println!("\n== scenario floor");
             floor_scenario(&options).await?;
             println!("\n== scenario stores");
-            stores_scenario(&options, cpus).await
+            stores_scenario(&options, cpus).await?;
+            println!("\n== scenario audit");
+            audit_scenario(&options).await
         }
     }
 }
@@ -287,27 +316,7 @@ async fn measure_warrant(
             }
             eprintln!("{name}: warrant listening on {} ({about})", server.addr);
         }
-        let measured = async {
-            let account = warrant::create_account(
-                &options.warrant,
-                &cluster.credentials,
-                cluster.servers[0].addr,
-            )
-            .await?;
-            let target = Target::new(&cluster.addrs(), TOKEN_PATH, &account.basic_authorization())?;
-            measure_all(
-                name,
-                &cluster.pids(),
-                target,
-                connections,
-                options.duration,
-                rows,
-            )
-            .await
-        }
-        .await;
-        cluster.stop().await;
-        measured
+        measure_cluster(name, cluster, options, connections, rows).await
     }
     .await;
     // After the replicas are gone; dropped even if the run failed.
@@ -321,6 +330,102 @@ async fn measure_warrant(
     }
     drop(tmp);
     result
+}
+
+/// Creates the service account on a started cluster, runs every connection count against all
+/// its servers, then stops them (whether or not the run succeeded).
+async fn measure_cluster(
+    name: &'static str,
+    cluster: Cluster,
+    options: &Options,
+    connections: &[usize],
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let measured = async {
+        let account = warrant::create_account(
+            &options.warrant,
+            &cluster.credentials,
+            cluster.servers[0].addr,
+        )
+        .await?;
+        let target = Target::new(&cluster.addrs(), TOKEN_PATH, &account.basic_authorization())?;
+        measure_all(
+            name,
+            &cluster.pids(),
+            target,
+            connections,
+            options.duration,
+            rows,
+        )
+        .await
+    }
+    .await;
+    cluster.stop().await;
+    measured
+}
+
+/// Issue 4's figures: the cost of one audit commit per store, issuance with the audit log on
+/// and off, and revocation propagation.
+async fn audit_scenario(options: &Options) -> Result<()> {
+    let connections = options.connections(AUDIT_CONNECTIONS);
+
+    println!("\n-- one durable audit commit (Store::append_audit, sequential, fresh store)");
+    let mut commits = Vec::new();
+    {
+        let tmp = warrant::TempDir::new()?;
+        let store = warrant_store_sqlite::SqliteStore::open(&tmp.0.join("commit.db")).await?;
+        warrant_core::Store::migrate(&store).await?;
+        let measured = commit::measure("sqlite", &store).await;
+        store.close().await;
+        commits.extend(measured?);
+    }
+    match postgres::check_reachable().await {
+        Ok(()) => {
+            let db = postgres::Database::create().await?;
+            let measured = async {
+                let store = warrant_store_postgres::PostgresStore::connect(&db.url).await?;
+                warrant_core::Store::migrate(&store).await?;
+                let rows = commit::measure("postgres", &store).await;
+                store.close().await;
+                rows
+            }
+            .await;
+            let dropped = db.drop_now().await;
+            commits.extend(measured?);
+            dropped?;
+        }
+        Err(e) => eprintln!("audit: PostgreSQL commit latency skipped: {e:#}"),
+    }
+    commit::print_table(&commits);
+
+    println!(
+        "\n-- issuance on SQLite, durable audit log vs none (both: warrant-bench serve-child)"
+    );
+    print_plan(options, &connections);
+    let mut rows = Vec::new();
+    for (name, audit) in [(NO_AUDIT, false), (AUDIT_ON, true)] {
+        let tmp = warrant::TempDir::new()?;
+        let cluster = serve_child::start(&tmp, audit).await?;
+        eprintln!(
+            "{name}: serve-child listening on {} (pid {}, dir {})",
+            cluster.servers[0].addr,
+            cluster.servers[0].pid,
+            tmp.0.display()
+        );
+        measure_cluster(name, cluster, options, &connections, &mut rows).await?;
+    }
+    println!();
+    report::print_table(&rows);
+    report::print_audit_summary(&rows, &connections, AUDIT_ON, NO_AUDIT);
+
+    println!(
+        "\n-- revocation propagation: admin POST -> revocation stream event ({} revocations, \
+         one at a time, warrant serve on SQLite)",
+        revocation::REVOCATIONS
+    );
+    let propagation = revocation::measure(&options.warrant).await?;
+    revocation::print(&propagation);
+    Ok(())
 }
 
 /// Checks one token request works on every address (waiting for a new account to reach every

@@ -32,6 +32,16 @@ impl ChildServer {
     }
 }
 
+/// Child side: exits this process when its stdin closes, i.e. when the parent (which holds the
+/// other end of the pipe in its `Child`) exits or drops it, even if the parent dies without
+/// killing us. Runs on a plain thread, off the server's runtime.
+pub fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+}
+
 /// CPU seconds (user + system, all threads) the process has consumed so far.
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -1,5 +1,5 @@
-//! Figures per run, the table, the comparison of Warrant with the floor, and of Warrant on
-//! PostgreSQL with Warrant on SQLite.
+//! Figures per run, the table, the comparison of Warrant with the floor, of Warrant on
+//! PostgreSQL with Warrant on SQLite, and of issuance with the audit log on and off.
 
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ const GOAL_RATIO_AT_64: f64 = 0.5;
 const GOAL_TOKENS_PER_CPU_S: f64 = 15_000.0;
 /// Goal (c): p99 latency at 16 connections, ms.
 const GOAL_P99_MS_AT_16: f64 = 5.0;
+/// Issue 4: tokens/s with durable auditing at 64 connections, as a fraction of without.
+const GOAL_AUDIT_RATIO_AT_64: f64 = 0.8;
 
 /// The figures for one (target, connections) run.
 pub struct Row {
@@ -67,7 +69,7 @@ impl Row {
 }
 
 /// Nearest-rank percentile of sorted microsecond samples, in ms.
-fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
     if sorted_us.is_empty() {
         return f64::NAN;
     }
@@ -194,6 +196,48 @@ pub fn print_store_ratios(
          replica adds no cores here, so\nits row shows the cost of splitting the load over \
          two processes, not how replicas scale on separate machines."
     );
+}
+
+/// The `on` rows against the `off` rows at each connection count, and the audit goal.
+pub fn print_audit_summary(rows: &[Row], connections: &[usize], on: &str, off: &str) {
+    let find = |target: &str, n: usize| {
+        rows.iter()
+            .find(|r| r.target == target && r.connections == n)
+    };
+    println!("\nAudit on vs off, same run ({on} / {off} at the same connection count):");
+    println!(
+        "  {:>5} {:>9} {:>9} {:>10} {:>10}",
+        "conns", "tokens/s", "p99", "tok/cpu-s", "RSS"
+    );
+    for &n in connections {
+        if let (Some(a), Some(b)) = (find(on, n), find(off, n)) {
+            println!(
+                "  {n:>5} {:>8.2}x {:>8.2}x {:>9.2}x {:>9.2}x",
+                ratio(a.tokens_per_s, b.tokens_per_s),
+                ratio(a.p99_ms, b.p99_ms),
+                ratio(a.tokens_per_cpu_s(), b.tokens_per_cpu_s()),
+                ratio(a.rss_mib, b.rss_mib)
+            );
+        }
+    }
+    match (find(on, 64), find(off, 64)) {
+        (Some(a), Some(b)) => {
+            let r = ratio(a.tokens_per_s, b.tokens_per_s);
+            let verdict = if r >= GOAL_AUDIT_RATIO_AT_64 {
+                "PASS"
+            } else {
+                "FAIL"
+            };
+            println!(
+                "audit on / audit off at 64 connections: {:.0}% of throughput \
+                 (goal: within 20%, i.e. >= 80%)  {verdict}",
+                r * 100.0
+            );
+        }
+        _ => println!(
+            "audit on / audit off at 64 connections: not measured (connection count not run)"
+        ),
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {

@@ -1,6 +1,6 @@
 //! Starting real `warrant serve` replicas (one on SQLite, or several on one PostgreSQL
-//! database) in a fresh temporary directory, and creating the service account whose
-//! credentials the load uses.
+//! database) — or any server started the same way ([`launch`]) — in a fresh temporary
+//! directory, and creating the service account whose credentials the load uses.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -103,6 +103,48 @@ pub async fn start(
     if replicas != 1 && postgres.is_none() {
         bail!("several replicas need PostgreSQL (SQLite serves one process)");
     }
+    launch(tmp, replicas, |slot| {
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", slot.port))
+            .arg("--data-dir")
+            .arg(slot.data_dir)
+            .arg("--public-url")
+            .arg(slot.public_url)
+            .env("WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND", NO_LIMIT)
+            .env("WARRANT_RATE_LIMIT__PER_ADDRESS_BURST", NO_LIMIT)
+            .stdin(Stdio::null());
+        if let Some(pg) = postgres {
+            cmd.arg("--database-url")
+                .arg(pg.url)
+                .env("WARRANT_MASTER_KEY", pg.master_key);
+        }
+        cmd
+    })
+    .await
+}
+
+/// Where one replica of a [`launch`] lives.
+pub struct Slot<'a> {
+    /// A free port on 127.0.0.1 to listen on.
+    pub port: u16,
+    /// `http://127.0.0.1:{first replica's port}`.
+    pub public_url: &'a str,
+    /// `tmp/data-{i}` (not created: the server creates it).
+    pub data_dir: &'a Path,
+}
+
+/// Starts `replicas` servers, each from the command `command` builds for its [`Slot`] (which
+/// must make it listen on the slot's port and keep its data in the slot's directory), with
+/// stdout and stderr in `tmp/warrant-{i}.log`. Waits until every one answers 200 on `/readyz`
+/// and one data directory holds `admin-credentials.json`. Used for `warrant serve` and for
+/// this binary's `serve-child` alike, so both are started and awaited the same way.
+pub async fn launch(
+    tmp: &TempDir,
+    replicas: usize,
+    command: impl Fn(&Slot<'_>) -> Command,
+) -> Result<Cluster> {
     let ports = free_ports(replicas)?;
     let public_url = format!("http://127.0.0.1:{}", ports[0]);
     // Start them all before waiting for any: replicas starting together is the case to bear.
@@ -111,29 +153,16 @@ pub async fn start(
     for (i, &port) in ports.iter().enumerate() {
         let data_dir = tmp.0.join(format!("data-{i}"));
         let log_path = tmp.0.join(format!("warrant-{i}.log"));
-        let log = std::fs::File::create(&log_path).context("creating a warrant log file")?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--public-url")
-            .arg(&public_url)
-            .env("WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND", NO_LIMIT)
-            .env("WARRANT_RATE_LIMIT__PER_ADDRESS_BURST", NO_LIMIT)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true);
-        if let Some(pg) = postgres {
-            cmd.arg("--database-url")
-                .arg(pg.url)
-                .env("WARRANT_MASTER_KEY", pg.master_key);
-        }
+        let log = std::fs::File::create(&log_path).context("creating a server log file")?;
+        let mut cmd = command(&Slot {
+            port,
+            public_url: &public_url,
+            data_dir: &data_dir,
+        });
+        cmd.stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
         let child = cmd
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .with_context(|| format!("starting {:?}", cmd.as_std().get_program()))?;
         servers.push(ChildServer::new(
             child,
             SocketAddr::from(([127, 0, 0, 1], port)),
@@ -180,7 +209,7 @@ async fn wait_ready(server: &mut ChildServer, log_path: &Path, deadline: Instant
     loop {
         if let Some(status) = server.child.try_wait()? {
             bail!(
-                "warrant serve on {} exited ({status}) before it was ready; log:\n{}",
+                "the server on {} exited ({status}) before it was ready; log:\n{}",
                 server.addr,
                 log_tail(log_path)
             );
@@ -190,7 +219,7 @@ async fn wait_ready(server: &mut ChildServer, log_path: &Path, deadline: Instant
         }
         if Instant::now() >= deadline {
             bail!(
-                "warrant serve on {} not ready after {READY_TIMEOUT:?}; log:\n{}",
+                "the server on {} not ready after {READY_TIMEOUT:?}; log:\n{}",
                 server.addr,
                 log_tail(log_path)
             );

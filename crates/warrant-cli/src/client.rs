@@ -278,25 +278,76 @@ impl Admin {
 
     /// Every item of a cursor list, following `next_cursor` to the end.
     pub async fn list<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<Vec<T>> {
+        self.list_with(segments, &[]).await
+    }
+
+    /// Every item of a cursor list with query parameters (filters, `limit`).
+    pub async fn list_with<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut url = self.endpoint(segments)?;
+            let mut pairs = query.to_vec();
             if let Some(c) = &cursor {
-                url.query_pairs_mut().append_pair("cursor", c);
+                pairs.push(("cursor", c));
             }
-            let response = self.send(Method::GET, url.clone(), |r| r).await?;
-            let page: Page<T> = Self::parse(response, &url).await?;
+            let page: Page<T> = self.page(segments, &pairs).await?;
             items.extend(page.items);
             match page.next_cursor {
                 Some(next) if !next.is_empty() => {
                     if cursor.as_deref() == Some(next.as_str()) {
-                        bail!("the server returned the same cursor twice listing {url}");
+                        bail!(
+                            "the server returned the same cursor twice listing {}",
+                            self.endpoint(segments)?
+                        );
                     }
                     cursor = Some(next);
                 }
                 _ => return Ok(items),
             }
+        }
+    }
+
+    /// One page of a cursor list, with query parameters (`cursor` to continue).
+    pub async fn page<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Page<T>> {
+        let mut url = self.endpoint(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let response = self.send(Method::GET, url.clone(), |r| r).await?;
+        Self::parse(response, &url).await
+    }
+
+    /// `GET` of something the server takes long to compute (`audit verify` reads a whole log),
+    /// with a time limit of its own instead of [`TIMEOUT`].
+    pub async fn get_slow<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        limit: Duration,
+    ) -> Result<T> {
+        let url = self.endpoint(segments)?;
+        let response = self
+            .send(Method::GET, url.clone(), |r| r.timeout(limit))
+            .await?;
+        Self::parse(response, &url).await
+    }
+
+    /// `GET` of a streamed body (`audit export`): the answer must start within [`TIMEOUT`];
+    /// the whole body may take up to `limit`. The caller reads it with `chunk()`, each within
+    /// [`TIMEOUT`].
+    pub async fn stream(&self, segments: &[&str], limit: Duration) -> Result<Response> {
+        let url = self.endpoint(segments)?;
+        let started = self.send(Method::GET, url.clone(), |r| r.timeout(limit));
+        match tokio::time::timeout(TIMEOUT, started).await {
+            Ok(response) => response,
+            Err(_) => bail!("{url} did not answer within {} s", TIMEOUT.as_secs()),
         }
     }
 

@@ -413,6 +413,45 @@ mod tests {
     }
 
     #[test]
+    fn audit_settings_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(
+            &file,
+            "[audit]\nretention = \"30d\"\ncheckpoint_interval = \"5s\"\n",
+        )
+        .unwrap();
+        let c = load(
+            Some(&file),
+            Flags::default(),
+            env(&[("WARRANT_AUDIT__AGGREGATE_WINDOW", "2m")]),
+        )
+        .unwrap();
+        assert_eq!(c.audit.retention_secs, Some(30 * 86_400));
+        assert_eq!(c.audit.checkpoint_interval_secs, 5);
+        assert_eq!(c.audit.aggregate_window_secs, 120);
+        let c = load(
+            None,
+            Flags::default(),
+            env(&[("WARRANT_AUDIT__RETENTION", "forever")]),
+        )
+        .unwrap();
+        assert_eq!(c.audit.retention_secs, None);
+        let d = load(None, Flags::default(), env(&[])).unwrap();
+        assert_eq!(d.audit.retention_secs, Some(90 * 86_400));
+        for bad in [
+            ("WARRANT_AUDIT__RETENTION", "1h"),
+            ("WARRANT_AUDIT__CHECKPOINT_INTERVAL", "0"),
+            ("WARRANT_AUDIT__ENABLED", "false"),
+        ] {
+            assert!(
+                load(None, Flags::default(), env(&[bad])).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn refuses_typos_and_insecure_urls() {
         // a typo inside a known section is refused; an unknown variable is set aside
         assert!(

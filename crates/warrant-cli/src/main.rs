@@ -1,6 +1,6 @@
 //! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
-//! `secret`, `grant`, `key`), the workload verbs over the protocol endpoints (`token`), and the
-//! operator verbs beside the server's data (`migrate`, `backup`, `import`).
+//! `secret`, `grant`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`),
+//! and the operator verbs beside the server's data (`migrate`, `backup`, `import`).
 //!
 //! The admin verbs are thin: parse flags, get an admin token with the credentials file, make one
 //! or two admin API calls, print. All HTTP is in `client`; all printing helpers in `output`.
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod client;
 mod config;
 mod duration;
@@ -18,6 +19,7 @@ mod inspect;
 mod key;
 mod ops;
 mod output;
+mod revoke;
 mod sa;
 mod secret;
 mod serve;
@@ -56,6 +58,11 @@ enum Command {
     /// Show a tenant's signing keys.
     #[command(subcommand)]
     Key(key::KeyCmd),
+    /// Query, verify and export a tenant's tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+    /// Revoke a token (by jti) or every token an account holds.
+    Revoke(revoke::RevokeArgs),
     /// Get or inspect access tokens (workload side).
     #[command(subcommand)]
     Token(token::TokenCmd),
@@ -85,6 +92,8 @@ async fn main() -> ExitCode {
         Command::Secret(cmd) => done(secret::run(cmd, &global).await),
         Command::Grant(cmd) => done(grant::run(cmd, &global).await),
         Command::Key(cmd) => done(key::run(cmd, &global).await),
+        Command::Audit(cmd) => audit::run(cmd, &global).await,
+        Command::Revoke(args) => done(revoke::run(args, &global).await),
         Command::Token(cmd) => token::run(cmd, &global).await,
         Command::Migrate(cmd) => done(ops::migrate(cmd).await),
         Command::Backup(args) => done(ops::backup(args).await),

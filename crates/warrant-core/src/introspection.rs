@@ -9,22 +9,36 @@
 
 use serde_json::{Map, Value};
 
+use crate::Warrant;
 use crate::ids::AccountId;
 use crate::signing::TenantKeys;
 use crate::token_check::Inactive;
-use crate::Warrant;
 
 /// The RFC 7662 §2.2 members copied from an active token (plus `cnf`, RFC 8705 §3.2 / RFC 9449
 /// §6.2, and the claims Warrant adds).
 const COPIED: &[&str] = &[
-    "scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "cnf", "act",
+    "scope",
+    "client_id",
+    "sub",
+    "aud",
+    "iss",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "cnf",
+    "act",
     "tenant",
 ];
 
 impl Warrant {
     /// Introspects `token` for an authenticated client of `keys.tenant`. `Ok` carries the
     /// response members of an active token; `Err` why it is inactive (for logs only).
-    pub fn introspect(&self, keys: &TenantKeys, token: &str) -> Result<Map<String, Value>, Inactive> {
+    pub fn introspect(
+        &self,
+        keys: &TenantKeys,
+        token: &str,
+    ) -> Result<Map<String, Value>, Inactive> {
         let now = self.clock.now().secs();
         let t = self.check_signed(keys, token, now)?;
         if self.is_revoked(&keys.tenant, &t) {

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord};
 use crate::ids::{AccountId, AccountName, SecretName, TenantName};
-use crate::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use crate::keyring::KeyringEntry;
 use crate::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use crate::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use crate::time::Timestamp;
 
 /// Store failures. `Backend` carries the cause for the log; it is never shown to a client.
@@ -136,7 +136,6 @@ pub trait BootstrapLock: Send {}
 pub struct NoLock;
 impl BootstrapLock for NoLock {}
 
-#[allow(unused_variables)] // TEMP while the stores implement the new methods
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations; idempotent.
@@ -250,9 +249,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a revocation and returns it with its cursor. Cursors are assigned in commit
     /// order across every writer (a reader that has seen cursor N never later finds a new
     /// entry below N): PostgreSQL serialises these inserts under an advisory lock.
-    async fn add_revocation(&self, revocation: &NewRevocation) -> StoreResult<RevocationEntry> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn add_revocation(&self, revocation: &NewRevocation) -> StoreResult<RevocationEntry>;
     /// One tenant's entries with cursor > `after` (all kept entries if `None`), ascending, at
     /// most `limit`, with the tenant's `pruned_through` and the store's head cursor.
     async fn revocation_feed(
@@ -260,36 +257,24 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantName,
         after: Option<i64>,
         limit: u32,
-    ) -> StoreResult<StoredFeedPage> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    ) -> StoreResult<StoredFeedPage>;
     /// Every tenant's entries with cursor > `after`, ascending, at most `limit` (replicas
     /// catching up their in-memory set).
-    async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<RevocationEntry>> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<RevocationEntry>>;
     /// Per tenant, deletes the longest prefix (by cursor) of entries whose `prune_after` is
     /// before `now`, and raises the tenant's `pruned_through` to the last deleted cursor.
     /// Returns how many were deleted.
-    async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64>;
 
     // --- audit ---
     /// Inserts the records and upserts the segment heads in one durable transaction (the
     /// caller returns tokens only after this succeeds). `Conflict` if a (tenant, segment, seq)
     /// exists.
-    async fn append_audit(&self, batch: &AuditBatch) -> StoreResult<()> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn append_audit(&self, batch: &AuditBatch) -> StoreResult<()>;
     /// Records of one tenant matching the query, ordered by id.
-    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<StoredAuditRecord>> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<StoredAuditRecord>>;
     /// Every segment of a tenant, ordered by (created_at, segment).
-    async fn audit_segments(&self, tenant: &TenantName) -> StoreResult<Vec<SegmentHead>> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn audit_segments(&self, tenant: &TenantName) -> StoreResult<Vec<SegmentHead>>;
     /// Records of one segment with seq > `after_seq`, ascending, at most `limit`.
     async fn audit_segment_records(
         &self,
@@ -297,17 +282,11 @@ pub trait Store: Send + Sync + 'static {
         segment: &str,
         after_seq: i64,
         limit: u32,
-    ) -> StoreResult<Vec<StoredAuditRecord>> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    ) -> StoreResult<Vec<StoredAuditRecord>>;
     /// `Conflict` if that (tenant, segment, seq) already has one.
-    async fn add_audit_checkpoint(&self, checkpoint: &AuditCheckpoint) -> StoreResult<()> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn add_audit_checkpoint(&self, checkpoint: &AuditCheckpoint) -> StoreResult<()>;
     /// Every checkpoint of a tenant, ordered by (segment, seq).
-    async fn audit_checkpoints(&self, tenant: &TenantName) -> StoreResult<Vec<AuditCheckpoint>> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    async fn audit_checkpoints(&self, tenant: &TenantName) -> StoreResult<Vec<AuditCheckpoint>>;
     /// Deletes a segment's records with seq ≤ `through_seq` and sets its anchor to
     /// (`through_seq`, `anchor_hash`) in one transaction. Returns how many were deleted.
     async fn prune_audit(
@@ -316,9 +295,7 @@ pub trait Store: Send + Sync + 'static {
         segment: &str,
         through_seq: i64,
         anchor_hash: &str,
-    ) -> StoreResult<u64> {
-        Err(StoreError::Backend("TEMP: not implemented".into()))
-    }
+    ) -> StoreResult<u64>;
 }
 
 /// Text encodings of composite fields that every store keeps as JSON text, so that the stores

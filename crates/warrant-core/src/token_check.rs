@@ -80,8 +80,7 @@ impl Warrant {
         if now_secs >= exp {
             return Err(Inactive::Expired);
         }
-        if c
-            .get("nbf")
+        if c.get("nbf")
             .and_then(Value::as_i64)
             .is_some_and(|nbf| nbf > now_secs + SKEW)
         {
@@ -103,5 +102,101 @@ impl Warrant {
     pub(crate) fn is_revoked(&self, tenant: &TenantName, t: &OwnToken) -> bool {
         self.revocations
             .is_revoked(tenant, t.jti.as_deref(), t.iat, t.subjects())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::revocation::{RevocationEntry, RevocationKind, RevocationSet};
+    use crate::time::Timestamp;
+
+    fn token(claims: Value) -> OwnToken {
+        let Value::Object(claims) = claims else {
+            panic!("claims are an object");
+        };
+        let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+        OwnToken {
+            jti: s("jti"),
+            sub: s("sub"),
+            client_id: s("client_id"),
+            exp: 2000,
+            iat: claims.get("iat").and_then(Value::as_i64).unwrap_or(i64::MIN),
+            claims,
+        }
+    }
+
+    fn watermark(sub: &str, not_before: i64) -> RevocationEntry {
+        RevocationEntry {
+            cursor: 1,
+            tenant: TenantName::parse("t").unwrap(),
+            kind: RevocationKind::Subject {
+                sub: sub.into(),
+                not_before,
+            },
+            created_at: Timestamp::from_secs(0),
+            prune_after: Timestamp::from_secs(0),
+        }
+    }
+
+    fn revoked(set: &RevocationSet, t: &OwnToken) -> bool {
+        set.is_revoked(
+            &TenantName::parse("t").unwrap(),
+            t.jti.as_deref(),
+            t.iat,
+            t.subjects(),
+        )
+    }
+
+    #[test]
+    fn subjects_are_sub_client_id_and_every_act_sub() {
+        let t = token(json!({
+            "sub": "sa_user", "client_id": "sa_client", "iat": 100,
+            "act": {"sub": "sa_a", "act": {"sub": "sa_b", "act": {"nosub": 1}}}
+        }));
+        assert_eq!(t.subjects(), ["sa_user", "sa_client", "sa_a", "sa_b"]);
+        // `act` that is not an object, or a `sub` that is not a string, adds nothing.
+        let t = token(json!({"sub": "s", "act": "sa_a"}));
+        assert_eq!(t.subjects(), ["s"]);
+        let t = token(json!({"sub": "s", "act": {"sub": 5}}));
+        assert_eq!(t.subjects(), ["s"]);
+    }
+
+    #[test]
+    fn an_act_chain_stops_after_a_bounded_depth() {
+        let mut act = json!({"sub": "deep"});
+        for i in 0..100 {
+            act = json!({"sub": format!("a{i}"), "act": act});
+        }
+        let t = token(json!({"sub": "s", "act": act}));
+        let subjects = t.subjects();
+        assert!(subjects.len() <= 18, "{}", subjects.len());
+        assert!(!subjects.contains(&"deep"));
+    }
+
+    #[test]
+    fn a_watermark_on_any_actor_revokes_a_delegated_token() {
+        let set = RevocationSet::default();
+        set.apply(&[watermark("sa_b", 100)]);
+        let delegated = token(json!({
+            "sub": "sa_user", "client_id": "sa_client", "iat": 100,
+            "act": {"sub": "sa_a", "act": {"sub": "sa_b"}}
+        }));
+        assert!(revoked(&set, &delegated), "nested act.sub, iat = not_before");
+        let later = token(json!({
+            "sub": "sa_user", "client_id": "sa_client", "iat": 101,
+            "act": {"sub": "sa_a", "act": {"sub": "sa_b"}}
+        }));
+        assert!(!revoked(&set, &later), "issued after the watermark's second");
+
+        set.apply(&[watermark("sa_client", 150)]);
+        let by_client = token(json!({"sub": "sa_user", "client_id": "sa_client", "iat": 150}));
+        assert!(revoked(&set, &by_client), "client_id");
+        let other = token(json!({"sub": "sa_user", "client_id": "sa_other", "iat": 150}));
+        assert!(!revoked(&set, &other));
+        let no_iat = token(json!({"sub": "sa_client"}));
+        assert!(revoked(&set, &no_iat), "a token without iat is as old as can be");
     }
 }

@@ -145,3 +145,127 @@ pub struct CredentialsFile {
     pub client_id: String,
     pub client_secret: String,
 }
+
+/// `POST /admin/v1/tenants/{t}/revocations`: shaped like a feed entry, times optional (`exp`
+/// defaults to now + the server's `max_token_lifetime`, `not_before` to now).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CreateRevocation {
+    Jti {
+        jti: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exp: Option<i64>,
+    },
+    Subject {
+        sub: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<i64>,
+    },
+}
+
+/// A stored revocation as the admin API shows it: the feed entry, its cursor and when it was
+/// made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    #[serde(flatten)]
+    pub entry: crate::oauth::RevocationFeedEntry,
+    /// The entry's feed cursor (decimal text).
+    pub cursor: String,
+    pub created_at: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod revocation_tests {
+    use super::*;
+    use crate::oauth::RevocationFeedEntry;
+
+    #[test]
+    fn create_revocation_is_shaped_like_a_feed_entry_and_strict() {
+        let r: CreateRevocation = serde_json::from_str(r#"{"type":"jti","jti":"j1"}"#).unwrap();
+        assert_eq!(
+            r,
+            CreateRevocation::Jti {
+                jti: "j1".into(),
+                exp: None
+            }
+        );
+        let r: CreateRevocation =
+            serde_json::from_str(r#"{"type":"subject","sub":"sa_1","not_before":5}"#).unwrap();
+        assert_eq!(
+            r,
+            CreateRevocation::Subject {
+                sub: "sa_1".into(),
+                not_before: Some(5)
+            }
+        );
+        for bad in [
+            r#"{"type":"jti","jti":"j1","extra":1}"#,
+            r#"{"type":"jti","sub":"x"}"#,
+            r#"{"type":"other","jti":"j1"}"#,
+            r#"{"jti":"j1"}"#,
+            r#"{"type":"subject","sub":"x","exp":3}"#,
+        ] {
+            assert!(serde_json::from_str::<CreateRevocation>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn admin_revocation_flattens_the_feed_entry() {
+        let r = Revocation {
+            entry: RevocationFeedEntry::Subject {
+                sub: "sa_1".into(),
+                not_before: 7,
+            },
+            cursor: "12".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"subject","sub":"sa_1","not_before":7,"cursor":"12","created_at":"2026-01-01T00:00:00Z"})
+        );
+        assert_eq!(serde_json::from_value::<Revocation>(v).unwrap(), r);
+    }
+}
+
+/// An audit record as `GET tenants/{t}/audit` lists it: every field of its hashed body (`v`,
+/// `tenant`, `segment`, `seq`, `prev`, `time`, `actor`, `action`, `outcome`, `count`, and
+/// `subject`, `reason`, `jti`, `scopes`, `audience`, `client_addr`, `auth_method`, `detail` when
+/// set), plus the store's `id` (the list's order) and the body's `hash`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub hash: String,
+    #[serde(flatten)]
+    pub body: Map<String, Value>,
+}
+
+/// `GET tenants/{t}/audit/verify`, and `warrant audit verify --file` offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerifyReport {
+    /// No problem was found.
+    pub ok: bool,
+    pub segments: u64,
+    /// Records checked (up to the first problem).
+    pub records: u64,
+    /// Checkpoints whose signature and claims verified.
+    pub checkpoints: u64,
+    /// The first problem: segments in created order, records in seq order.
+    pub first_bad: Option<AuditBadRecord>,
+    /// Records after their segment's last checkpoint (offline: chain-checked only; online:
+    /// covered by their MACs).
+    pub unsigned_tail: u64,
+    /// Whether record and segment-head MACs were checked (online only).
+    pub macs_checked: bool,
+}
+
+/// Where an audit log is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditBadRecord {
+    pub segment: String,
+    pub seq: i64,
+    /// The record's id, when the problem is with a record that is there.
+    pub id: Option<i64>,
+    pub problem: String,
+}

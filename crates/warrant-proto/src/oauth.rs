@@ -35,6 +35,16 @@ pub struct ProviderMetadata {
     pub id_token_signing_alg_values_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
+    /// RFC 8414 §2 / RFC 7662.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2 / RFC 7009.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
 }
 
 /// The access-token claims Warrant issues (RFC 9068 §2.2), as a client reads them.
@@ -51,4 +61,24 @@ pub struct AccessTokenClaims {
     #[serde(default)]
     pub scope: String,
     pub tenant: String,
+}
+
+/// One entry of a tenant's revocation feed (`GET {issuer}/revocations`, and the `data:` of each
+/// `/revocations/stream` event); see docs/revocation-feed.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RevocationFeedEntry {
+    /// One token, by `jti`; `exp` is the token's own (NumericDate seconds).
+    Jti { jti: String, exp: i64 },
+    /// Every token with this `sub`, `client_id` or `act.sub` whose `iat` ≤ `not_before`
+    /// (NumericDate seconds).
+    Subject { sub: String, not_before: i64 },
+}
+
+/// `GET {issuer}/revocations?after=CURSOR&limit=N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationFeedPage {
+    pub entries: Vec<RevocationFeedEntry>,
+    /// Where to resume (`after=`): always present, decimal text, opaque to the reader.
+    pub next_cursor: String,
 }

@@ -27,7 +27,7 @@ pub fn app(state: AppState) -> Router {
 /// Protocol endpoints per tenant and the operations endpoints, without the admin API (for
 /// deployments that put the admin API on `--admin-listen`).
 pub fn protocol_app(state: AppState) -> Router {
-    use protocol::{discovery, jwks, token};
+    use protocol::{discovery, introspect, jwks, revocations, revoke, token};
     Router::new()
         .route(
             "/t/{tenant}/.well-known/openid-configuration",
@@ -42,6 +42,16 @@ pub fn protocol_app(state: AppState) -> Router {
             "/t/{tenant}/token",
             post(token::token).fallback(token::method_not_allowed),
         )
+        .route(
+            "/t/{tenant}/introspect",
+            post(introspect::introspect).fallback(introspect::method_not_allowed),
+        )
+        .route(
+            "/t/{tenant}/revoke",
+            post(revoke::revoke).fallback(revoke::method_not_allowed),
+        )
+        .route("/t/{tenant}/revocations", get(revocations::feed))
+        .route("/t/{tenant}/revocations/stream", get(revocations::stream))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -127,6 +137,11 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Revocation feed streams never finish by themselves: end them, or the drain would wait
+    // for them until its timeout.
+    if let Some(state) = &site.1 {
+        state.close_streams();
+    }
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

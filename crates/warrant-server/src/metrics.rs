@@ -25,7 +25,16 @@ const GRANTS: &[&str] = &["client_credentials", "other"];
 struct TenantCounters {
     issued: [AtomicU64; 2],
     refused: [[AtomicU64; 8]; 2],
+    /// Introspections answered, by [`ACTIVE`].
+    introspected: [AtomicU64; 2],
+    /// Revocations made, by [`REVOCATION_SOURCES`].
+    revoked: [AtomicU64; 2],
 }
+
+/// The `active` label of `warrant_introspections_total`.
+const ACTIVE: &[&str] = &["true", "false"];
+/// Where a revocation came from: RFC 7009 `POST {issuer}/revoke` or the admin API.
+pub const REVOCATION_SOURCES: &[&str] = &["client", "admin"];
 
 const BUCKETS_US: [u64; 11] = [
     250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
@@ -42,6 +51,8 @@ struct Histogram {
 pub struct Metrics {
     tenants: RwLock<HashMap<String, TenantCounters>>,
     token_latency: Histogram,
+    /// Open `/revocations/stream` connections.
+    feed_streams: AtomicU64,
 }
 
 fn grant_index(grant: &str) -> usize {
@@ -97,6 +108,36 @@ impl Metrics {
         h.sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
+    pub fn introspected(&self, tenant: &str, active: bool) {
+        let i = usize::from(!active);
+        self.with_tenant(tenant, |c| {
+            c.introspected[i].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    /// A revocation made through the server (`source` is one of [`REVOCATION_SOURCES`]).
+    pub fn revoked(&self, tenant: &str, source: &str) {
+        let i = REVOCATION_SOURCES
+            .iter()
+            .position(|x| *x == source)
+            .unwrap_or(0);
+        self.with_tenant(tenant, |c| {
+            c.revoked[i].fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    pub fn feed_stream_opened(&self) {
+        self.feed_streams.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn feed_stream_closed(&self) {
+        let _ = self
+            .feed_streams
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -129,6 +170,35 @@ impl Metrics {
                 }
             }
         }
+        out.push_str("# HELP warrant_introspections_total Introspection requests answered (RFC 7662), by whether the token was active.\n# TYPE warrant_introspections_total counter\n");
+        for t in &names {
+            for (i, a) in ACTIVE.iter().enumerate() {
+                let n = map[*t].introspected[i].load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "warrant_introspections_total{{tenant=\"{t}\",active=\"{a}\"}} {n}"
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP warrant_revocations_total Revocations made through POST /revoke (source=client) or the admin API (source=admin); watermarks set by disabling or deleting an account are in the audit log, not counted here.\n# TYPE warrant_revocations_total counter\n");
+        for t in &names {
+            for (i, src) in REVOCATION_SOURCES.iter().enumerate() {
+                let n = map[*t].revoked[i].load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "warrant_revocations_total{{tenant=\"{t}\",source=\"{src}\"}} {n}"
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP warrant_revocation_feed_streams Open revocation feed event streams.\n# TYPE warrant_revocation_feed_streams gauge\nwarrant_revocation_feed_streams {}",
+            self.feed_streams.load(Ordering::Relaxed)
+        );
         let h = &self.token_latency;
         out.push_str("# HELP warrant_token_request_duration_seconds Token endpoint latency.\n# TYPE warrant_token_request_duration_seconds histogram\n");
         let mut cumulative = 0;

@@ -6,6 +6,7 @@ use warrant_core::ratelimit::RateLimiter;
 
 use crate::client_addr::TrustedProxies;
 use crate::metrics::Metrics;
+use crate::protocol::revocations::FeedStreams;
 
 /// Rate limits (DESIGN.md, "Operations"): per client address on the protocol endpoints, and per
 /// client id for *failed* authentications only, so nobody can lock a client out by spraying its
@@ -14,9 +15,16 @@ use crate::metrics::Metrics;
 pub struct Limits {
     pub per_address: RateLimiter<IpAddr>,
     pub failed_auth_per_client: RateLimiter<String>,
+    /// Open `/revocations/stream` connections one account may hold (DESIGN.md, "Revocation
+    /// that reaches verifiers": 429 beyond the cap). Default [`Limits::FEED_STREAMS_PER_ACCOUNT`].
+    pub feed_streams_per_account: usize,
 }
 
 impl Limits {
+    /// The default cap on one account's open revocation feed streams: a verifier needs one;
+    /// a few allow for rolling restarts and several instances sharing an account.
+    pub const FEED_STREAMS_PER_ACCOUNT: usize = 4;
+
     pub fn new(
         per_address_per_second: f64,
         per_address_burst: u32,
@@ -30,12 +38,16 @@ impl Limits {
                 failed_burst,
                 100_000,
             ),
+            feed_streams_per_account: Self::FEED_STREAMS_PER_ACCOUNT,
         }
     }
 
     /// No limits at all (tests that are not about limits).
     pub fn unlimited() -> Self {
-        Self::new(0.0, 1, 0.0, 1)
+        Self {
+            feed_streams_per_account: usize::MAX,
+            ..Self::new(0.0, 1, 0.0, 1)
+        }
     }
 }
 
@@ -46,6 +58,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// Open revocation feed streams, per account, and the signal that ends them at shutdown.
+    pub(crate) feed_streams: Arc<FeedStreams>,
 }
 
 impl AppState {
@@ -55,6 +69,14 @@ impl AppState {
             limits: Arc::new(limits),
             metrics: Arc::new(Metrics::default()),
             trusted_proxies: Arc::new(trusted_proxies),
+            feed_streams: Arc::new(FeedStreams::default()),
         }
+    }
+
+    /// Ends the long-lived responses (revocation feed event streams), so that a graceful
+    /// shutdown does not wait for them until its drain timeout. [`crate::serve`] calls this
+    /// when its shutdown future completes; streams opened afterwards end at once.
+    pub fn close_streams(&self) {
+        self.feed_streams.close();
     }
 }

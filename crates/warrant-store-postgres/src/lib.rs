@@ -13,7 +13,9 @@
 //! only). The server reads accounts and keys into memory at start and after each change; the
 //! store is read on writes only.
 
+mod audit;
 mod migrate;
+mod revocations;
 mod rows;
 mod store;
 

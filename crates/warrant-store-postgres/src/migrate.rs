@@ -9,8 +9,14 @@ use warrant_core::StoreError;
 use crate::store::backend;
 
 /// `(version, name, sql)` in order.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "revocations_audit",
+        include_str!("../migrations/0002_revocations_audit.sql"),
+    ),
+];
 
 /// The advisory lock key of Warrant's migrations ("warrant" in ASCII, then `m`).
 const LOCK_KEY: i64 = 0x7761_7272_616e_746d;

@@ -2,8 +2,10 @@
 
 use sqlx::Row;
 use sqlx::postgres::PgRow;
+use warrant_core::audit::{AuditCheckpoint, SegmentHead, StoredAuditRecord};
 use warrant_core::keyring::{KeyPurpose, KeyringEntry};
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::revocation::{RevocationEntry, RevocationKind};
 use warrant_core::store::codec;
 use warrant_core::{
     AccountId, AccountName, Audience, SecretName, StoreError, TenantName, Timestamp,
@@ -128,5 +130,84 @@ pub(crate) fn keyring_entry(row: &PgRow) -> Result<KeyringEntry, StoreError> {
             .map_err(|_| corrupt("keyring version"))?,
         wrapped: row.try_get("wrapped").map_err(backend)?,
         created_at: ts(row, "created_at")?,
+    })
+}
+
+fn int(row: &PgRow, col: &str) -> Result<i64, StoreError> {
+    row.try_get::<i64, _>(col).map_err(backend)
+}
+
+fn key_version(row: &PgRow) -> Result<u32, StoreError> {
+    u32::try_from(int(row, "key_version")?).map_err(|_| corrupt("key version"))
+}
+
+pub(crate) fn revocation(row: &PgRow) -> Result<RevocationEntry, StoreError> {
+    let value = text(row, "value")?;
+    let time = int(row, "time")?;
+    let kind = match text(row, "type")?.as_str() {
+        "jti" => RevocationKind::Jti {
+            jti: value,
+            exp: time,
+        },
+        "subject" => RevocationKind::Subject {
+            sub: value,
+            not_before: time,
+        },
+        _ => return Err(corrupt("revocation type")),
+    };
+    Ok(RevocationEntry {
+        cursor: int(row, "cursor")?,
+        tenant: tenant_name(row, "tenant")?,
+        kind,
+        created_at: ts(row, "created_at")?,
+        prune_after: ts(row, "prune_after")?,
+    })
+}
+
+/// A `revocations_pruned` row.
+pub(crate) fn pruned(row: &PgRow) -> Result<(TenantName, i64), StoreError> {
+    Ok((tenant_name(row, "tenant")?, int(row, "pruned_through")?))
+}
+
+pub(crate) fn audit_record(row: &PgRow) -> Result<StoredAuditRecord, StoreError> {
+    Ok(StoredAuditRecord {
+        id: int(row, "id")?,
+        tenant: tenant_name(row, "tenant")?,
+        segment: text(row, "segment")?,
+        seq: int(row, "seq")?,
+        at: ts(row, "at")?,
+        subject: row.try_get("subject").map_err(backend)?,
+        action: text(row, "action")?,
+        outcome: text(row, "outcome")?,
+        body: text(row, "body")?,
+        hash: text(row, "hash")?,
+        key_version: key_version(row)?,
+        mac: text(row, "mac")?,
+    })
+}
+
+pub(crate) fn segment_head(row: &PgRow) -> Result<SegmentHead, StoreError> {
+    Ok(SegmentHead {
+        tenant: tenant_name(row, "tenant")?,
+        segment: text(row, "segment")?,
+        head_seq: int(row, "head_seq")?,
+        head_hash: text(row, "head_hash")?,
+        head_mac: text(row, "head_mac")?,
+        key_version: key_version(row)?,
+        anchor_seq: int(row, "anchor_seq")?,
+        anchor_hash: text(row, "anchor_hash")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn checkpoint(row: &PgRow) -> Result<AuditCheckpoint, StoreError> {
+    Ok(AuditCheckpoint {
+        tenant: tenant_name(row, "tenant")?,
+        segment: text(row, "segment")?,
+        seq: int(row, "seq")?,
+        hash: text(row, "hash")?,
+        at: ts(row, "at")?,
+        jws: text(row, "jws")?,
     })
 }

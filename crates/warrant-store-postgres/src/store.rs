@@ -4,8 +4,12 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use sqlx::PgExecutor;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use warrant_core::audit::{
+    AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
+};
 use warrant_core::keyring::KeyringEntry;
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use warrant_core::store::{BootstrapLock, StoreResult, codec};
 use warrant_core::{
     AccountId, AccountName, Change, ChangeFeed, MigrationState, SecretName, Snapshot, Store,
@@ -13,7 +17,7 @@ use warrant_core::{
 };
 
 use crate::migrate::MIGRATIONS;
-use crate::rows;
+use crate::{audit, revocations, rows};
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -239,6 +243,8 @@ impl Store for PostgresStore {
         .iter()
         .map(rows::signing_key)
         .collect::<StoreResult<_>>()?;
+        let (revocations, revocations_pruned) = revocations::export(&mut tx).await?;
+        let (audit_records, audit_segments, audit_checkpoints) = audit::export(&mut tx).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Snapshot {
             keyring,
@@ -246,7 +252,11 @@ impl Store for PostgresStore {
             accounts,
             secrets,
             signing_keys,
-            ..Default::default()
+            revocations,
+            revocations_pruned,
+            audit_records,
+            audit_segments,
+            audit_checkpoints,
         })
     }
 
@@ -255,8 +265,9 @@ impl Store for PostgresStore {
         // Excludes every other writer (and another import) until commit, so the emptiness
         // check below still holds when the rows go in.
         sqlx::query(
-            "LOCK TABLE keyring, tenants, service_accounts, secrets, signing_keys \
-             IN SHARE ROW EXCLUSIVE MODE",
+            "LOCK TABLE keyring, tenants, service_accounts, secrets, signing_keys, \
+             revocation_head, revocations, revocations_pruned, audit_records, audit_segments, \
+             audit_checkpoints IN SHARE ROW EXCLUSIVE MODE",
         )
         .execute(&mut *tx)
         .await
@@ -264,7 +275,10 @@ impl Store for PostgresStore {
         let used: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM keyring) OR EXISTS (SELECT 1 FROM tenants) \
              OR EXISTS (SELECT 1 FROM service_accounts) OR EXISTS (SELECT 1 FROM secrets) \
-             OR EXISTS (SELECT 1 FROM signing_keys)",
+             OR EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM revocations) \
+             OR EXISTS (SELECT 1 FROM revocations_pruned) OR EXISTS (SELECT 1 FROM audit_records) \
+             OR EXISTS (SELECT 1 FROM audit_segments) \
+             OR EXISTS (SELECT 1 FROM audit_checkpoints)",
         )
         .fetch_one(&mut *tx)
         .await
@@ -288,6 +302,14 @@ impl Store for PostgresStore {
         for k in &snapshot.signing_keys {
             insert_signing_key_row(&mut *tx, k).await?;
         }
+        revocations::import(&mut tx, &snapshot.revocations, &snapshot.revocations_pruned).await?;
+        audit::import(
+            &mut tx,
+            &snapshot.audit_records,
+            &snapshot.audit_segments,
+            &snapshot.audit_checkpoints,
+        )
+        .await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -591,6 +613,67 @@ impl Store for PostgresStore {
         .await
         .map_err(backend)?;
         rows.iter().map(rows::signing_key).collect()
+    }
+
+    async fn add_revocation(&self, revocation: &NewRevocation) -> StoreResult<RevocationEntry> {
+        revocations::add(&self.pool, revocation).await
+    }
+
+    async fn revocation_feed(
+        &self,
+        tenant: &TenantName,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<StoredFeedPage> {
+        revocations::feed(&self.pool, tenant, after, limit).await
+    }
+
+    async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<RevocationEntry>> {
+        revocations::after(&self.pool, after, limit).await
+    }
+
+    async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64> {
+        revocations::prune(&self.pool, now).await
+    }
+
+    async fn append_audit(&self, batch: &AuditBatch) -> StoreResult<()> {
+        audit::append(&self.pool, batch).await
+    }
+
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<StoredAuditRecord>> {
+        audit::query(&self.pool, query).await
+    }
+
+    async fn audit_segments(&self, tenant: &TenantName) -> StoreResult<Vec<SegmentHead>> {
+        audit::segments(&self.pool, tenant).await
+    }
+
+    async fn audit_segment_records(
+        &self,
+        tenant: &TenantName,
+        segment: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredAuditRecord>> {
+        audit::segment_records(&self.pool, tenant, segment, after_seq, limit).await
+    }
+
+    async fn add_audit_checkpoint(&self, checkpoint: &AuditCheckpoint) -> StoreResult<()> {
+        audit::add_checkpoint(&self.pool, checkpoint).await
+    }
+
+    async fn audit_checkpoints(&self, tenant: &TenantName) -> StoreResult<Vec<AuditCheckpoint>> {
+        audit::checkpoints(&self.pool, tenant).await
+    }
+
+    async fn prune_audit(
+        &self,
+        tenant: &TenantName,
+        segment: &str,
+        through_seq: i64,
+        anchor_hash: &str,
+    ) -> StoreResult<u64> {
+        audit::prune(&self.pool, tenant, segment, through_seq, anchor_hash).await
     }
 }
 

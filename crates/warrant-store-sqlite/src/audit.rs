@@ -1,8 +1,8 @@
 //! The audit log: records, segment heads and checkpoints.
 //!
 //! `append` is on the token hot path (the writer's group commit, up to a few hundred records):
-//! one `IMMEDIATE` transaction, one prepared statement reused for every record (sqlx caches it
-//! per connection), one for every head, one `fsync` at commit (`synchronous=FULL`).
+//! one `IMMEDIATE` transaction, multi-row inserts of a few fixed sizes (prepared once per
+//! connection), one upsert per head, one `fsync` at commit (`synchronous=FULL`).
 
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -21,9 +21,21 @@ const SEGMENT_COLS: &str = "tenant, segment, head_seq, head_hash, head_mac, key_
      anchor_seq, anchor_hash, created_at, updated_at";
 const CHECKPOINT_COLS: &str = "tenant, segment, seq, hash, at, jws";
 
-const INSERT_RECORD: &str = "INSERT INTO audit_records \
-     (tenant, segment, seq, at, subject, action, outcome, body, hash, key_version, mac) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// Rows per multi-row insert, largest first: a batch goes in as a few statements of these sizes
+/// (at most seven distinct statements, each prepared once per connection), which is several
+/// times faster than one statement per record.
+const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// `INSERT` of `rows` records without ids (the store assigns them in `VALUES` order).
+fn insert_records_sql(rows: usize) -> String {
+    let one = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    format!(
+        "INSERT INTO audit_records \
+         (tenant, segment, seq, at, subject, action, outcome, body, hash, key_version, mac) \
+         VALUES {}",
+        vec![one; rows].join(", ")
+    )
+}
 const INSERT_RECORD_WITH_ID: &str = "INSERT INTO audit_records \
      (id, tenant, segment, seq, at, subject, action, outcome, body, hash, key_version, mac) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -43,7 +55,7 @@ const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints \
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 
-/// Binds a record's columns after `id` in [`INSERT_RECORD`] order.
+/// Binds a record's columns after `id`, in table order.
 fn bind_record<'q>(q: Query<'q>, r: &StoredAuditRecord) -> Query<'q> {
     q.bind(r.tenant.as_str())
         .bind(r.segment.as_str())
@@ -88,11 +100,16 @@ async fn insert_checkpoint(db: &mut SqliteConnection, c: &AuditCheckpoint) -> St
 pub(crate) async fn append(pool: &SqlitePool, batch: &AuditBatch) -> StoreResult<()> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     // A duplicate (tenant, segment, seq) is `Conflict`; dropping `tx` rolls the batch back.
-    for r in &batch.records {
-        bind_record(sqlx::query(INSERT_RECORD), r)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+    let mut rest = &batch.records[..];
+    while !rest.is_empty() {
+        let n = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_records_sql(n)));
+        for r in chunk {
+            q = bind_record(q, r);
+        }
+        q.execute(&mut *tx).await.map_err(backend)?;
+        rest = tail;
     }
     for h in &batch.heads {
         bind_segment(sqlx::query(UPSERT_HEAD), h)

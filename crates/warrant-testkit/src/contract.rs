@@ -1900,11 +1900,13 @@ async fn assert_same_live_view(a: &dyn Store, b: &dyn Store) {
     }
 }
 
-/// `export` returns every row, deleted and revoked ones included; `import` into a fresh store
-/// (all or nothing) makes a store whose `export` is equal and which behaves the same: deleted
-/// names and ids stay taken, deleted rows stay invisible, live reads agree.
+/// `export` returns every row, deleted and revoked ones included, and the revocation and audit
+/// logs; `import` into a fresh store (all or nothing) makes a store whose `export` is equal and
+/// which behaves the same: deleted names and ids stay taken, deleted rows stay invisible, live
+/// reads agree, revocation cursors and audit ids continue above the imported ones.
 pub async fn export_import_round_trip(store: &dyn Store, other: &dyn Store) {
     let seeded = seed_everything(store).await;
+    let seeded_log = crate::contract_log::seed_log(store).await;
     let snapshot = ok(store.export().await, "export");
 
     // The snapshot holds every row, with the deletion and revocation times.
@@ -1978,13 +1980,15 @@ pub async fn export_import_round_trip(store: &dyn Store, other: &dyn Store) {
     // An empty snapshot loads nothing and leaves the store importable.
     ok(other.import(&Snapshot::default()).await, "import(empty)");
     assert!(ok(other.export().await, "export").is_empty());
-    // A snapshot that fails on its last row loads nothing.
+    // A snapshot that fails on its last row (a store imports checkpoints last) loads nothing.
     let mut broken = snapshot.clone();
-    broken.signing_keys.push(snapshot.signing_keys[0].clone());
+    broken
+        .audit_checkpoints
+        .push(snapshot.audit_checkpoints[0].clone());
     let failed = other.import(&broken).await;
     assert!(
         failed.is_err(),
-        "import of a snapshot with a duplicate key: {failed:?}"
+        "import of a snapshot with a duplicate checkpoint: {failed:?}"
     );
     let after_failure = ok(other.export().await, "export after a failed import");
     assert!(
@@ -1998,6 +2002,7 @@ pub async fn export_import_round_trip(store: &dyn Store, other: &dyn Store) {
         snapshot
     );
     assert_same_live_view(store, other).await;
+    crate::contract_log::check_log_round_trip(store, other, &snapshot, &seeded_log).await;
 
     // Behaviour survives the move.
     err(

@@ -17,9 +17,11 @@
 // reports a broken rule, so the workspace's deny of those lints does not apply here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod audit_tamper;
 mod builders;
 mod clock;
 pub mod contract;
+pub mod contract_log;
 
 use std::future::Future;
 
@@ -38,50 +40,68 @@ pub async fn __prepare(store: &dyn Store) {
     }
 }
 
-/// Calls `$crate::$inner! { ($($args)*) check, check, … ; pair_check, … }` with the name of
-/// every check in [`contract`]: the one list both runners share. Checks before the `;` take one
-/// fresh store, checks after it two.
+/// Calls `$crate::$inner! { ($($args)*) module { check, … ; pair_check, … } … }` with the name
+/// of every check in [`contract`] and [`contract_log`]: the one list both runners share. In each
+/// module, checks before the `;` take one fresh store, checks after it two.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __with_store_checks {
     ($inner:ident ($($args:tt)*)) => {
         $crate::$inner! { ($($args)*)
-            migrate_is_idempotent,
-            fresh_store_is_empty,
-            keyring_insert_and_list,
-            keyring_duplicate_is_conflict,
-            tenant_create_and_get,
-            tenant_duplicate_name_is_conflict,
-            tenant_list_orders_by_name_with_cursor_and_limit,
-            tenant_delete_hides_it,
-            tenant_deleted_name_stays_taken,
-            tenant_delete_hides_accounts_secrets_and_keys,
-            account_create_and_get,
-            account_round_trips_every_field,
-            account_list_orders_by_id_with_cursor_and_limit,
-            account_duplicate_name_or_id_is_conflict,
-            account_name_reusable_after_delete,
-            account_is_invisible_to_other_tenants,
-            account_update_persists_fields_and_bumps_revision,
-            account_update_revision_comes_from_expected,
-            account_update_stale_revision_is_mismatch,
-            account_update_missing_is_not_found,
-            account_delete_hides_it_and_its_secrets,
-            all_accounts_lists_live_accounts_of_live_tenants,
-            secret_add_and_list_ordered_by_name,
-            secret_duplicate_live_name_is_conflict,
-            secret_revoke_hides_it_and_frees_the_name,
-            all_secrets_lists_live_secrets_of_live_accounts,
-            touch_secrets_sets_last_used_and_never_moves_back,
-            touch_secrets_tolerates_revoked_and_unknown,
-            signing_key_round_trips_every_field,
-            signing_keys_exclude_removed_and_deleted_tenants,
-            signing_keys_ordered_by_activation,
-            tenant_signing_keys_newest_first,
-            migrations_all_applied_after_migrate,
-            import_refuses_a_non_empty_store,
-            ;
-            export_import_round_trip,
+            contract {
+                migrate_is_idempotent,
+                fresh_store_is_empty,
+                keyring_insert_and_list,
+                keyring_duplicate_is_conflict,
+                tenant_create_and_get,
+                tenant_duplicate_name_is_conflict,
+                tenant_list_orders_by_name_with_cursor_and_limit,
+                tenant_delete_hides_it,
+                tenant_deleted_name_stays_taken,
+                tenant_delete_hides_accounts_secrets_and_keys,
+                account_create_and_get,
+                account_round_trips_every_field,
+                account_list_orders_by_id_with_cursor_and_limit,
+                account_duplicate_name_or_id_is_conflict,
+                account_name_reusable_after_delete,
+                account_is_invisible_to_other_tenants,
+                account_update_persists_fields_and_bumps_revision,
+                account_update_revision_comes_from_expected,
+                account_update_stale_revision_is_mismatch,
+                account_update_missing_is_not_found,
+                account_delete_hides_it_and_its_secrets,
+                all_accounts_lists_live_accounts_of_live_tenants,
+                secret_add_and_list_ordered_by_name,
+                secret_duplicate_live_name_is_conflict,
+                secret_revoke_hides_it_and_frees_the_name,
+                all_secrets_lists_live_secrets_of_live_accounts,
+                touch_secrets_sets_last_used_and_never_moves_back,
+                touch_secrets_tolerates_revoked_and_unknown,
+                signing_key_round_trips_every_field,
+                signing_keys_exclude_removed_and_deleted_tenants,
+                signing_keys_ordered_by_activation,
+                tenant_signing_keys_newest_first,
+                migrations_all_applied_after_migrate,
+                import_refuses_a_non_empty_store,
+                ;
+                export_import_round_trip,
+            }
+            contract_log {
+                revocation_cursors_increase_and_feed_pages,
+                revocation_feed_is_per_tenant,
+                revocation_head_survives_pruning_the_highest,
+                revocation_prune_removes_only_a_prefix,
+                revocations_after_spans_tenants,
+                concurrent_revocations_get_increasing_cursors,
+                audit_append_inserts_records_and_upserts_heads,
+                audit_duplicate_seq_is_conflict_and_atomic,
+                audit_query_filters_and_pages,
+                audit_segment_records_page_by_seq,
+                audit_checkpoints_add_list_and_conflict,
+                audit_prune_deletes_through_seq_and_sets_anchor,
+                ;
+                import_refuses_a_store_holding_only_log_rows,
+            }
         }
     };
 }
@@ -89,17 +109,17 @@ macro_rules! __with_store_checks {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __store_contract_tests_expand {
-    (($make:expr) $($check:ident),* $(,)? ; $($pair:ident),* $(,)?) => {
-        $(
+    (($make:expr) $($module:ident { $($check:ident),* $(,)? ; $($pair:ident),* $(,)? })*) => {
+        $($(
             #[::tokio::test]
             async fn $check() {
                 let fixture = $make.await;
                 let store: &dyn $crate::__reexport::Store = ::core::convert::AsRef::as_ref(&fixture);
                 $crate::__prepare(store).await;
-                $crate::contract::$check(store).await;
+                $crate::$module::$check(store).await;
             }
-        )*
-        $(
+        )*)*
+        $($(
             #[::tokio::test]
             async fn $pair() {
                 let fixture = $make.await;
@@ -109,9 +129,9 @@ macro_rules! __store_contract_tests_expand {
                     ::core::convert::AsRef::as_ref(&other_fixture);
                 $crate::__prepare(store).await;
                 $crate::__prepare(other).await;
-                $crate::contract::$pair(store, other).await;
+                $crate::$module::$pair(store, other).await;
             }
-        )*
+        )*)*
     };
 }
 
@@ -130,16 +150,16 @@ macro_rules! store_contract_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __run_store_contract_expand {
-    (($make:ident) $($check:ident),* $(,)? ; $($pair:ident),* $(,)?) => {
-        $(
+    (($make:ident) $($module:ident { $($check:ident),* $(,)? ; $($pair:ident),* $(,)? })*) => {
+        $($(
             {
                 let fixture = $make().await;
                 let store: &dyn $crate::__reexport::Store = ::core::convert::AsRef::as_ref(&fixture);
                 $crate::__prepare(store).await;
-                $crate::contract::$check(store).await;
+                $crate::$module::$check(store).await;
             }
-        )*
-        $(
+        )*)*
+        $($(
             {
                 let fixture = $make().await;
                 let other_fixture = $make().await;
@@ -148,9 +168,9 @@ macro_rules! __run_store_contract_expand {
                     ::core::convert::AsRef::as_ref(&other_fixture);
                 $crate::__prepare(store).await;
                 $crate::__prepare(other).await;
-                $crate::contract::$pair(store, other).await;
+                $crate::$module::$pair(store, other).await;
             }
-        )*
+        )*)*
     };
 }
 

@@ -120,7 +120,11 @@ async fn kill_9_during_issuance_loses_no_audit_record() {
         let _ = c.await;
     }
     let received: Vec<String> = received.lock().unwrap().clone();
-    assert!(received.len() >= 50, "too few tokens before the kill: {}", received.len());
+    assert!(
+        received.len() >= 50,
+        "too few tokens before the kill: {}",
+        received.len()
+    );
 
     let data = std::mem::replace(&mut server.data, tempfile::tempdir().unwrap());
     drop(server);

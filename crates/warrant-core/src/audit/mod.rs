@@ -21,11 +21,13 @@
 //! whatever is waiting into one transaction (group commit). Refusals do not wait, and repeated
 //! ones from one source are aggregated into counts.
 
+mod admin;
 pub mod chain;
 pub mod export;
 pub mod verify;
 mod writer;
 
+pub use admin::AuditExport;
 pub use writer::{AuditLog, AuditSettings};
 
 use serde::{Deserialize, Serialize};

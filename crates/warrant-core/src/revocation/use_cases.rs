@@ -112,8 +112,12 @@ impl Warrant {
             return Ok(RevokeOutcome::Unchanged);
         };
         if t.client_id.as_deref() != Some(caller.account.id.as_str()) {
-            let mut event =
-                origin.event(keys.tenant.clone(), now, action::REVOKE_JTI, Outcome::Failure);
+            let mut event = origin.event(
+                keys.tenant.clone(),
+                now,
+                action::REVOKE_JTI,
+                Outcome::Failure,
+            );
             event.reason = Some("unauthorized_client: not the caller's token".into());
             event.jti = t.jti.clone();
             self.audit.note(event);
@@ -127,10 +131,14 @@ impl Warrant {
         if self.is_revoked(&keys.tenant, &t) {
             return Ok(RevokeOutcome::Unchanged);
         }
-        self.revoke(&keys.tenant, RevocationKind::Jti { jti, exp: t.exp }, origin)
-            .await
-            .map(RevokeOutcome::Revoked)
-            .map_err(|e| TokenError::Unavailable(e.to_string()))
+        self.revoke(
+            &keys.tenant,
+            RevocationKind::Jti { jti, exp: t.exp },
+            origin,
+        )
+        .await
+        .map(RevokeOutcome::Revoked)
+        .map_err(|e| TokenError::Unavailable(e.to_string()))
     }
 
     /// The admin API's `POST tenants/{t}/revocations` (a body shaped like a feed entry): a
@@ -144,7 +152,9 @@ impl Warrant {
     ) -> Result<RevocationEntry, AdminError> {
         principal.require(tenant)?;
         if self.keys.get(tenant).is_none() {
-            return Err(AdminError::NotFound(format!("tenant {tenant} does not exist")));
+            return Err(AdminError::NotFound(format!(
+                "tenant {tenant} does not exist"
+            )));
         }
         let now = self.clock.now().secs();
         let kind = match kind {
@@ -269,8 +279,14 @@ impl Warrant {
 /// A revocation as the admin API receives it (times optional).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevocationRequest {
-    Jti { jti: String, exp: Option<i64> },
-    Subject { sub: String, not_before: Option<i64> },
+    Jti {
+        jti: String,
+        exp: Option<i64>,
+    },
+    Subject {
+        sub: String,
+        not_before: Option<i64>,
+    },
 }
 
 /// `AuditEvent` builder shorthand used above.

@@ -2,9 +2,11 @@
 //! Merge Patch. Authentication is a `system`-tenant token (see warrant-core `authorize_admin`).
 
 mod accounts;
+mod audit;
 mod extract;
 mod keys;
 mod openapi;
+mod revocations;
 mod secrets;
 mod tenants;
 mod views;
@@ -27,6 +29,13 @@ pub fn routes() -> Router<AppState> {
             get(tenants::show).delete(tenants::remove),
         )
         .route("/admin/v1/tenants/{tenant}/keys", get(keys::list))
+        .route("/admin/v1/tenants/{tenant}/audit", get(audit::query))
+        .route("/admin/v1/tenants/{tenant}/audit/verify", get(audit::verify))
+        .route("/admin/v1/tenants/{tenant}/audit/export", get(audit::export))
+        .route(
+            "/admin/v1/tenants/{tenant}/revocations",
+            get(revocations::list).post(revocations::create),
+        )
         .route(sa, get(accounts::list).post(accounts::create))
         .route(
             &format!("{sa}/{{account}}"),

@@ -141,3 +141,59 @@ pub(crate) fn authenticate(
             }
         })
 }
+
+/// A client-authenticated request about one token: RFC 7662 introspection and RFC 7009
+/// revocation read it the same way.
+pub(crate) struct TokenRequest {
+    pub keys: std::sync::Arc<warrant_core::TenantKeys>,
+    pub client: std::sync::Arc<warrant_core::ClientEntry>,
+    /// The `token` parameter (`token_type_hint` is ignored: Warrant issues one kind of token).
+    pub token: String,
+    pub ip: std::net::IpAddr,
+    pub method: AuthMethod,
+}
+
+/// Reads a [`TokenRequest`], checking in the token endpoint's order: per-address rate limit
+/// (429), tenant (404), query string, content type, body size and repeats (400/413), exactly
+/// one authentication method (400/401), the client's secret (401, or 429 once a client id
+/// keeps failing), then `token` (400 if missing: only an authenticated client learns that).
+pub(crate) async fn token_request(
+    s: &crate::AppState,
+    tenant: &str,
+    req: axum::extract::Request,
+    what: &str,
+) -> Result<TokenRequest, OAuthError> {
+    let (parts, body) = req.into_parts();
+    let ip = crate::client_addr::client_ip(&parts, &s.trusted_proxies);
+    if let Err(retry) = s.limits.per_address.check(&ip, s.warrant.now()) {
+        return Err(OAuthError::too_many(retry.0));
+    }
+    let keys = super::tenant_keys(s, tenant)?;
+    let params = read_form(&parts, body, what).await?;
+    let p = presented(&parts, &params)?;
+    let client = authenticate(s, &keys.tenant, &p)?;
+    let method = p.method();
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is required"))?
+        .to_owned();
+    Ok(TokenRequest {
+        keys,
+        client,
+        token,
+        ip,
+        method,
+    })
+}
+
+/// 405 with `Allow: POST`, for any other method on a form endpoint.
+pub(crate) fn post_only(what: &str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut e = OAuthError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        format!("the {what} accepts POST only"),
+    );
+    e.allow = Some("POST");
+    e.into_response()
+}

@@ -17,15 +17,18 @@ pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuth
     let keys = tenant_keys(state, tenant)?;
     let issuer = keys.issuer.clone();
     let algs = keys.algs.iter().map(|a| a.as_str().to_owned()).collect();
+    // Introspection and revocation authenticate clients exactly as the token endpoint does.
+    let auth_methods: Vec<String> = vec!["client_secret_basic".into(), "client_secret_post".into()];
     let body = ProviderMetadata {
         token_endpoint: format!("{issuer}/token"),
         jwks_uri: format!("{issuer}/jwks"),
+        introspection_endpoint: Some(format!("{issuer}/introspect")),
+        introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+        revocation_endpoint: Some(format!("{issuer}/revoke")),
+        revocation_endpoint_auth_methods_supported: auth_methods.clone(),
         issuer,
         grant_types_supported: vec!["client_credentials".into()],
-        token_endpoint_auth_methods_supported: vec![
-            "client_secret_basic".into(),
-            "client_secret_post".into(),
-        ],
+        token_endpoint_auth_methods_supported: auth_methods,
         // As the Kubernetes and SPIRE issuers publish them, so cloud workload-identity
         // federation can trust a Warrant tenant (DESIGN.md, "Protocol endpoints").
         response_types_supported: vec!["id_token".into()],

@@ -1,10 +1,14 @@
-//! Protocol endpoints, one file each: discovery (OIDC Discovery 1.0, RFC 8414), JWKS (RFC 7517)
-//! and the token endpoint (RFC 6749).
+//! Protocol endpoints, one file each: discovery (OIDC Discovery 1.0, RFC 8414), JWKS (RFC 7517),
+//! the token endpoint (RFC 6749), introspection (RFC 7662), revocation (RFC 7009) and the
+//! revocation feed for verifiers.
 
 mod client_auth;
 pub mod discovery;
 mod form;
+pub mod introspect;
 pub mod jwks;
+pub mod revocations;
+pub mod revoke;
 pub mod token;
 
 use std::sync::Arc;

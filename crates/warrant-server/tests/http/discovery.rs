@@ -35,21 +35,40 @@ async fn both_well_known_forms_serve_truthful_metadata() {
         m["id_token_signing_alg_values_supported"],
         serde_json::json!(["ES256"])
     );
+    assert_eq!(m["introspection_endpoint"], format!("{issuer}/introspect"));
+    assert_eq!(m["revocation_endpoint"], format!("{issuer}/revoke"));
+    for methods in [
+        "introspection_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+    ] {
+        assert_eq!(
+            m[methods],
+            serde_json::json!(["client_secret_basic", "client_secret_post"]),
+            "{methods}"
+        );
+    }
     // nothing that does not exist
     for absent in [
         "authorization_endpoint",
-        "introspection_endpoint",
-        "revocation_endpoint",
         "userinfo_endpoint",
+        "end_session_endpoint",
+        "registration_endpoint",
     ] {
         assert!(m.get(absent).is_none(), "{absent} must not be advertised");
     }
     // every advertised endpoint exists
     assert_eq!(env.get("/t/default/jwks").await.status, StatusCode::OK);
-    assert_eq!(
-        env.get("/t/default/token").await.status,
-        StatusCode::METHOD_NOT_ALLOWED
-    );
+    for endpoint in ["token", "introspect", "revoke"] {
+        assert_eq!(
+            env.get(&format!("/t/default/{endpoint}")).await.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{endpoint}"
+        );
+        let r = env
+            .post_form(&format!("/t/default/{endpoint}"), None, "")
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{endpoint}");
+    }
     assert_eq!(
         env.get("/t/nope/.well-known/openid-configuration")
             .await

@@ -358,3 +358,76 @@ pub mod independent {
         decode::<Value>(token, &key, &v).is_ok()
     }
 }
+
+// --- introspection, revocation and the feed ---------------------------------------------------
+
+impl Env {
+    /// `POST {path}` with a form body and optional Basic credentials.
+    pub async fn post_form(&self, path: &str, basic: Option<(&str, &str)>, form: &str) -> Resp {
+        let mut req = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            req = req.header(header::AUTHORIZATION, basic_header(id, secret));
+        }
+        self.send(req.body(Body::from(form.to_owned())).unwrap())
+            .await
+    }
+
+    /// A token for the account (client_credentials, Basic); panics unless one is issued.
+    pub async fn token_for(&self, tenant: &str, id: &str, secret: &str) -> String {
+        self.token_request(tenant, Some((id, secret)), "grant_type=client_credentials")
+            .await
+            .access_token()
+    }
+
+    /// `POST /t/{tenant}/introspect` by `caller` (Basic); returns the JSON body, after checking
+    /// the status and `Cache-Control: no-store`.
+    pub async fn introspect(&self, tenant: &str, caller: (&str, &str), token: &str) -> Value {
+        let r = self
+            .post_form(
+                &format!("/t/{tenant}/introspect"),
+                Some(caller),
+                &format!("token={}", form_encode(token)),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        r.json()
+    }
+
+    /// Whether introspection by `caller` says the token is active.
+    pub async fn is_active(&self, tenant: &str, caller: (&str, &str), token: &str) -> bool {
+        self.introspect(tenant, caller, token).await["active"] == Value::Bool(true)
+    }
+
+    /// `POST /t/{tenant}/revoke` by `caller` (Basic).
+    pub async fn revoke(&self, tenant: &str, caller: (&str, &str), token: &str) -> Resp {
+        self.post_form(
+            &format!("/t/{tenant}/revoke"),
+            Some(caller),
+            &format!("token={}", form_encode(token)),
+        )
+        .await
+    }
+
+    /// `GET {path}` with Basic credentials.
+    pub async fn get_basic(&self, path: &str, basic: (&str, &str)) -> Resp {
+        self.send(
+            Request::get(path)
+                .header(header::AUTHORIZATION, basic_header(basic.0, basic.1))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+pub fn form_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
