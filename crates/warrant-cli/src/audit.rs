@@ -267,13 +267,16 @@ fn print_report(
                 "{source} does NOT verify: segment {}, record {}{id}: {}",
                 bad.segment, bad.seq, bad.problem
             ))?;
-            output::line(&format!("({} records before it verified)", report.records))?;
+            output::line(&format!(
+                "({} before it verified)",
+                plural(report.records, "record")
+            ))?;
         }
         None => output::line(&format!(
-            "{source} verifies: {} records in {} segments, {} checkpoints{}",
-            report.records,
-            report.segments,
-            report.checkpoints,
+            "{source} verifies: {} in {}, {}{}",
+            plural(report.records, "record"),
+            plural(report.segments, "segment"),
+            plural(report.checkpoints, "checkpoint"),
             if report.macs_checked {
                 ", every MAC checked"
             } else {
@@ -281,19 +284,17 @@ fn print_report(
             }
         ))?,
     }
-    if report.unsigned_tail > 0 {
-        output::line(&format!(
-            "unsigned tail: {} records after their segment's last checkpoint{}",
-            report.unsigned_tail,
-            if report.macs_checked {
-                " (covered by their MACs)"
-            } else {
-                " are only chain-checked: an export cannot vouch for them"
-            }
-        ))?;
-    } else {
-        output::line("unsigned tail: 0 records")?;
-    }
+    let tail = match (report.unsigned_tail, report.macs_checked) {
+        (0, _) => String::new(),
+        (_, true) => " after their segment's last checkpoint (covered by their MACs)".into(),
+        (_, false) => " after their segment's last checkpoint, only chain-checked: an export \
+                       cannot vouch for them"
+            .into(),
+    };
+    output::line(&format!(
+        "unsigned tail: {}{tail}",
+        plural(report.unsigned_tail, "record")
+    ))?;
     if let Some(o) = offline {
         output::line(&format!(
             "checkpoints were checked with the export's own keys ({}): compare them with \
@@ -307,6 +308,14 @@ fn print_report(
         ))?;
     }
     Ok(code)
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Streams the export into a new 0600 file; a failed export leaves no file behind.

@@ -123,7 +123,10 @@ mod tests {
             sub: s("sub"),
             client_id: s("client_id"),
             exp: 2000,
-            iat: claims.get("iat").and_then(Value::as_i64).unwrap_or(i64::MIN),
+            iat: claims
+                .get("iat")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MIN),
             claims,
         }
     }
@@ -184,12 +187,18 @@ mod tests {
             "sub": "sa_user", "client_id": "sa_client", "iat": 100,
             "act": {"sub": "sa_a", "act": {"sub": "sa_b"}}
         }));
-        assert!(revoked(&set, &delegated), "nested act.sub, iat = not_before");
+        assert!(
+            revoked(&set, &delegated),
+            "nested act.sub, iat = not_before"
+        );
         let later = token(json!({
             "sub": "sa_user", "client_id": "sa_client", "iat": 101,
             "act": {"sub": "sa_a", "act": {"sub": "sa_b"}}
         }));
-        assert!(!revoked(&set, &later), "issued after the watermark's second");
+        assert!(
+            !revoked(&set, &later),
+            "issued after the watermark's second"
+        );
 
         set.apply(&[watermark("sa_client", 150)]);
         let by_client = token(json!({"sub": "sa_user", "client_id": "sa_client", "iat": 150}));
@@ -197,6 +206,9 @@ mod tests {
         let other = token(json!({"sub": "sa_user", "client_id": "sa_other", "iat": 150}));
         assert!(!revoked(&set, &other));
         let no_iat = token(json!({"sub": "sa_client"}));
-        assert!(revoked(&set, &no_iat), "a token without iat is as old as can be");
+        assert!(
+            revoked(&set, &no_iat),
+            "a token without iat is as old as can be"
+        );
     }
 }

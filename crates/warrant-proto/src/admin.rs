@@ -206,7 +206,10 @@ mod revocation_tests {
             r#"{"jti":"j1"}"#,
             r#"{"type":"subject","sub":"x","exp":3}"#,
         ] {
-            assert!(serde_json::from_str::<CreateRevocation>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<CreateRevocation>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

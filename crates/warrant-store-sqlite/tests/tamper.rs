@@ -2,8 +2,9 @@
 //! its log through the store, raw SQL on the same database file edits it, and verification
 //! must name what was touched. One test per check, each on a new database file.
 
-// A test fixture: failing to create the temporary database should abort the test loudly.
-#![allow(clippy::expect_used)]
+// A test fixture: failing to create the temporary database or to run a statement should abort
+// the test loudly.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 

@@ -28,7 +28,7 @@ impl Warrant {
         p: &AdminPrincipal,
         mut query: AuditQuery,
     ) -> Result<Vec<StoredAuditRecord>, AdminError> {
-        self.audited_tenant(p, &query.tenant)?;
+        self.audited_tenant(p, &query.tenant).await?;
         query.limit = page_limit((query.limit > 0).then_some(query.limit));
         Ok(self.store.query_audit(&query).await?)
     }
@@ -40,7 +40,7 @@ impl Warrant {
         p: &AdminPrincipal,
         tenant: &TenantName,
     ) -> Result<VerifyReport, AdminError> {
-        let issuer = self.audited_tenant(p, tenant)?;
+        let issuer = self.audited_tenant(p, tenant).await?;
         let keys = self
             .tenant_public_keys(tenant)
             .await?
@@ -80,7 +80,7 @@ impl Warrant {
         p: &AdminPrincipal,
         tenant: &TenantName,
     ) -> Result<AuditExport, AdminError> {
-        let issuer = self.audited_tenant(p, tenant)?;
+        let issuer = self.audited_tenant(p, tenant).await?;
         let keys = self.tenant_public_keys(tenant).await?;
         let (segments, checkpoints) = read_heads(&*self.store, tenant).await?;
         let header = Line::header(tenant, &issuer, self.clock.now(), keys);
@@ -95,17 +95,22 @@ impl Warrant {
         })
     }
 
-    /// Checks the principal may manage a tenant that exists; returns its issuer.
-    fn audited_tenant(
+    /// Checks the principal may manage the tenant, and that the tenant exists — or existed:
+    /// a deleted tenant's log (records, heads, checkpoints, keys) stays readable, since that is
+    /// when someone most wants to check it. Returns the tenant's issuer.
+    async fn audited_tenant(
         &self,
         p: &AdminPrincipal,
         tenant: &TenantName,
     ) -> Result<String, AdminError> {
         p.require(tenant)?;
-        self.keys
-            .get(tenant)
-            .map(|k| k.issuer.clone())
-            .ok_or_else(|| AdminError::NotFound(format!("no tenant {tenant}")))
+        if let Some(keys) = self.keys.get(tenant) {
+            return Ok(keys.issuer.clone());
+        }
+        if self.store.audit_segments(tenant).await?.is_empty() {
+            return Err(AdminError::NotFound(format!("no tenant {tenant}")));
+        }
+        Ok(self.config.issuer(tenant))
     }
 
     /// The public keys of every signing key the tenant ever had (retired and removed ones

@@ -217,7 +217,7 @@ impl Writer {
                 }
                 _ = tick.tick() => {
                     self.ticks += 1;
-                    let prune = self.ticks % PRUNE_EVERY_TICKS == 0;
+                    let prune = self.ticks.is_multiple_of(PRUNE_EVERY_TICKS);
                     if let Err(e) = self.maintain(false, prune).await {
                         tracing::warn!(error = %e, "audit checkpoint failed; retrying at the next tick");
                     }

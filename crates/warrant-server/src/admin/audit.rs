@@ -145,9 +145,20 @@ fn parse_query(tenant: warrant_core::TenantName, raw: &str) -> Result<(AuditQuer
             Timestamp::parse_rfc3339(v)
                 .ok_or_else(|| ApiError::bad_request(format!("{k} is not an RFC 3339 time")))
         };
+        // Text filters are compared, never interpreted; a NUL or other control character
+        // (which no record holds, and PostgreSQL cannot even compare) is bad input.
+        let text = |v: std::borrow::Cow<'_, str>| {
+            if v.len() > 1024 || v.chars().any(char::is_control) {
+                Err(ApiError::bad_request(format!(
+                    "{k} must be at most 1024 bytes without control characters"
+                )))
+            } else {
+                Ok(Some(v.into_owned()))
+            }
+        };
         match &*k {
-            "subject" => q.subject = Some(v.into_owned()),
-            "action" => q.action = Some(v.into_owned()),
+            "subject" => q.subject = text(v)?,
+            "action" => q.action = text(v)?,
             "outcome" => {
                 q.outcome =
                     Some(Outcome::parse(&v).ok_or_else(|| {

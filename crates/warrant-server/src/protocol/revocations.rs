@@ -80,36 +80,52 @@ pub(crate) fn parse_cursor(text: &str) -> Result<Option<i64>, ()> {
     text.parse().map(Some).map_err(|_| ())
 }
 
-fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
-    ApiError::new(status, detail).into_response()
+/// A refused feed request: an RFC 9457 problem, with `Retry-After` for 429.
+struct Refusal {
+    problem: ApiError,
+    retry_after: Option<u64>,
 }
 
-fn too_many(retry_after: u64, detail: &str) -> Response {
-    let mut resp = problem(StatusCode::TOO_MANY_REQUESTS, detail);
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    resp
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut resp = self.problem.into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
 }
 
-fn unauthorized() -> Response {
-    let mut e = ApiError::new(
+fn problem(status: StatusCode, detail: impl Into<String>) -> Refusal {
+    Refusal {
+        problem: ApiError::new(status, detail),
+        retry_after: None,
+    }
+}
+
+fn too_many(retry_after: u64, detail: &str) -> Refusal {
+    Refusal {
+        retry_after: Some(retry_after),
+        ..problem(StatusCode::TOO_MANY_REQUESTS, detail)
+    }
+}
+
+fn unauthorized() -> Refusal {
+    let mut r = problem(
         StatusCode::UNAUTHORIZED,
         "the revocation feed needs HTTP Basic credentials (client_secret_basic) of an enabled account of this tenant",
     );
-    e.challenge = Some(BASIC_CHALLENGE);
-    e.into_response()
+    r.problem.challenge = Some(BASIC_CHALLENGE);
+    r
 }
 
-fn gone() -> Response {
-    problem(
-        StatusCode::GONE,
-        "the cursor is older than the oldest revocation kept (or comes from another deployment): take a fresh snapshot with GET {issuer}/revocations without `after`, then resume from its next_cursor",
-    )
-}
-
-fn feed_error(tenant: &TenantName, e: FeedError) -> Response {
+fn feed_error(tenant: &TenantName, e: FeedError) -> Refusal {
     match e {
-        FeedError::Gone => gone(),
+        FeedError::Gone => problem(
+            StatusCode::GONE,
+            "the cursor is older than the oldest revocation kept (or comes from another deployment): take a fresh snapshot with GET {issuer}/revocations without `after`, then resume from its next_cursor",
+        ),
         other => {
             tracing::error!(tenant = %tenant, error = %other, "the revocation feed could not be read");
             problem(
@@ -127,7 +143,7 @@ struct FeedQuery {
     limit: u32,
 }
 
-fn feed_query(parts: &Parts) -> Result<FeedQuery, Response> {
+fn feed_query(parts: &Parts) -> Result<FeedQuery, Refusal> {
     let mut after = None;
     let mut limit = None;
     let bad = |what: &str| problem(StatusCode::BAD_REQUEST, what.to_owned());
@@ -166,7 +182,7 @@ fn admit(
     s: &AppState,
     tenant: &str,
     parts: &Parts,
-) -> Result<(Arc<TenantKeys>, Arc<ClientEntry>), Response> {
+) -> Result<(Arc<TenantKeys>, Arc<ClientEntry>), Refusal> {
     let ip = crate::client_addr::client_ip(parts, &s.trusted_proxies);
     if let Err(retry) = s.limits.per_address.check(&ip, s.warrant.now()) {
         return Err(too_many(retry.0, "too many requests; retry later"));
@@ -191,10 +207,12 @@ fn admit(
 /// `GET {issuer}/revocations?after=CURSOR&limit=N`.
 pub async fn feed(State(s): State<AppState>, Path(tenant): Path<String>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    page(&s, &tenant, &parts).await.unwrap_or_else(|r| r)
+    page(&s, &tenant, &parts)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn page(s: &AppState, tenant: &str, parts: &Parts) -> Result<Response, Response> {
+async fn page(s: &AppState, tenant: &str, parts: &Parts) -> Result<Response, Refusal> {
     let (keys, _client) = admit(s, tenant, parts)?;
     let q = feed_query(parts)?;
     let page = s
@@ -219,10 +237,12 @@ pub async fn stream(
     req: Request,
 ) -> Response {
     let (parts, _) = req.into_parts();
-    open_stream(&s, &tenant, &parts).await.unwrap_or_else(|r| r)
+    open_stream(&s, &tenant, &parts)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn open_stream(s: &AppState, tenant: &str, parts: &Parts) -> Result<Response, Response> {
+async fn open_stream(s: &AppState, tenant: &str, parts: &Parts) -> Result<Response, Refusal> {
     let (keys, client) = admit(s, tenant, parts)?;
     let q = feed_query(parts)?;
     // Last-Event-ID (what an EventSource sends when it reconnects) beats `after`.

@@ -114,7 +114,7 @@ async fn forged_and_malformed_tokens_are_exactly_inactive() {
     let hmac = |secret: &[u8]| {
         let h = b64::encode(hs.to_string().as_bytes());
         let sig = warrant_jose::crypto::HmacKey::new(secret).sign(format!("{h}.{c}").as_bytes());
-        format!("{h}.{c}.{}", b64::encode(&sig))
+        format!("{h}.{c}.{}", b64::encode(sig))
     };
     let hs_jwk = hmac(jwk.to_string().as_bytes());
     let hs_x = hmac(&b64::decode(jwk["x"].as_str().unwrap()).unwrap());

@@ -315,6 +315,16 @@ async fn admin_revocations_are_checked() {
         .admin(Method::GET, &format!("{path}?cursor=%25%25"), None)
         .await;
     assert_problem(&r, 400);
+    // Documented in the OpenAPI document.
+    let doc = env.get("/admin/v1/openapi.json").await.json();
+    let op = &doc["paths"]["/admin/v1/tenants/{tenant}/revocations"];
+    assert_eq!(op["post"]["operationId"], "createRevocation");
+    assert_eq!(op["get"]["operationId"], "listRevocations");
+    let m = String::from_utf8(env.get("/metrics").await.body).unwrap();
+    assert!(
+        m.contains("warrant_revocations_total{tenant=\"default\",source=\"admin\"} 2"),
+        "{m}"
+    );
 }
 
 // --- The feed -------------------------------------------------------------------------------
