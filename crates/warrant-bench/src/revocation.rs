@@ -203,68 +203,73 @@ async fn open_stream(
     Ok(rx)
 }
 
-/// Parses Server-Sent Events (`id:`, `event:`, `data:` lines, a blank line ends an event,
-/// lines starting with `:` are comments) from `body`.
+/// Reads the stream's body to its end, sending each `jti` with the time its last bytes
+/// arrived.
 async fn read_stream(mut body: Incoming, tx: &mpsc::UnboundedSender<Seen>) -> Result<()> {
-    let mut buf: Vec<u8> = Vec::new();
-    let mut event = Event::default();
+    let mut sse = SseReader::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.context("reading the revocation stream")?;
         let at = Instant::now();
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        buf.extend_from_slice(&data);
-        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if let Some(jti) = event.take_jti()?
-                    && tx.send(Ok((jti, at))).is_err()
-                {
-                    return Ok(());
-                }
-                continue;
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "event" => event.kind = Some(value.to_owned()),
-                "data" => {
-                    if !event.data.is_empty() {
-                        event.data.push('\n');
-                    }
-                    event.data.push_str(value);
-                }
-                _ => {}
+        for jti in sse.feed(&data)? {
+            if tx.send(Ok((jti, at))).is_err() {
+                return Ok(());
             }
         }
     }
     bail!("the server closed the revocation stream")
 }
 
-/// The event being read.
+/// Server-Sent Events as the revocation stream sends them (`id:`, `event:`, `data:` lines; a
+/// blank line ends an event; lines starting with `:` are comments), fed in arbitrary pieces.
 #[derive(Default)]
-struct Event {
+struct SseReader {
+    /// Bytes after the last complete line.
+    partial: Vec<u8>,
     kind: Option<String>,
     data: String,
 }
 
-impl Event {
-    /// At the blank line that ends an event: the `jti` of a `revocation` event about one
-    /// token, and a fresh event.
-    fn take_jti(&mut self) -> Result<Option<String>> {
-        let event = std::mem::take(self);
-        let is_revocation = event.kind.as_deref().is_none_or(|k| k == "revocation");
-        if !is_revocation || event.data.is_empty() {
+impl SseReader {
+    /// The `jti` of every `revocation` event about one token that `bytes` completes.
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>> {
+        self.partial.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let raw: Vec<u8> = self.partial.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&raw);
+            let line = text.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                out.extend(self.dispatch()?);
+            } else if !line.starts_with(':') {
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "event" => self.kind = Some(value.to_owned()),
+                    "data" => {
+                        if !self.data.is_empty() {
+                            self.data.push('\n');
+                        }
+                        self.data.push_str(value);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// At the blank line that ends an event: its `jti` if it is a `revocation` of one token.
+    fn dispatch(&mut self) -> Result<Option<String>> {
+        let kind = self.kind.take();
+        let data = std::mem::take(&mut self.data);
+        if kind.as_deref().is_some_and(|k| k != "revocation") || data.is_empty() {
             return Ok(None);
         }
-        let entry: RevocationFeedEntry = serde_json::from_str(&event.data)
-            .with_context(|| format!("revocation event data {:?}", event.data))?;
+        let entry: RevocationFeedEntry = serde_json::from_str(&data)
+            .with_context(|| format!("revocation event data {data:?}"))?;
         Ok(match entry {
             RevocationFeedEntry::Jti { jti, .. } => Some(jti),
             RevocationFeedEntry::Subject { .. } => None,
@@ -298,4 +303,29 @@ pub fn print(p: &Propagation) {
     );
     let verdict = if p99 <= GOAL_P99_MS { "PASS" } else { "FAIL" };
     println!("goal p99 <= 100 ms: {p99:.2} ms {verdict}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_reader_takes_jti_events_split_anywhere_and_skips_the_rest() {
+        let stream = concat!(
+            ": ping\n\n",
+            "id: 1\nevent: revocation\ndata: {\"type\":\"jti\",\"jti\":\"a\",\"exp\":9}\n\n",
+            "id: 2\r\nevent: revocation\r\ndata: {\"type\":\"subject\",\"sub\":\"s\",\"not_before\":1}\r\n\r\n",
+            "event: other\ndata: not json\n\n",
+            "id: 3\nevent: revocation\ndata: {\"type\":\"jti\",\"jti\":\"b\",\"exp\":9}\n\n",
+        )
+        .as_bytes();
+        for split in [1, 7, stream.len()] {
+            let mut sse = SseReader::default();
+            let mut seen = Vec::new();
+            for piece in stream.chunks(split) {
+                seen.extend(sse.feed(piece).unwrap());
+            }
+            assert_eq!(seen, ["a", "b"], "pieces of {split} bytes");
+        }
+    }
 }

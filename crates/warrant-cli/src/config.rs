@@ -46,6 +46,7 @@ struct RawRateLimit {
     per_address_burst: Option<u32>,
     failed_auth_per_client_per_minute: Option<f64>,
     failed_auth_burst: Option<u32>,
+    feed_streams_per_account: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +112,8 @@ pub struct RateLimitConfig {
     pub per_address_burst: u32,
     pub failed_auth_per_client_per_minute: f64,
     pub failed_auth_burst: u32,
+    /// Open `/revocations/stream` connections per account (default 4).
+    pub feed_streams_per_account: u32,
 }
 
 /// Turns a variable's text into a TOML value: integer, float, boolean, array, else string.
@@ -286,7 +289,11 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         per_address_burst: rl.per_address_burst.unwrap_or(400),
         failed_auth_per_client_per_minute: rl.failed_auth_per_client_per_minute.unwrap_or(30.0),
         failed_auth_burst: rl.failed_auth_burst.unwrap_or(10),
+        feed_streams_per_account: rl.feed_streams_per_account.unwrap_or(4),
     };
+    if rate_limit.feed_streams_per_account == 0 {
+        bail!("rate_limit.feed_streams_per_account must be at least 1");
+    }
     if rate_limit.per_address_per_second < 0.0 || rate_limit.failed_auth_per_client_per_minute < 0.0
     {
         bail!("rate limits must not be negative (0 disables one)");

@@ -277,12 +277,13 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
 
     let rl = &cfg.rate_limit;
-    let limits = Limits::new(
+    let mut limits = Limits::new(
         rl.per_address_per_second,
         rl.per_address_burst,
         rl.failed_auth_per_client_per_minute,
         rl.failed_auth_burst,
     );
+    limits.feed_streams_per_account = rl.feed_streams_per_account as usize;
     let proxies = TrustedProxies::parse(&cfg.trusted_proxies).map_err(anyhow::Error::msg)?;
     let state = AppState::new(warrant.clone(), limits, proxies);
 

@@ -1374,7 +1374,7 @@ async fn check_bootstrapped_once(cluster: &Cluster) {
         "1"
     );
     assert_eq!(db.query("SELECT count(*) FROM secrets"), "1");
-    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "1");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "2");
 
     // Every replica serves the same JWKS for `default`.
     let mut first: Option<Value> = None;

@@ -1,7 +1,7 @@
 use serde_json::{Map, Value};
 
-use crate::audit::{Origin, action};
 use super::{AdminError, AdminPrincipal, page_limit};
+use crate::audit::{Origin, action};
 use crate::ids::{AccountId, AccountName, AccountRef, TenantName};
 use crate::model::{AuthMethod, Grant, ServiceAccount};
 use crate::policy;
@@ -112,7 +112,14 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %account.id, name = %account.name, "account created");
-        self.audit_admin(p, tenant, action::ACCOUNT_CREATE, account.id.as_str(), serde_json::json!({"name": account.name.as_str()})).await?;
+        self.audit_admin(
+            p,
+            tenant,
+            action::ACCOUNT_CREATE,
+            account.id.as_str(),
+            serde_json::json!({"name": account.name.as_str()}),
+        )
+        .await?;
         Ok(account)
     }
 
@@ -188,11 +195,25 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %next.id, enabled = next.enabled, "account updated");
-        self.audit_admin(p, tenant, action::ACCOUNT_UPDATE, next.id.as_str(), serde_json::json!({"enabled": next.enabled, "revision": next.revision})).await?;
-        if current.enabled && !next.enabled {
-            // Disabling revokes every token the account holds (DESIGN.md: watermarks).
-            self.set_watermark(tenant, next.id.as_str(), &Origin::admin(p)).await?;
+        // Disabling revokes every token the account holds (DESIGN.md: watermarks). Also when a
+        // disabled account has no watermark since it was last changed: an earlier disable whose
+        // watermark failed is completed by repeating it.
+        let unrevoked = !current.enabled
+            && self
+                .watermark(tenant, next.id.as_str())
+                .is_none_or(|nb| nb < current.updated_at.secs());
+        if !next.enabled && (current.enabled || unrevoked) {
+            self.set_watermark(tenant, next.id.as_str(), &Origin::admin(p))
+                .await?;
         }
+        self.audit_admin(
+            p,
+            tenant,
+            action::ACCOUNT_UPDATE,
+            next.id.as_str(),
+            serde_json::json!({"enabled": next.enabled, "revision": next.revision}),
+        )
+        .await?;
         Ok(next)
     }
 
@@ -212,6 +233,10 @@ impl Warrant {
         if self.is_admin_account(&current) {
             self.refuse_if_last_admin(&current).await?;
         }
+        // The watermark first: if it cannot be written the account stays (and a retry finds
+        // it); a watermark for an account that then fails to delete only revokes early.
+        self.set_watermark(tenant, current.id.as_str(), &Origin::admin(p))
+            .await?;
         self.store
             .delete_account(tenant, &current.id, self.clock.now())
             .await?;
@@ -221,8 +246,14 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %current.id, "account deleted");
-        self.audit_admin(p, tenant, action::ACCOUNT_DELETE, current.id.as_str(), serde_json::json!({"name": current.name.as_str()})).await?;
-        self.set_watermark(tenant, current.id.as_str(), &Origin::admin(p)).await?;
+        self.audit_admin(
+            p,
+            tenant,
+            action::ACCOUNT_DELETE,
+            current.id.as_str(),
+            serde_json::json!({"name": current.name.as_str()}),
+        )
+        .await?;
         Ok(())
     }
 

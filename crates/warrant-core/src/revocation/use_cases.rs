@@ -89,10 +89,11 @@ impl Warrant {
         event.subject = sub;
         event.jti = jti;
         event.detail = Some(serde_json::json!({ "cursor": entry.cursor }));
-        self.audit
-            .append(event)
-            .await
-            .map_err(|e| CoreError::Config(e.to_string()))?;
+        // The revocation is in effect and in the feed (with its time) whatever happens next;
+        // failing the call now would make a retry find nothing to do and record nothing.
+        if let Err(e) = self.audit.append(event).await {
+            tracing::error!(error = %e, tenant = %tenant, cursor = entry.cursor, "a revocation took effect but its audit record could not be written");
+        }
         tracing::info!(tenant = %tenant, cursor = entry.cursor, kind = kind.type_name(), "revoked");
         Ok(entry)
     }
@@ -142,7 +143,7 @@ impl Warrant {
     }
 
     /// The admin API's `POST tenants/{t}/revocations` (a body shaped like a feed entry): a
-    /// `jti` (its `exp` defaults to now + `max_token_lifetime`) or a subject watermark (its
+    /// `jti` (its `exp` defaults to, and is capped at, now + `max_token_lifetime`) or a subject watermark (its
     /// `not_before` defaults to now; a future one is refused).
     pub async fn admin_revoke(
         &self,
@@ -166,7 +167,11 @@ impl Warrant {
                 }
                 RevocationKind::Jti {
                     jti,
-                    exp: exp.unwrap_or(now + self.config.max_token_lifetime as i64),
+                    // No token outlives now + max_token_lifetime: a later exp would only keep
+                    // the entry (and every verifier's copy) longer.
+                    exp: exp
+                        .unwrap_or(i64::MAX)
+                        .min(now + self.config.max_token_lifetime as i64),
                 }
             }
             RevocationRequest::Subject { sub, not_before } => {

@@ -29,7 +29,11 @@ impl FromRequestParts<AppState> for Admin {
             e.challenge = Some(r#"Bearer realm="warrant-admin""#);
             return Err(e);
         };
-        Ok(Admin(s.warrant.authorize_admin(token)?))
+        let mut principal = s.warrant.authorize_admin(token)?;
+        // Where the change came from, for its audit record.
+        principal.client_addr =
+            Some(crate::client_addr::client_ip(parts, &s.trusted_proxies).to_string());
+        Ok(Admin(principal))
     }
 }
 

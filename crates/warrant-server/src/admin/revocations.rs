@@ -2,11 +2,10 @@
 //! subject issued up to a `not_before` watermark; the body is shaped like a feed entry, its
 //! time optional — and `GET` of the same path, the tenant's feed as an admin list.
 
-use std::net::IpAddr;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::{StatusCode, request::Parts};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use warrant_core::revocation::{FeedError, RevocationEntry, RevocationRequest};
 use warrant_proto::admin::{CreateRevocation, Page, Revocation};
@@ -15,20 +14,6 @@ use super::extract::{Admin, JsonBody, PageQuery, decode_cursor, encode_cursor, t
 use crate::AppState;
 use crate::error::ApiError;
 use crate::protocol::revocations::{parse_cursor, wire_entry};
-
-/// The caller's address, for the audit record.
-pub(crate) struct ClientAddr(IpAddr);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(crate::client_addr::client_ip(
-            parts,
-            &s.trusted_proxies,
-        )))
-    }
-}
 
 fn view(e: &RevocationEntry) -> Revocation {
     Revocation {
@@ -40,13 +25,11 @@ fn view(e: &RevocationEntry) -> Revocation {
 
 pub(crate) async fn create(
     State(s): State<AppState>,
-    Admin(mut p): Admin,
-    ClientAddr(ip): ClientAddr,
+    Admin(p): Admin,
     Path(t): Path<String>,
     JsonBody(b): JsonBody<CreateRevocation>,
 ) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
-    p.client_addr = Some(ip.to_string());
     let request = match b {
         CreateRevocation::Jti { jti, exp } => RevocationRequest::Jti { jti, exp },
         CreateRevocation::Subject { sub, not_before } => {
