@@ -12,7 +12,8 @@ use clap::Subcommand;
 use serde::Serialize;
 use serde_json::Value;
 use warrant_core::audit::export::{self, OfflineReport};
-use warrant_proto::admin::{AuditBadRecord, AuditRecord, AuditVerifyReport, Page};
+use warrant_proto::admin::{AuditRecord, AuditVerifyReport, Page};
+use warrant_server::admin::audit::report as wire_report;
 
 use crate::client::{Admin, TIMEOUT};
 use crate::globals::{GlobalArgs, Output};
@@ -121,7 +122,12 @@ pub async fn run(cmd: AuditCmd, global: &GlobalArgs) -> Result<ExitCode> {
             file: Some(file), ..
         } => {
             let offline = verify_file(&file)?;
-            print_report(&offline.tenant, &view(&offline.report), Some(&offline), out)
+            print_report(
+                &offline.tenant,
+                &wire_report(&offline.report),
+                Some(&offline),
+                out,
+            )
         }
         AuditCmd::Verify { tenant, .. } => {
             let Some(tenant) = tenant else {
@@ -201,23 +207,6 @@ fn verify_file(file: &Path) -> Result<OfflineReport> {
         export::verify_export(BufReader::new(f))
     };
     verified.with_context(|| format!("{} is not a complete audit export", file.display()))
-}
-
-fn view(r: &warrant_core::audit::verify::VerifyReport) -> AuditVerifyReport {
-    AuditVerifyReport {
-        ok: r.ok,
-        segments: r.segments,
-        records: r.records,
-        checkpoints: r.checkpoints,
-        first_bad: r.first_bad.as_ref().map(|b| AuditBadRecord {
-            segment: b.segment.clone(),
-            seq: b.seq,
-            id: b.id,
-            problem: b.problem.clone(),
-        }),
-        unsigned_tail: r.unsigned_tail,
-        macs_checked: r.macs_checked,
-    }
 }
 
 /// What `--output json` prints for an offline verification: the report and what the export

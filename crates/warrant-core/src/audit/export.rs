@@ -358,9 +358,16 @@ impl<R: BufRead> Lines<R> {
     fn next(&mut self) -> Result<Option<(u64, Line)>, ExportError> {
         loop {
             self.buf.clear();
-            let read = (&mut self.reader)
+            let read = match (&mut self.reader)
                 .take(MAX_LINE as u64 + 1)
-                .read_line(&mut self.buf)?;
+                .read_line(&mut self.buf)
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(malformed(self.n + 1, "not UTF-8 text".into()));
+                }
+                Err(e) => return Err(e.into()),
+            };
             if read == 0 {
                 return Ok(None);
             }
@@ -573,6 +580,9 @@ mod tests {
         let mut bad = lines.clone();
         bad.push(lines[1].clone());
         assert_eq!(line_no(verify(&bad).unwrap_err()), 12);
+        let mut bytes = format!("{}\n{}\n", lines[0], lines[1]).into_bytes();
+        bytes.extend_from_slice(b"\xff\xfe\n");
+        assert_eq!(line_no(verify_export(bytes.as_slice()).unwrap_err()), 3);
         let mut bad = lines;
         bad[0] = bad[0].replace("\"version\":1", "\"version\":2");
         assert!(verify(&bad).unwrap_err().to_string().contains("version 2"));

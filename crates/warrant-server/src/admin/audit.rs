@@ -1,5 +1,6 @@
 //! `GET /admin/v1/tenants/{t}/audit` (query), `…/audit/verify` (online verification) and
-//! `…/audit/export` (JSON lines, streamed a page of records at a time).
+//! `…/audit/export` (JSON lines, streamed a page of records at a time). [`report`] is public:
+//! `warrant audit verify --file` prints an offline report in the same shape.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -47,8 +48,8 @@ pub(crate) async fn verify(
     Admin(p): Admin,
     Path(t): Path<String>,
 ) -> Result<Response, ApiError> {
-    let report = s.warrant.verify_audit(&p, &tenant(&t)?).await?;
-    Ok(Json(report_view(&report)).into_response())
+    let verified = s.warrant.verify_audit(&p, &tenant(&t)?).await?;
+    Ok(Json(report(&verified)).into_response())
 }
 
 pub(crate) async fn export(
@@ -205,7 +206,8 @@ fn record_view(r: &StoredAuditRecord) -> AuditRecord {
     }
 }
 
-fn report_view(r: &VerifyReport) -> AuditVerifyReport {
+/// The wire form of a verification report.
+pub fn report(r: &VerifyReport) -> AuditVerifyReport {
     AuditVerifyReport {
         ok: r.ok,
         segments: r.segments,

@@ -2,7 +2,7 @@
 //! Merge Patch. Authentication is a `system`-tenant token (see warrant-core `authorize_admin`).
 
 mod accounts;
-mod audit;
+pub mod audit;
 mod extract;
 mod keys;
 mod openapi;
