@@ -2,8 +2,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::audit::{AuditLog, AuditSettings};
 use crate::directory::Directory;
-use crate::revocation::RevocationSet;
 use crate::keyring::{HashingKeys, KeyPurpose, MasterKey, VersionedKeys};
+use crate::revocation::RevocationSet;
 use crate::signing::KeyRegistry;
 use crate::store::Change;
 use crate::{Clock, CoreError, Store, TenantName, Timestamp};

@@ -24,9 +24,9 @@ pub mod revocation;
 pub mod scope;
 pub mod secret;
 mod signing;
-mod token_check;
 pub mod store;
 pub mod time;
+mod token_check;
 
 pub use bootstrap::BootstrapOutcome;
 pub use directory::ClientEntry;
@@ -36,9 +36,9 @@ pub use keyring::MasterKey;
 pub use scope::{Audience, Scope, ScopeSet};
 pub use secret::ClientSecret;
 pub use signing::TenantKeys;
-pub use token_check::{Inactive, OwnToken};
 pub use store::{Change, ChangeFeed, MigrationState, Snapshot, Store, StoreError};
 pub use time::{Clock, SystemClock, Timestamp};
+pub use token_check::{Inactive, OwnToken};
 
 /// Errors of start-up and background work (not of a request: those have their own enums,
 /// [`grants::TokenError`] and [`admin::AdminError`]).

@@ -7,7 +7,6 @@ use super::AdminError;
 use crate::Warrant;
 use crate::ids::{AccountId, TenantName};
 
-
 /// Who is calling the admin API and what they may manage.
 #[derive(Debug, Clone)]
 pub struct AdminPrincipal {

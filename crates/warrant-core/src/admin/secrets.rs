@@ -1,5 +1,5 @@
-use crate::audit::action;
 use super::{AdminError, AdminPrincipal};
+use crate::audit::action;
 use crate::ids::{AccountRef, SecretName, TenantName};
 use crate::model::SecretRecord;
 use crate::secret::ClientSecret;
@@ -68,7 +68,14 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %account.id, secret = %record.name, "secret added");
-        self.audit_admin(p, tenant, action::SECRET_CREATE, account.id.as_str(), serde_json::json!({"secret": record.name.as_str()})).await?;
+        self.audit_admin(
+            p,
+            tenant,
+            action::SECRET_CREATE,
+            account.id.as_str(),
+            serde_json::json!({"secret": record.name.as_str()}),
+        )
+        .await?;
         Ok((
             SecretView {
                 name: record.name,
@@ -134,7 +141,14 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant, account = %account.id, secret = %name, "secret revoked");
-        self.audit_admin(p, tenant, action::SECRET_REVOKE, account.id.as_str(), serde_json::json!({"secret": name.as_str()})).await?;
+        self.audit_admin(
+            p,
+            tenant,
+            action::SECRET_REVOKE,
+            account.id.as_str(),
+            serde_json::json!({"secret": name.as_str()}),
+        )
+        .await?;
         Ok(())
     }
 }

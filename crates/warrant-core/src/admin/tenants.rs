@@ -1,7 +1,7 @@
 use warrant_jose::Algorithm;
 
-use crate::audit::action;
 use super::{AdminError, AdminPrincipal, page_limit};
+use crate::audit::action;
 use crate::ids::TenantName;
 use crate::model::Tenant;
 use crate::signing::new_key_record;
@@ -47,7 +47,14 @@ impl Warrant {
         })
         .await?;
         tracing::info!(tenant = %tenant.name, kid = %key.kid, "tenant created");
-        self.audit_admin(p, &tenant.name, action::TENANT_CREATE, tenant.name.as_str(), serde_json::json!({"kid": key.kid})).await?;
+        self.audit_admin(
+            p,
+            &tenant.name,
+            action::TENANT_CREATE,
+            tenant.name.as_str(),
+            serde_json::json!({"kid": key.kid}),
+        )
+        .await?;
         Ok(tenant)
     }
 
@@ -109,7 +116,14 @@ impl Warrant {
         self.store.delete_tenant(name, self.clock.now()).await?;
         self.changed(Change::Tenant { name: name.clone() }).await?;
         tracing::info!(tenant = %name, "tenant deleted");
-        self.audit_admin(p, &TenantName::system(), action::TENANT_DELETE, name.as_str(), serde_json::Value::Null).await?;
+        self.audit_admin(
+            p,
+            &TenantName::system(),
+            action::TENANT_DELETE,
+            name.as_str(),
+            serde_json::Value::Null,
+        )
+        .await?;
         Ok(())
     }
 }

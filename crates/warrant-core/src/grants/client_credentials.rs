@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use super::{ClientFailure, IssuedToken, TokenError, issue::issue};
+use crate::audit::{Origin, Outcome, action};
 use crate::directory::ClientEntry;
 use crate::ids::{AccountId, TenantName};
 use crate::model::AuthMethod;
 use crate::scope::{Audience, ScopeSet};
 use crate::secret::ClientSecret;
-use crate::audit::{Origin, Outcome, action};
 use crate::{Timestamp, Warrant};
 
 /// A client id and secret as presented (already form-decoded), and how they were presented.

@@ -30,8 +30,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/v1/tenants/{tenant}/keys", get(keys::list))
         .route("/admin/v1/tenants/{tenant}/audit", get(audit::query))
-        .route("/admin/v1/tenants/{tenant}/audit/verify", get(audit::verify))
-        .route("/admin/v1/tenants/{tenant}/audit/export", get(audit::export))
+        .route(
+            "/admin/v1/tenants/{tenant}/audit/verify",
+            get(audit::verify),
+        )
+        .route(
+            "/admin/v1/tenants/{tenant}/audit/export",
+            get(audit::export),
+        )
         .route(
             "/admin/v1/tenants/{tenant}/revocations",
             get(revocations::list).post(revocations::create),

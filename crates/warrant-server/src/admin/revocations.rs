@@ -2,7 +2,6 @@
 //! subject issued up to a `not_before` watermark; the body is shaped like a feed entry, its
 //! time optional — and `GET` of the same path, the tenant's feed as an admin list.
 
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -90,7 +90,10 @@ impl Presented<'_> {
 
 /// Exactly one client authentication method: 400 for two, 401 (with a challenge) for a
 /// malformed Basic header, 401 for none.
-pub(crate) fn presented<'a>(parts: &Parts, params: &'a Params) -> Result<Presented<'a>, OAuthError> {
+pub(crate) fn presented<'a>(
+    parts: &Parts,
+    params: &'a Params,
+) -> Result<Presented<'a>, OAuthError> {
     let basic = parts.headers.get(header::AUTHORIZATION);
     let body_secret = params.get("client_secret");
     let body_id = params.get("client_id");

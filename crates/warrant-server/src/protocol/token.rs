@@ -14,9 +14,9 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use warrant_core::grants::{ClientCredentials, TokenError};
 use warrant_core::TenantName;
 use warrant_core::audit::{AuditEvent, Origin, Outcome, action};
+use warrant_core::grants::{ClientCredentials, TokenError};
 use warrant_proto::oauth::TokenResponse;
 
 use super::client_auth::{presented, read_form, truncate};

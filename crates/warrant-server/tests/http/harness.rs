@@ -364,8 +364,8 @@ pub mod independent {
 impl Env {
     /// `POST {path}` with a form body and optional Basic credentials.
     pub async fn post_form(&self, path: &str, basic: Option<(&str, &str)>, form: &str) -> Resp {
-        let mut req = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        let mut req =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
             req = req.header(header::AUTHORIZATION, basic_header(id, secret));
         }
