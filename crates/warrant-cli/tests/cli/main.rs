@@ -3,7 +3,8 @@
 //! - `usage_*`, `url_*`, `inspect_*`, `token_get_*`: flags, precedence and refusals that need no
 //!   server (a closed port stands in for an unreachable one).
 //! - `walkthrough`: the README walk-through against a real `warrant serve` on 127.0.0.1: create an
-//!   account, get a token, inspect and independently verify it, rotate secrets, disable.
+//!   account, get a token, inspect and independently verify it, rotate secrets, revoke its
+//!   tokens, query and verify the audit log, disable.
 //! - `admin_verbs`: the other admin verbs (tenant, sa, grant, key, token get) against a server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -580,6 +581,40 @@ async fn walkthrough() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"], "invalid_client", "{body}");
     assert_eq!(request_token(endpoint, client_id, next_secret).await.0, 200);
+
+    // Revoke every token of the account; introspection says so; the audit log shows it all.
+    server.admin(&["revoke", "--tenant", "default", "--account", "ci-deployer"]);
+    let r = reqwest::Client::new()
+        .post(format!("{issuer}/introspect"))
+        .basic_auth(client_id, Some(next_secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
+    let o = server.admin(&[
+        "audit",
+        "query",
+        "--tenant",
+        "default",
+        "--subject",
+        client_id,
+    ]);
+    for action in [
+        "account.create",
+        "secret.create",
+        "token.issue",
+        "token.refuse",
+        "secret.revoke",
+        "revocation.subject",
+    ] {
+        assert!(
+            stdout(&o).contains(action),
+            "{action} missing: {}",
+            describe(&o)
+        );
+    }
+    server.admin(&["audit", "verify", "--tenant", "default"]);
 
     // A disabled account gets no token.
     server.admin(&["sa", "disable", "ci-deployer", "--tenant", "default"]);
