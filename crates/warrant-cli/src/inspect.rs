@@ -168,7 +168,10 @@ fn alg_refused(alg: &str) -> String {
     if alg.eq_ignore_ascii_case("none") {
         "alg none is never accepted".into()
     } else {
-        format!("the algorithm {alg:?} is not accepted (Warrant signs with ES256 or EdDSA)")
+        format!(
+            "the algorithm {alg:?} is not accepted (Warrant signs with {})",
+            Algorithm::ALL.map(Algorithm::as_str).join(", ")
+        )
     }
 }
 

@@ -1,4 +1,4 @@
-//! `warrant tenant …`: create, list, show and delete tenants.
+//! `warrant tenant …`: create, list, show, update and delete tenants.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -13,14 +13,22 @@ pub enum TenantCmd {
     /// Create a tenant (its own issuer, keys and accounts).
     Create {
         name: String,
-        /// Signing algorithm of the tenant's keys (ES256 or EdDSA) [default: the server's].
-        #[arg(long)]
+        /// Signing algorithm of the tenant's keys: ES256, EdDSA, RS256 or PS256 [default: ES256].
+        #[arg(long, visible_alias = "alg")]
         signing_alg: Option<String>,
     },
     /// List all tenants.
     List,
     /// Show one tenant.
     Show { name: String },
+    /// Change a tenant. A new signing algorithm applies to the keys the tenant gets from now on;
+    /// its existing keys, and the tokens they signed, keep theirs.
+    Update {
+        name: String,
+        /// Signing algorithm of the tenant's next keys: ES256, EdDSA, RS256 or PS256.
+        #[arg(long, visible_alias = "alg")]
+        signing_alg: String,
+    },
     /// Delete a tenant and everything in it.
     Delete { name: String },
 }
@@ -54,6 +62,15 @@ pub async fn run(cmd: TenantCmd, global: &GlobalArgs) -> Result<()> {
         }
         TenantCmd::Show { name } => {
             let tenant: Tenant = admin.get(&["tenants", &name]).await?;
+            print_tenant(&tenant, out)
+        }
+        TenantCmd::Update { name, signing_alg } => {
+            let tenant: Tenant = admin
+                .merge_patch(
+                    &["tenants", &name],
+                    &serde_json::json!({ "signing_alg": signing_alg }),
+                )
+                .await?;
             print_tenant(&tenant, out)
         }
         TenantCmd::Delete { name } => {

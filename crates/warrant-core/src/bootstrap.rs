@@ -5,8 +5,6 @@
 
 use std::collections::HashSet;
 
-use warrant_jose::Algorithm;
-
 use crate::ids::{AccountId, AccountName, SecretName, TenantName};
 use crate::keyring::{KeyPurpose, KeyringEntry, MasterKey};
 use crate::model::{AuthMethod, Grant, SecretRecord, ServiceAccount, Tenant};
@@ -62,7 +60,7 @@ pub(crate) async fn bootstrap(
         }
         let t = Tenant {
             name: name.clone(),
-            signing_alg: Algorithm::Es256,
+            signing_alg: Tenant::DEFAULT_SIGNING_ALG,
             created_at: now,
             updated_at: now,
             revision: 1,

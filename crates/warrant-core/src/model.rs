@@ -17,6 +17,11 @@ pub struct Tenant {
     pub revision: i64,
 }
 
+impl Tenant {
+    /// The algorithm of a tenant's keys when none is chosen (DESIGN.md, "Policy").
+    pub const DEFAULT_SIGNING_ALG: Algorithm = Algorithm::Es256;
+}
+
 /// An audience and the scopes an account may have there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {

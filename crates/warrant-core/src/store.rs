@@ -181,6 +181,10 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&TenantName>,
         limit: u32,
     ) -> StoreResult<Vec<Tenant>>;
+    /// Replaces the tenant's editable fields (`signing_alg`, `updated_at`) if its stored revision
+    /// is `expected_revision`; the new record carries `expected_revision + 1`.
+    /// `RevisionMismatch` otherwise, `NotFound` if it is gone.
+    async fn update_tenant(&self, tenant: &Tenant, expected_revision: i64) -> StoreResult<()>;
     /// Marks the tenant deleted (its name stays taken) and deletes its accounts.
     async fn delete_tenant(&self, name: &TenantName, at: Timestamp) -> StoreResult<()>;
 

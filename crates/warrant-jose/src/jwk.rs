@@ -1,8 +1,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A public JWK (RFC 7517) as Warrant publishes and reads it. Private members are never modelled,
-/// so a private key cannot be serialised by mistake.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// so a private key cannot be serialised by mistake. RSA's `n` and `e` are unsigned big-endian
+/// integers in base64url (RFC 7518 §6.3.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -104,13 +104,79 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_both_algorithms() {
-        for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+    fn round_trip_every_algorithm() {
+        for alg in Algorithm::ALL {
             let (k, p) = keypair(alg);
             let t = sign_compact(&k, "at+jwt", br#"{"sub":"x"}"#).unwrap();
-            let v = verify_compact(&t, &[p], Some("at+jwt")).unwrap();
+            let v = verify_compact(&t, std::slice::from_ref(&p), Some("at+jwt")).unwrap();
             assert_eq!(v.claims["sub"], "x");
+            assert_eq!(v.alg, alg);
+            assert_eq!(v.header.alg, alg.as_str());
+            // the held-ready signer produces the same kind of token
+            let signer = JwsSigner::new(k, "at+jwt").unwrap();
+            let t = signer.sign(br#"{"sub":"y"}"#).unwrap();
+            let v = verify_compact(&t, &[p], Some("at+jwt")).unwrap();
+            assert_eq!(v.claims["sub"], "y");
         }
+    }
+
+    /// `header.claims` signed by `key` whatever the header says: a token an attacker could make
+    /// with a key whose public half is published under another algorithm.
+    fn forge(key: &SigningKey, header: &str) -> String {
+        let input = format!("{}.{}", b64::encode(header), b64::encode(br#"{"sub":"x"}"#));
+        let sig = key.sign(input.as_bytes()).unwrap();
+        format!("{input}.{}", b64::encode(sig))
+    }
+
+    #[test]
+    fn rs256_and_ps256_are_not_interchangeable() {
+        let (rs, der) = SigningKey::generate(Algorithm::Rs256).unwrap();
+        // the same RSA key material, held as PS256
+        let ps = SigningKey::from_pkcs8(Algorithm::Ps256, &der).unwrap();
+        assert_eq!(
+            rs.kid(),
+            ps.kid(),
+            "the kid is the thumbprint of n and e only"
+        );
+        let rs_public = PublicKey::from_jwk(rs.public_jwk()).unwrap();
+        let ps_public = PublicKey::from_jwk(ps.public_jwk()).unwrap();
+        for (signer, verifier, other) in [(&rs, &ps_public, &ps), (&ps, &rs_public, &rs)] {
+            // an honest token under the other algorithm's key: the header check refuses it
+            let honest = sign_compact(signer, "at+jwt", br#"{"sub":"x"}"#).unwrap();
+            assert_eq!(
+                verify_compact(&honest, std::slice::from_ref(verifier), None).unwrap_err(),
+                JoseError::AlgorithmMismatch
+            );
+            // a header claiming the verifier's algorithm over the other padding: the padding
+            // check refuses it
+            let header = format!(
+                r#"{{"alg":"{}","kid":"{}","typ":"at+jwt"}}"#,
+                other.alg(),
+                other.kid()
+            );
+            let forged = forge(signer, &header);
+            assert_eq!(
+                verify_compact(&forged, std::slice::from_ref(verifier), None).unwrap_err(),
+                JoseError::BadSignature
+            );
+            // and the same header with the right padding verifies
+            assert!(
+                verify_compact(&forge(other, &header), std::slice::from_ref(verifier), None)
+                    .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn rsa_signatures_do_not_cross_to_other_key_types() {
+        let (rs, _) = keypair(Algorithm::Rs256);
+        let (es, es_public) = keypair(Algorithm::Es256);
+        // an RS256 header with the EC key's kid: refused before any signature check
+        let header = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, es.kid());
+        assert_eq!(
+            verify_compact(&forge(&rs, &header), &[es_public], None).unwrap_err(),
+            JoseError::AlgorithmMismatch
+        );
     }
 
     #[test]

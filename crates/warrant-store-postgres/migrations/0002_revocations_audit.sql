@@ -51,7 +51,6 @@ CREATE TABLE audit_records (
 );
 CREATE INDEX audit_records_tenant ON audit_records (tenant, id);
 CREATE INDEX audit_records_subject ON audit_records (tenant, subject, id);
-CREATE INDEX audit_records_at ON audit_records (tenant, at);
 
 -- One row per segment (tenant × writer): its head, and the anchor pruning left behind.
 CREATE TABLE audit_segments (

@@ -357,6 +357,28 @@ impl Store for PostgresStore {
         rows.iter().map(rows::tenant).collect()
     }
 
+    async fn update_tenant(&self, t: &Tenant, expected_revision: i64) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE tenants SET signing_alg = $1, updated_at = $2, revision = $3 \
+             WHERE name = $4 AND revision = $5 AND deleted_at IS NULL",
+        )
+        .bind(t.signing_alg.as_str())
+        .bind(ms(t.updated_at))
+        .bind(expected_revision + 1)
+        .bind(t.name.as_str())
+        .bind(expected_revision)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_tenant(&t.name).await? {
+            Some(_) => Err(StoreError::RevisionMismatch),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
     async fn delete_tenant(&self, name: &TenantName, at: Timestamp) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let done = sqlx::query("UPDATE tenants SET deleted_at = $1, updated_at = $2, revision = revision + 1 WHERE name = $3 AND deleted_at IS NULL")

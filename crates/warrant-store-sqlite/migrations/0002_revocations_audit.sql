@@ -23,10 +23,13 @@ CREATE TABLE revocations_pruned (
     pruned_through INTEGER NOT NULL
 );
 
--- The hash-chained records. `id` (AUTOINCREMENT: never reused) is the admin query's cursor;
--- `at`, `subject`, `action` and `outcome` repeat fields of `body` for queries.
+-- The hash-chained records. `id` (the rowid: one above the highest, and pruning removes the
+-- oldest records only) is the admin query's cursor; `at`, `subject`, `action` and `outcome`
+-- repeat fields of `body` for queries. Every index costs pages in every group commit on the
+-- token path, so there are three: the chain's (tenant, segment, seq), the query's (tenant, id)
+-- and the per-subject one; time ranges filter the (tenant, id) walk.
 CREATE TABLE audit_records (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          INTEGER PRIMARY KEY,
     tenant      TEXT    NOT NULL,
     segment     TEXT    NOT NULL,
     seq         INTEGER NOT NULL,
@@ -42,7 +45,6 @@ CREATE TABLE audit_records (
 );
 CREATE INDEX audit_records_tenant ON audit_records (tenant, id);
 CREATE INDEX audit_records_subject ON audit_records (tenant, subject, id);
-CREATE INDEX audit_records_at ON audit_records (tenant, at);
 
 -- One row per segment (tenant × writer): its head, and the anchor pruning left behind.
 CREATE TABLE audit_segments (

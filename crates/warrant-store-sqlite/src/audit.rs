@@ -1,8 +1,8 @@
 //! The audit log: records, segment heads and checkpoints.
 //!
 //! `append` is on the token hot path (the writer's group commit, up to a few hundred records):
-//! one `IMMEDIATE` transaction, multi-row inserts of a few fixed sizes (prepared once per
-//! connection), one upsert per head, one `fsync` at commit (`synchronous=FULL`).
+//! one `IMMEDIATE` transaction sent as a single multi-statement query (one multi-row insert,
+//! one upsert per head), one `fsync` at commit (`synchronous=FULL`).
 
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -20,11 +20,6 @@ const RECORD_COLS: &str =
 const SEGMENT_COLS: &str = "tenant, segment, head_seq, head_hash, head_mac, key_version, \
      anchor_seq, anchor_hash, created_at, updated_at";
 const CHECKPOINT_COLS: &str = "tenant, segment, seq, hash, at, jws";
-
-/// Rows per multi-row insert, largest first: a batch goes in as a few statements of these sizes
-/// (at most seven distinct statements, each prepared once per connection), which is several
-/// times faster than one statement per record.
-const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
 /// `INSERT` of `rows` records without ids (the store assigns them in `VALUES` order).
 fn insert_records_sql(rows: usize) -> String {
@@ -98,26 +93,38 @@ async fn insert_checkpoint(db: &mut SqliteConnection, c: &AuditCheckpoint) -> St
 }
 
 pub(crate) async fn append(pool: &SqlitePool, batch: &AuditBatch) -> StoreResult<()> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    // A duplicate (tenant, segment, seq) is `Conflict`; dropping `tx` rolls the batch back.
-    let mut rest = &batch.records[..];
-    while !rest.is_empty() {
-        let n = CHUNKS.into_iter().find(|c| *c <= rest.len()).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(n);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_records_sql(n)));
-        for r in chunk {
-            q = bind_record(q, r);
-        }
-        q.execute(&mut *tx).await.map_err(backend)?;
-        rest = tail;
+    // The whole transaction is one multi-statement query: one trip to the connection's worker
+    // thread instead of one per statement. Under load every trip waits for a CPU, and the
+    // group commit's latency is what every waiting token request pays.
+    let mut sql = String::with_capacity(128 + 64 * batch.records.len());
+    sql.push_str("BEGIN IMMEDIATE;\n");
+    if !batch.records.is_empty() {
+        sql.push_str(&insert_records_sql(batch.records.len()));
+        sql.push_str(";\n");
+    }
+    for _ in &batch.heads {
+        sql.push_str(UPSERT_HEAD);
+        sql.push_str(";\n");
+    }
+    sql.push_str("COMMIT;");
+    // Not cached: batch sizes vary, and a cached statement per size would crowd out the rest.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for r in &batch.records {
+        q = bind_record(q, r);
     }
     for h in &batch.heads {
-        bind_segment(sqlx::query(UPSERT_HEAD), h)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        q = bind_segment(q, h);
     }
-    tx.commit().await.map_err(backend)
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    match q.execute(&mut *conn).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            // A statement failed inside the transaction (a duplicate seq is `Conflict`): undo
+            // the batch before the connection goes back to the pool.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(backend(e))
+        }
+    }
 }
 
 /// The exclusive upper bound of the strings starting with `prefix` (in byte order): the prefix
@@ -313,7 +320,7 @@ pub(crate) async fn export(
     Ok((records, segments, checkpoints))
 }
 
-/// Loads an exported log, keeping record ids (AUTOINCREMENT then continues above the highest)
+/// Loads an exported log, keeping record ids (new rows then continue above the highest)
 /// and segments' anchors.
 pub(crate) async fn import(
     db: &mut SqliteConnection,

@@ -37,7 +37,12 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Alive while any clone of this store is: the background checkpointer stops when it goes.
+    _alive: std::sync::Arc<()>,
 }
+
+/// How often the background task copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 const ACCOUNT_COLS: &str = "id, tenant, name, description, enabled, default_audience, grants, \
      default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision";
@@ -62,18 +67,33 @@ impl SqliteStore {
         Self::with_options(opts).await
     }
 
+    /// WAL with `synchronous=FULL`: every commit is on disk when it returns (the audit log's
+    /// durability rests on it). Automatic checkpoints are off: SQLite would otherwise run one
+    /// inside whichever commit crossed 1000 WAL pages — on the token path, stalling the audit
+    /// writer's group commit for the copy and an fsync of the database file. A background task
+    /// checkpoints passively instead (it never blocks writers; the WAL is reused once a
+    /// checkpoint has caught up).
     async fn with_options(opts: SqliteConnectOptions) -> StoreResult<Self> {
         let opts = opts
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
             .map_err(backend)?;
-        Ok(Self { pool })
+        let alive = std::sync::Arc::new(());
+        tokio::spawn(checkpoint_in_background(
+            pool.clone(),
+            std::sync::Arc::downgrade(&alive),
+        ));
+        Ok(Self {
+            pool,
+            _alive: alive,
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -82,6 +102,23 @@ impl SqliteStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+async fn checkpoint_in_background(pool: SqlitePool, alive: std::sync::Weak<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.strong_count() == 0 || pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "background WAL checkpoint failed; retrying");
+        }
     }
 }
 
@@ -291,6 +328,28 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         rows.iter().map(rows::tenant).collect()
+    }
+
+    async fn update_tenant(&self, t: &Tenant, expected_revision: i64) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE tenants SET signing_alg = ?, updated_at = ?, revision = ? \
+             WHERE name = ? AND revision = ? AND deleted_at IS NULL",
+        )
+        .bind(t.signing_alg.as_str())
+        .bind(ms(t.updated_at))
+        .bind(expected_revision + 1)
+        .bind(t.name.as_str())
+        .bind(expected_revision)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_tenant(&t.name).await? {
+            Some(_) => Err(StoreError::RevisionMismatch),
+            None => Err(StoreError::NotFound),
+        }
     }
 
     async fn delete_tenant(&self, name: &TenantName, at: Timestamp) -> StoreResult<()> {

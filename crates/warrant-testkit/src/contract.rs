@@ -472,6 +472,117 @@ pub async fn tenant_delete_hides_it(store: &dyn Store) {
     );
 }
 
+/// `update_tenant` stores every algorithm, sets `updated_at`, takes the revision from
+/// `expected_revision` (not from the record) and leaves `created_at` and other tenants alone.
+pub async fn tenant_update_persists_alg_and_bumps_revision(store: &dyn Store) {
+    let acme = seed_tenant(store, "acme").await;
+    let beta = seed_tenant(store, "beta").await;
+    let mut current = acme.clone();
+    for (i, alg) in [
+        Algorithm::Rs256,
+        Algorithm::Ps256,
+        Algorithm::EdDsa,
+        Algorithm::Es256,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let next = Tenant {
+            signing_alg: alg,
+            updated_at: ms(T0, 60_000 * (i as i64 + 1) + 7),
+            revision: 99,          // not what the store keeps
+            created_at: ms(T0, 5), // not editable
+            ..current.clone()
+        };
+        ok(
+            store.update_tenant(&next, current.revision).await,
+            &format!("update_tenant({alg})"),
+        );
+        let want = Tenant {
+            revision: current.revision + 1,
+            created_at: acme.created_at,
+            ..next
+        };
+        assert_eq!(
+            ok(store.get_tenant(&acme.name).await, "get_tenant(acme)"),
+            Some(want.clone()),
+            "after update_tenant({alg})"
+        );
+        current = want;
+    }
+    assert_eq!(
+        ok(store.list_tenants(None, 10).await, "list_tenants"),
+        vec![current, beta.clone()]
+    );
+    assert_eq!(
+        ok(store.get_tenant(&beta.name).await, "get_tenant(beta)"),
+        Some(beta),
+        "another tenant is untouched"
+    );
+}
+
+/// A stale (or future) expected revision is `RevisionMismatch` and changes nothing.
+pub async fn tenant_update_stale_revision_is_mismatch(store: &dyn Store) {
+    let t = seed_tenant(store, "acme").await;
+    let v2 = Tenant {
+        signing_alg: Algorithm::Ps256,
+        updated_at: ms(T0, 1_000),
+        revision: t.revision + 1,
+        ..t.clone()
+    };
+    ok(store.update_tenant(&v2, t.revision).await, "update_tenant");
+    for expected in [t.revision, t.revision + 5, 0] {
+        let lost = Tenant {
+            signing_alg: Algorithm::Rs256,
+            updated_at: ms(T0, 2_000),
+            revision: expected + 1,
+            ..t.clone()
+        };
+        err(
+            store.update_tenant(&lost, expected).await,
+            Want::RevisionMismatch,
+            &format!(
+                "update_tenant expecting revision {expected} (stored: {})",
+                v2.revision
+            ),
+        );
+    }
+    assert_eq!(ok(store.get_tenant(&t.name).await, "get_tenant"), Some(v2));
+}
+
+/// Updating a deleted or never-created tenant is `NotFound`; the deleted one stays deleted.
+pub async fn tenant_update_missing_is_not_found(store: &dyn Store) {
+    let t = seed_tenant(store, "acme").await;
+    ok(
+        store.delete_tenant(&t.name, ms(T0, 1_000)).await,
+        "delete_tenant",
+    );
+    // Deleting bumped the stored revision: try both the old and the new one.
+    for expected in [t.revision, t.revision + 1] {
+        let next = Tenant {
+            signing_alg: Algorithm::Rs256,
+            updated_at: ms(T0, 2_000),
+            ..t.clone()
+        };
+        err(
+            store.update_tenant(&next, expected).await,
+            Want::NotFound,
+            &format!("update_tenant of a deleted tenant expecting {expected}"),
+        );
+    }
+    let never = tenant("never");
+    err(
+        store.update_tenant(&never, never.revision).await,
+        Want::NotFound,
+        "update_tenant of an unknown tenant",
+    );
+    assert_eq!(ok(store.get_tenant(&t.name).await, "get_tenant"), None);
+    assert_eq!(
+        ok(store.list_tenants(None, 10).await, "list_tenants"),
+        vec![]
+    );
+}
+
 /// A deleted tenant's name is never reused: creating it again is `Conflict`.
 pub async fn tenant_deleted_name_stays_taken(store: &dyn Store) {
     let t = seed_tenant(store, "acme").await;

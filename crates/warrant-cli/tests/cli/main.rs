@@ -656,6 +656,22 @@ async fn admin_verbs() {
     let o = server.admin(&["tenant", "list"]);
     assert!(stdout(&o).contains("payments"), "{}", describe(&o));
 
+    // RSA tenants, and a tenant's algorithm changed for its future keys.
+    let rsa = server.admin_json(&["tenant", "create", "legacy", "--alg", "RS256"]);
+    assert_eq!(rsa["signing_alg"], "RS256");
+    let updated = server.admin_json(&["tenant", "update", "legacy", "--alg", "PS256"]);
+    assert_eq!(updated["signing_alg"], "PS256");
+    assert_eq!(updated["revision"], 2);
+    let o = server.admin(&["tenant", "update", "payments", "--signing-alg", "EdDSA"]);
+    assert!(stdout(&o).contains("EdDSA"), "{}", describe(&o));
+    let o = server.admin_status(&["tenant", "update", "payments", "--alg", "HS256"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert!(
+        stderr(&o).contains("ES256, EdDSA, RS256, PS256"),
+        "{}",
+        describe(&o)
+    );
+
     // An error from the admin API is a readable problem on stderr.
     let o = server.admin_status(&["tenant", "show", "no-such-tenant"]);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));

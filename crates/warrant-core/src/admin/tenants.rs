@@ -25,7 +25,7 @@ impl Warrant {
         let now = self.clock.now();
         let tenant = Tenant {
             name,
-            signing_alg: alg.unwrap_or(Algorithm::Es256),
+            signing_alg: alg.unwrap_or(Tenant::DEFAULT_SIGNING_ALG),
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -56,6 +56,49 @@ impl Warrant {
         )
         .await?;
         Ok(tenant)
+    }
+
+    /// Changes the algorithm of the tenant's future signing keys. Keys that exist keep theirs:
+    /// tokens keep verifying, and the new algorithm signs from the next key the tenant gets
+    /// (DESIGN.md, "Signing keys": a key is published before it signs). With `if_revision`, only
+    /// if the tenant is still at that revision. Setting the current algorithm changes nothing.
+    pub async fn update_tenant(
+        &self,
+        p: &AdminPrincipal,
+        name: &TenantName,
+        if_revision: Option<i64>,
+        signing_alg: Algorithm,
+    ) -> Result<Tenant, AdminError> {
+        p.require(name)?;
+        let current = self.live_tenant(name).await?;
+        if if_revision.is_some_and(|rev| rev != current.revision) {
+            return Err(AdminError::PreconditionFailed);
+        }
+        if current.signing_alg == signing_alg {
+            return Ok(current);
+        }
+        let next = Tenant {
+            signing_alg,
+            updated_at: self.clock.now(),
+            revision: current.revision + 1,
+            ..current.clone()
+        };
+        self.store.update_tenant(&next, current.revision).await?;
+        self.changed(Change::Tenant { name: name.clone() }).await?;
+        tracing::info!(tenant = %name, signing_alg = %signing_alg, "tenant updated");
+        self.audit_admin(
+            p,
+            name,
+            action::TENANT_UPDATE,
+            name.as_str(),
+            serde_json::json!({
+                "signing_alg": signing_alg.as_str(),
+                "previous_signing_alg": current.signing_alg.as_str(),
+                "revision": next.revision,
+            }),
+        )
+        .await?;
+        Ok(next)
     }
 
     pub async fn get_tenant(

@@ -77,6 +77,7 @@ pub mod action {
     pub const REVOKE_SUBJECT: &str = "revocation.subject";
     pub const TENANT_CREATE: &str = "tenant.create";
     pub const TENANT_DELETE: &str = "tenant.delete";
+    pub const TENANT_UPDATE: &str = "tenant.update";
     pub const ACCOUNT_CREATE: &str = "account.create";
     pub const ACCOUNT_UPDATE: &str = "account.update";
     pub const ACCOUNT_DELETE: &str = "account.delete";

@@ -207,11 +207,13 @@ impl Writer {
                 job = rx.recv() => {
                     let Some(first) = job else { break };
                     let mut jobs = vec![first];
-                    while jobs.len() < self.settings.max_batch {
-                        match rx.try_recv() {
-                            Ok(j) => jobs.push(j),
-                            Err(_) => break,
-                        }
+                    self.gather(&mut rx, &mut jobs);
+                    if jobs.len() > 1 && jobs.len() < self.settings.max_batch {
+                        // Requests are arriving together: let the ones already running reach
+                        // the queue too, so that they share this commit rather than wait for
+                        // the next one (one scheduler turn, no timer).
+                        tokio::task::yield_now().await;
+                        self.gather(&mut rx, &mut jobs);
                     }
                     self.handle(jobs).await;
                 }
@@ -227,6 +229,16 @@ impl Writer {
         // Every handle is gone (shutdown): count what was aggregated and sign the heads.
         if let Err(e) = self.maintain(true, false).await {
             tracing::warn!(error = %e, "final audit checkpoint failed");
+        }
+    }
+
+    /// Takes what is waiting, up to the batch limit.
+    fn gather(&self, rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+        while jobs.len() < self.settings.max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
         }
     }
 

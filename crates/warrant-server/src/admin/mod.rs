@@ -26,7 +26,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/admin/v1/tenants/{tenant}",
-            get(tenants::show).delete(tenants::remove),
+            get(tenants::show)
+                .patch(tenants::patch)
+                .delete(tenants::remove),
         )
         .route("/admin/v1/tenants/{tenant}/keys", get(keys::list))
         .route("/admin/v1/tenants/{tenant}/audit", get(audit::query))

@@ -2,10 +2,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use warrant_jose::Algorithm;
+use serde_json::Value;
 use warrant_proto::admin::CreateTenant;
 
-use super::extract::{Admin, JsonBody, PageQuery, decode_cursor, page, tenant};
+use super::extract::{Admin, IfMatch, JsonBody, PageQuery, decode_cursor, etag, page, tenant};
 use super::views;
 use crate::AppState;
 use crate::error::ApiError;
@@ -40,20 +40,13 @@ pub(crate) async fn create(
     let alg = body
         .signing_alg
         .as_deref()
-        .map(|a| {
-            Algorithm::parse(a).map_err(|_| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "signing_alg must be ES256 or EdDSA",
-                )
-            })
-        })
+        .map(|a| views::signing_alg_in(Some(a)))
         .transpose()?;
     let t = s.warrant.create_tenant(&p, name, alg).await?;
     let location = format!("/admin/v1/tenants/{}", t.name);
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, location)],
+        [(header::LOCATION, location), etag(t.revision)],
         Json(views::tenant(&t, s.warrant.config())),
     )
         .into_response())
@@ -65,7 +58,37 @@ pub(crate) async fn show(
     Path(t): Path<String>,
 ) -> Result<Response, ApiError> {
     let t = s.warrant.get_tenant(&p, &tenant(&t)?).await?;
-    Ok(Json(views::tenant(&t, s.warrant.config())).into_response())
+    Ok((
+        [etag(t.revision)],
+        Json(views::tenant(&t, s.warrant.config())),
+    )
+        .into_response())
+}
+
+/// JSON Merge Patch of a tenant: `signing_alg` is its one editable field. It applies to the keys
+/// the tenant gets from now on; existing keys keep their algorithm.
+pub(crate) async fn patch(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Path(t): Path<String>,
+    IfMatch(if_match): IfMatch,
+    JsonBody(patch): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let name = tenant(&t)?;
+    let current = s.warrant.get_tenant(&p, &name).await?;
+    if if_match.is_some_and(|rev| rev != current.revision) {
+        return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
+    }
+    let alg = views::patched_tenant_alg(&current, s.warrant.config(), &patch)?;
+    let t = s
+        .warrant
+        .update_tenant(&p, &name, Some(current.revision), alg)
+        .await?;
+    Ok((
+        [etag(t.revision)],
+        Json(views::tenant(&t, s.warrant.config())),
+    )
+        .into_response())
 }
 
 pub(crate) async fn remove(

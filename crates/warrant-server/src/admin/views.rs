@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 use warrant_core::admin::AccountSpec;
 use warrant_core::model::{Grant, ServiceAccount, Tenant};
 use warrant_core::{Audience, CoreConfig, Scope, ScopeSet};
+use warrant_jose::Algorithm;
 use warrant_proto::admin as wire;
 
 use crate::error::ApiError;
@@ -124,25 +125,59 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Applies a merge patch to a resource's representation `before`. Only the `editable` fields
+/// may change; a read-only field may appear with its current value, so a modified copy of a
+/// `GET` response is a valid patch.
+fn patched(before: Value, editable: &[&str], patch: &Value) -> Result<Value, ApiError> {
+    let Value::Object(p) = patch else {
+        return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+    };
+    if let Some(k) = p
+        .keys()
+        .find(|k| !editable.contains(&k.as_str()) && p.get(*k) != before.get(*k))
+    {
+        return Err(invalid(format!("{k} cannot be changed")));
+    }
+    let mut after = before;
+    merge_patch(&mut after, patch);
+    Ok(after)
+}
+
+/// Applies a merge patch to a tenant's representation and returns its new signing algorithm
+/// (`null` resets it to the default, as at creation).
+pub(crate) fn patched_tenant_alg(
+    current: &Tenant,
+    config: &CoreConfig,
+    patch: &Value,
+) -> Result<Algorithm, ApiError> {
+    let before = serde_json::to_value(tenant(current, config))
+        .map_err(|_| ApiError::bad_request("unserialisable tenant"))?;
+    let after = patched(before, &["signing_alg"], patch)?;
+    match after.get("signing_alg").filter(|v| !v.is_null()) {
+        None => Ok(Tenant::DEFAULT_SIGNING_ALG),
+        Some(v) => signing_alg_in(v.as_str()),
+    }
+}
+
+/// A tenant's `signing_alg` as admins send it.
+pub(crate) fn signing_alg_in(alg: Option<&str>) -> Result<Algorithm, ApiError> {
+    alg.and_then(|a| Algorithm::parse(a).ok()).ok_or_else(|| {
+        invalid(format!(
+            "signing_alg must be one of {}",
+            Algorithm::ALL.map(Algorithm::as_str).join(", ")
+        ))
+    })
+}
+
 /// Applies a merge patch to an account's representation and returns the new editable fields.
 pub(crate) fn patched_spec(
     current: &ServiceAccount,
     config: &CoreConfig,
     patch: &Value,
 ) -> Result<AccountSpec, ApiError> {
-    let Value::Object(p) = patch else {
-        return Err(ApiError::bad_request("a merge patch must be a JSON object"));
-    };
     let before = serde_json::to_value(account(current, config))
         .map_err(|_| ApiError::bad_request("unserialisable account"))?;
-    if let Some(k) = p
-        .keys()
-        .find(|k| !EDITABLE.contains(&k.as_str()) && p.get(*k) != before.get(*k))
-    {
-        return Err(invalid(format!("{k} cannot be changed")));
-    }
-    let mut after = before;
-    merge_patch(&mut after, patch);
+    let after = patched(before, EDITABLE, patch)?;
     let field = |k: &str| after.get(k).filter(|v| !v.is_null());
     let description = match field("description") {
         None => String::new(),

@@ -5,12 +5,14 @@
 //! Modules: `harness` (the test environment), `discovery` (metadata and JWKS), `token` (the
 //! token endpoint: success, policy, every bad input), `credentials` (secret rotation, expiry,
 //! disable/delete, tenant isolation), `limits` (rate limits), `admin` (the admin API),
+//! `algorithms` (RS256/PS256 tenants beside ES256/EdDSA; changing a tenant's algorithm),
 //! `restart` (state survives a restart), `introspection` and `revocation` (RFC 7662, RFC 7009,
 //! the feed and its stream), `audit` (records, query, verify, export), `audit_writer` (group commit under load, no token
 //! without its record, aggregation of refusals).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod algorithms;
 mod audit;
 mod audit_writer;
 mod credentials;
