@@ -1,6 +1,7 @@
 //! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
 //! `secret`, `grant`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`),
-//! and the operator verbs beside the server's data (`migrate`, `backup`, `import`).
+//! and the operator verbs beside the server's data (`migrate`, `backup`, `import`,
+//! `master-key`).
 //!
 //! The admin verbs are thin: parse flags, get an admin token with the credentials file, make one
 //! or two admin API calls, print. All HTTP is in `client`; all printing helpers in `output`.
@@ -17,6 +18,7 @@ mod globals;
 mod grant;
 mod inspect;
 mod key;
+mod master_key;
 mod ops;
 mod output;
 mod revoke;
@@ -73,6 +75,9 @@ enum Command {
     Backup(ops::BackupArgs),
     /// Copy a SQLite deployment into an empty PostgreSQL database (operator).
     Import(ops::ImportArgs),
+    /// Rotate the master key, or generate one (operator, with the servers stopped).
+    #[command(subcommand)]
+    MasterKey(master_key::MasterKeyCmd),
 }
 
 /// mimalloc: the token path allocates many small, short-lived buffers (form, claims, token,
@@ -98,6 +103,7 @@ async fn main() -> ExitCode {
         Command::Migrate(cmd) => done(ops::migrate(cmd).await),
         Command::Backup(args) => done(ops::backup(args).await),
         Command::Import(args) => done(ops::import(args).await),
+        Command::MasterKey(cmd) => done(master_key::run(cmd).await),
     };
     match result {
         Ok(code) => code,

@@ -26,7 +26,7 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    fn load(self) -> anyhow::Result<ServeConfig> {
+    pub(crate) fn load(self) -> anyhow::Result<ServeConfig> {
         config::load(
             self.config.as_deref(),
             Flags {

@@ -179,7 +179,7 @@ impl DataDir {
 }
 
 /// Writes a file readable by the owner only.
-fn write_private(path: &Path, contents: &[u8], create_new: bool) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8], create_new: bool) -> anyhow::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -380,8 +380,9 @@ async fn wait_for_signal() {
     }
 }
 
-/// Once a minute: writes secrets' last-used times (authentication itself never writes) and
-/// prunes revocations that no live token can match any more.
+/// Once a minute: writes secrets' last-used times (authentication itself never writes),
+/// prunes revocations that no live token can match any more, and rotates the signing keys of
+/// tenants whose rotation period says so (docs/key-rotation.md).
 async fn housekeeping(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.tick().await;
@@ -395,6 +396,9 @@ async fn housekeeping(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Recei
                     Ok(0) => {}
                     Ok(n) => tracing::info!(pruned = n, "pruned revocations no live token can match"),
                     Err(e) => tracing::warn!(error = %e, "could not prune revocations"),
+                }
+                if let Err(e) = warrant.rotate_due_keys().await {
+                    tracing::warn!(error = %e, "could not run scheduled key rotation");
                 }
             }
             _ = stop.changed() => return,

@@ -23,11 +23,17 @@ pub enum TenantCmd {
     Show { name: String },
     /// Change a tenant. A new signing algorithm applies to the keys the tenant gets from now on;
     /// its existing keys, and the tokens they signed, keep theirs.
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
     Update {
         name: String,
         /// Signing algorithm of the tenant's next keys: ES256, EdDSA, RS256 or PS256.
-        #[arg(long, visible_alias = "alg")]
-        signing_alg: String,
+        #[arg(long, visible_alias = "alg", group = "change")]
+        signing_alg: Option<String>,
+        /// Scheduled key rotation: a new key signs this long after the current one did (`30d`,
+        /// `12h`; `off` for manual rotation only). At least 2 × (jwks_max_age + 60 s), at most
+        /// 365 days. See docs/key-rotation.md.
+        #[arg(long, value_name = "DURATION|off", value_parser = parse_period, group = "change")]
+        key_rotation_period: Option<Period>,
     },
     /// Delete a tenant and everything in it.
     Delete { name: String },
@@ -64,12 +70,20 @@ pub async fn run(cmd: TenantCmd, global: &GlobalArgs) -> Result<()> {
             let tenant: Tenant = admin.get(&["tenants", &name]).await?;
             print_tenant(&tenant, out)
         }
-        TenantCmd::Update { name, signing_alg } => {
+        TenantCmd::Update {
+            name,
+            signing_alg,
+            key_rotation_period,
+        } => {
+            let mut patch = serde_json::Map::new();
+            if let Some(alg) = signing_alg {
+                patch.insert("signing_alg".into(), alg.into());
+            }
+            if let Some(Period(p)) = key_rotation_period {
+                patch.insert("key_rotation_period_seconds".into(), p.into());
+            }
             let tenant: Tenant = admin
-                .merge_patch(
-                    &["tenants", &name],
-                    &serde_json::json!({ "signing_alg": signing_alg }),
-                )
+                .merge_patch(&["tenants", &name], &serde_json::Value::Object(patch))
                 .await?;
             print_tenant(&tenant, out)
         }
@@ -83,6 +97,17 @@ pub async fn run(cmd: TenantCmd, global: &GlobalArgs) -> Result<()> {
     }
 }
 
+/// A rotation period as `--key-rotation-period` takes it: seconds, or `None` for `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct Period(Option<u64>);
+
+fn parse_period(text: &str) -> Result<Period, String> {
+    match text {
+        "off" | "none" | "manual" => Ok(Period(None)),
+        _ => crate::duration::parse_duration(text).map(|s| Period(Some(s))),
+    }
+}
+
 fn print_tenant(t: &Tenant, out: Output) -> Result<()> {
     if out == Output::Json {
         return output::json(t);
@@ -91,6 +116,11 @@ fn print_tenant(t: &Tenant, out: Output) -> Result<()> {
         ("name", t.name.clone()),
         ("issuer", t.issuer.clone()),
         ("signing alg", t.signing_alg.clone()),
+        (
+            "key rotation",
+            t.key_rotation_period_seconds
+                .map_or_else(|| "manual".into(), crate::duration::format_duration),
+        ),
         ("created", t.created_at.clone()),
         ("updated", t.updated_at.clone()),
         ("revision", t.revision.to_string()),

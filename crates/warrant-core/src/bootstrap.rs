@@ -61,6 +61,7 @@ pub(crate) async fn bootstrap(
         let t = Tenant {
             name: name.clone(),
             signing_alg: Tenant::DEFAULT_SIGNING_ALG,
+            key_rotation_period: None,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -83,7 +84,7 @@ pub(crate) async fn bootstrap(
         if let Some(t) = store.get_tenant(&name).await?
             && !keyed.contains(&name)
         {
-            let key = new_key_record(master, &name, t.signing_alg, now)?;
+            let key = new_key_record(master, &name, t.signing_alg, now, now)?;
             store.add_signing_key(&key).await?;
         }
     }

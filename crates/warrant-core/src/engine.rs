@@ -49,6 +49,9 @@ pub struct Warrant {
     /// One catch-up at a time (a second caller waits, then finds nothing new).
     pub(crate) revocation_sync: tokio::sync::Mutex<()>,
     pub(crate) audit: AuditLog,
+    /// One signing-key rotation or revocation at a time here (the store's bootstrap lock
+    /// excludes other replicas): each decides from the keys it reads.
+    pub(crate) key_writes: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Warrant {
@@ -77,7 +80,7 @@ impl Warrant {
             &entries,
             KeyPurpose::Audit,
         )?);
-        let keys = Arc::new(KeyRegistry::default());
+        let keys = Arc::new(KeyRegistry::new(clock.clone()));
         let audit = AuditLog::start(
             store.clone(),
             clock.clone(),
@@ -98,6 +101,7 @@ impl Warrant {
             revocation_head: tokio::sync::watch::Sender::new(0),
             revocation_sync: tokio::sync::Mutex::new(()),
             audit,
+            key_writes: tokio::sync::Mutex::new(()),
         };
         this.reload_all().await?;
         Ok((this, outcome))

@@ -3,7 +3,8 @@
 //! One 32-byte master key per deployment. It never encrypts data directly: a key-encryption key
 //! is derived from it (HKDF) and wraps the keyring stored in the database — random
 //! secret-hashing keys (versioned) and signing keys. Every secret hash names the version of the
-//! hashing key it used, so rotating the master key only re-wraps the keyring.
+//! hashing key it used, so rotating the master key only re-wraps the keyring
+//! ([`crate::master_rotation`]).
 
 use std::collections::HashMap;
 
@@ -163,4 +164,17 @@ impl VersionedKeys {
     pub fn get(&self, version: u32) -> Option<&HmacKey> {
         self.keys.get(&version)
     }
+}
+
+/// The writes of one master-key rotation, applied by [`crate::Store::rewrap`] in one
+/// transaction: every wrapped key in the store, re-wrapped under the new master key, and the
+/// new key versions that only the new master key ever wrapped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rewrap {
+    /// Every keyring entry, matched by purpose and version; only `wrapped` is written.
+    pub keyring: Vec<KeyringEntry>,
+    /// Every signing key: its tenant, kid and new `private_wrapped`.
+    pub signing_keys: Vec<(crate::TenantName, String, Vec<u8>)>,
+    /// New keyring entries (new versions) to insert.
+    pub added: Vec<KeyringEntry>,
 }

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod ids;
 mod introspection;
 pub mod keyring;
+pub mod master_rotation;
 pub mod model;
 pub mod policy;
 pub mod ratelimit;
@@ -36,7 +37,7 @@ pub use keyring::MasterKey;
 pub use scope::{Audience, Scope, ScopeSet};
 pub use secret::ClientSecret;
 pub use signing::TenantKeys;
-pub use store::{Change, ChangeFeed, MigrationState, Snapshot, Store, StoreError};
+pub use store::{Change, ChangeFeed, KeyTimes, MigrationState, Snapshot, Store, StoreError};
 pub use time::{Clock, SystemClock, Timestamp};
 pub use token_check::{Inactive, OwnToken};
 

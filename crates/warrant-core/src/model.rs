@@ -12,6 +12,9 @@ use crate::time::Timestamp;
 pub struct Tenant {
     pub name: TenantName,
     pub signing_alg: Algorithm,
+    /// Scheduled key rotation: a successor key activates this many seconds after the active
+    /// one did (`None`: rotation is manual only). See docs/key-rotation.md.
+    pub key_rotation_period: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,

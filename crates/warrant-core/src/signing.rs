@@ -1,14 +1,22 @@
-//! Signing keys held ready: per tenant, the signer in use and the published public keys with
-//! the JWKS document pre-serialised (the JWKS endpoint serves bytes, it does not build them).
+//! Signing keys held ready: per tenant, every key not yet removed, parsed once (signers
+//! prepared once), and the view valid now — the signer, the published public keys and the JWKS
+//! document pre-serialised (the JWKS endpoint serves bytes, it does not build them).
+//!
+//! Keys change state at times stored with them (`lifecycle` computes those times). The view
+//! carries the interval it is valid for; `KeyRegistry::get` compares the time with its end
+//! (one comparison on the token path) and, once a boundary has passed, rebuilds that tenant's
+//! view from the keys already parsed — no store access, no re-parsing, no reload.
+
+pub mod lifecycle;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use warrant_jose::{Algorithm, JwkSet, JwsSigner, PublicKey, SigningKey};
+use warrant_jose::{Algorithm, Jwk, JwkSet, JwsSigner, PublicKey, SigningKey};
 
 use crate::keyring::MasterKey;
 use crate::model::{KeyState, SigningKeyRecord};
-use crate::{CoreConfig, CoreError, TenantName, Timestamp};
+use crate::{Clock, CoreConfig, CoreError, TenantName, Timestamp};
 
 /// The media type of RFC 9068 access tokens, as the JOSE `typ` header carries it.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -29,24 +37,144 @@ pub struct TenantKeys {
     pub jwks_json: Arc<str>,
     /// Algorithms of the published keys, for discovery metadata.
     pub algs: Vec<Algorithm>,
+    /// This view holds from `valid_from` (inclusive) to `valid_until` (exclusive; `None`: no
+    /// key changes state later). Outside it, the registry builds a new view.
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
 }
 
-#[derive(Debug, Default)]
+impl TenantKeys {
+    fn holds_at(&self, now: Timestamp) -> bool {
+        self.valid_until.is_none_or(|end| now < end) && self.valid_from.is_none_or(|s| now >= s)
+    }
+}
+
+/// One key, parsed once.
+struct ReadyKey {
+    signer: Arc<JwsSigner>,
+    checkpoint_signer: Arc<JwsSigner>,
+    public: PublicKey,
+    jwk: Jwk,
+}
+
+/// A tenant's keys not yet removed when loaded, and the view in use.
+struct TenantSet {
+    tenant: TenantName,
+    issuer: String,
+    /// The records' times (private parts dropped), sorted by activation; `ready` matches.
+    times: Vec<SigningKeyRecord>,
+    ready: Vec<ReadyKey>,
+    view: RwLock<Arc<TenantKeys>>,
+}
+
+impl TenantSet {
+    fn view_at(&self, now: Timestamp) -> Result<TenantKeys, CoreError> {
+        let mut signing: Option<usize> = None;
+        let mut public = Vec::new();
+        let mut jwks = JwkSet::default();
+        let mut algs = Vec::new();
+        for (i, (r, k)) in self.times.iter().zip(&self.ready).enumerate() {
+            let state = r.state_at(now);
+            if state == KeyState::Removed {
+                continue;
+            }
+            public.push(k.public.clone());
+            jwks.keys.push(k.jwk.clone());
+            if !algs.contains(&r.alg) {
+                algs.push(r.alg);
+            }
+            if state == KeyState::Active {
+                // sorted by activation: the latest active key wins
+                signing = Some(i);
+            }
+        }
+        let jwks_json: Arc<str> = serde_json::to_string(&jwks)
+            .map_err(|e| CoreError::Config(format!("jwks: {e}")))?
+            .into();
+        let valid_from = self
+            .times
+            .iter()
+            .flat_map(|k| [Some(k.activates_at), k.retires_at, k.removed_at])
+            .flatten()
+            .filter(|t| *t <= now)
+            .max();
+        Ok(TenantKeys {
+            tenant: self.tenant.clone(),
+            issuer: self.issuer.clone(),
+            signer: signing.map(|i| self.ready[i].signer.clone()),
+            checkpoint_signer: signing.map(|i| self.ready[i].checkpoint_signer.clone()),
+            public,
+            jwks_json,
+            algs,
+            valid_from,
+            valid_until: lifecycle::next_boundary(&self.times, now),
+        })
+    }
+
+    /// The view at `now`: the one held if it is still valid (the usual case: one read lock and
+    /// one comparison), else a new one built from the parsed keys.
+    fn at(&self, now: Timestamp) -> Arc<TenantKeys> {
+        let held = crate::read(&self.view).clone();
+        if held.holds_at(now) {
+            return held;
+        }
+        match self.view_at(now) {
+            Ok(v) => {
+                let v = Arc::new(v);
+                tracing::info!(tenant = %self.tenant, "signing keys changed state");
+                *crate::write(&self.view) = v.clone();
+                v
+            }
+            Err(e) => {
+                // Serialising a JWKS of keys that serialised before does not fail; if it
+                // did, keep serving the last view rather than none.
+                tracing::error!(tenant = %self.tenant, error = %e, "signing key view");
+                held
+            }
+        }
+    }
+}
+
+/// Every live tenant's keys, switched by time.
 pub(crate) struct KeyRegistry {
-    tenants: RwLock<HashMap<TenantName, Arc<TenantKeys>>>,
+    clock: Arc<dyn Clock>,
+    tenants: RwLock<HashMap<TenantName, Arc<TenantSet>>>,
+}
+
+impl std::fmt::Debug for KeyRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRegistry").finish_non_exhaustive()
+    }
 }
 
 impl KeyRegistry {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            tenants: RwLock::default(),
+        }
+    }
+
+    /// The tenant's keys as they are now.
     pub(crate) fn get(&self, tenant: &TenantName) -> Option<Arc<TenantKeys>> {
-        crate::read(&self.tenants).get(tenant).cloned()
+        let set = crate::read(&self.tenants).get(tenant).cloned()?;
+        Some(set.at(self.clock.now()))
     }
 
-    /// Every live tenant's keys.
+    /// Every live tenant's keys, as they are now.
     pub(crate) fn all(&self) -> Vec<Arc<TenantKeys>> {
-        crate::read(&self.tenants).values().cloned().collect()
+        let sets: Vec<Arc<TenantSet>> = crate::read(&self.tenants).values().cloned().collect();
+        let now = self.clock.now();
+        sets.iter().map(|s| s.at(now)).collect()
     }
 
-    /// Rebuilds the registry from the stored keys of live tenants.
+    /// The stored times of a tenant's loaded keys (for deciding on scheduled rotation
+    /// without reading the store).
+    pub(crate) fn times(&self, tenant: &TenantName) -> Option<Vec<SigningKeyRecord>> {
+        Some(crate::read(&self.tenants).get(tenant)?.times.clone())
+    }
+
+    /// Rebuilds the registry from the stored keys of live tenants (keys not removed at `now`).
     pub(crate) fn load(
         &self,
         master: &MasterKey,
@@ -61,66 +189,70 @@ impl KeyRegistry {
         let mut map = HashMap::new();
         for (tenant, mut recs) in grouped {
             recs.sort_by_key(|r| r.activates_at);
-            let mut signer = None;
-            let mut checkpoint_signer = None;
-            let mut public = Vec::new();
-            let mut jwks = JwkSet::default();
-            let mut algs = Vec::new();
+            let mut times = Vec::new();
+            let mut ready = Vec::new();
             for r in recs {
-                let state = r.state_at(now);
-                if state == KeyState::Removed {
+                if r.state_at(now) == KeyState::Removed {
                     continue;
                 }
-                let der = master.unwrap(
-                    &r.private_wrapped,
-                    &SigningKeyRecord::wrap_aad(&r.tenant, &r.kid),
-                )?;
-                let key = SigningKey::from_pkcs8(r.alg, &der).map_err(CoreError::crypto)?;
-                let jwk = key.public_jwk().clone();
-                public.push(PublicKey::from_jwk(&jwk).map_err(CoreError::crypto)?);
-                jwks.keys.push(jwk);
-                if !algs.contains(&r.alg) {
-                    algs.push(r.alg);
-                }
-                if state == KeyState::Active {
-                    // sorted by activation: the latest active key wins
-                    let again = SigningKey::from_pkcs8(r.alg, &der).map_err(CoreError::crypto)?;
-                    checkpoint_signer = Some(Arc::new(
-                        JwsSigner::new(again, crate::audit::CHECKPOINT_TYP)
-                            .map_err(CoreError::crypto)?,
-                    ));
-                    signer = Some(Arc::new(
-                        JwsSigner::new(key, ACCESS_TOKEN_TYP).map_err(CoreError::crypto)?,
-                    ));
-                }
+                ready.push(parse(master, r)?);
+                times.push(SigningKeyRecord {
+                    private_wrapped: Vec::new(),
+                    ..r.clone()
+                });
             }
-            let jwks_json: Arc<str> = serde_json::to_string(&jwks)
-                .map_err(|e| CoreError::Config(format!("jwks: {e}")))?
-                .into();
-            map.insert(
-                tenant.clone(),
-                Arc::new(TenantKeys {
+            let mut set = TenantSet {
+                tenant: tenant.clone(),
+                issuer: config.issuer(tenant),
+                times,
+                ready,
+                view: RwLock::new(Arc::new(TenantKeys {
                     tenant: tenant.clone(),
                     issuer: config.issuer(tenant),
-                    signer,
-                    checkpoint_signer,
-                    public,
-                    jwks_json,
-                    algs,
-                }),
-            );
+                    signer: None,
+                    checkpoint_signer: None,
+                    public: Vec::new(),
+                    jwks_json: Arc::from("{\"keys\":[]}"),
+                    algs: Vec::new(),
+                    valid_from: None,
+                    valid_until: Some(now),
+                })),
+            };
+            set.view = RwLock::new(Arc::new(set.view_at(now)?));
+            map.insert(tenant.clone(), Arc::new(set));
         }
         *crate::write(&self.tenants) = map;
         Ok(())
     }
 }
 
-/// Creates a new key record for `tenant`, active from `now`.
+fn parse(master: &MasterKey, r: &SigningKeyRecord) -> Result<ReadyKey, CoreError> {
+    let der = master.unwrap(
+        &r.private_wrapped,
+        &SigningKeyRecord::wrap_aad(&r.tenant, &r.kid),
+    )?;
+    let key = SigningKey::from_pkcs8(r.alg, &der).map_err(CoreError::crypto)?;
+    let jwk = key.public_jwk().clone();
+    let public = PublicKey::from_jwk(&jwk).map_err(CoreError::crypto)?;
+    let again = SigningKey::from_pkcs8(r.alg, &der).map_err(CoreError::crypto)?;
+    Ok(ReadyKey {
+        checkpoint_signer: Arc::new(
+            JwsSigner::new(again, crate::audit::CHECKPOINT_TYP).map_err(CoreError::crypto)?,
+        ),
+        signer: Arc::new(JwsSigner::new(key, ACCESS_TOKEN_TYP).map_err(CoreError::crypto)?),
+        public,
+        jwk,
+    })
+}
+
+/// Creates a new key record for `tenant`, published from `now` and signing from
+/// `activates_at`.
 pub(crate) fn new_key_record(
     master: &MasterKey,
     tenant: &TenantName,
     alg: Algorithm,
     now: Timestamp,
+    activates_at: Timestamp,
 ) -> Result<SigningKeyRecord, CoreError> {
     let (key, der) = SigningKey::generate(alg).map_err(CoreError::crypto)?;
     let kid = key.kid().to_owned();
@@ -130,7 +262,7 @@ pub(crate) fn new_key_record(
         tenant: tenant.clone(),
         alg,
         created_at: now,
-        activates_at: now,
+        activates_at,
         retires_at: None,
         removed_at: None,
     })

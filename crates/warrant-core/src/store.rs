@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord};
 use crate::ids::{AccountId, AccountName, SecretName, TenantName};
-use crate::keyring::KeyringEntry;
+use crate::keyring::{KeyringEntry, Rewrap};
 use crate::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use crate::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use crate::time::Timestamp;
@@ -70,6 +70,15 @@ impl Change {
             _ => None,
         }
     }
+}
+
+/// New retirement and removal times of one stored signing key (see
+/// [`Store::rotate_signing_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTimes {
+    pub kid: String,
+    pub retires_at: Option<Timestamp>,
+    pub removed_at: Option<Timestamp>,
 }
 
 /// A migration known to this build and whether the database has it.
@@ -169,6 +178,13 @@ pub trait Store: Send + Sync + 'static {
     async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>>;
     /// `Conflict` if that purpose and version exist.
     async fn insert_keyring_entry(&self, entry: &KeyringEntry) -> StoreResult<()>;
+    /// Master-key rotation, in one transaction (all or nothing): replaces the wrapped bytes of
+    /// every keyring entry (by purpose and version) and signing key (by tenant and kid) named
+    /// in `rewrap`, then inserts `rewrap.added`. `NotFound` if a named entry or key is missing;
+    /// `RevisionMismatch` if the store holds an entry or key that `rewrap` does not name (one
+    /// was added since they were read: it would stay wrapped under the old key); `Conflict` if
+    /// an added entry exists.
+    async fn rewrap(&self, rewrap: &Rewrap) -> StoreResult<()>;
 
     // --- tenants ---
     /// `Conflict` if the name is taken by a live or a deleted tenant.
@@ -181,7 +197,8 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&TenantName>,
         limit: u32,
     ) -> StoreResult<Vec<Tenant>>;
-    /// Replaces the tenant's editable fields (`signing_alg`, `updated_at`) if its stored revision
+    /// Replaces the tenant's editable fields (`signing_alg`, `key_rotation_period`,
+    /// `updated_at`) if its stored revision
     /// is `expected_revision`; the new record carries `expected_revision + 1`.
     /// `RevisionMismatch` otherwise, `NotFound` if it is gone.
     async fn update_tenant(&self, tenant: &Tenant, expected_revision: i64) -> StoreResult<()>;
@@ -248,6 +265,26 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
     /// All keys of one tenant (for `key list`), newest first.
     async fn tenant_signing_keys(&self, tenant: &TenantName) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Sets one key's `retires_at` and `removed_at` (`None` clears). `NotFound` if the tenant
+    /// has no key `kid`.
+    async fn update_signing_key_times(
+        &self,
+        tenant: &TenantName,
+        kid: &str,
+        retires_at: Option<Timestamp>,
+        removed_at: Option<Timestamp>,
+    ) -> StoreResult<()>;
+    /// A key rotation or revocation, in ONE transaction: inserts `new` (if any) and applies
+    /// every `updates` entry to the tenant's existing keys, so that no replica ever reads a
+    /// retired key without its successor, or a successor without its predecessor's retirement.
+    /// `Conflict` if `new`'s kid exists; `NotFound` (and nothing written) if an update names a
+    /// kid the tenant does not have.
+    async fn rotate_signing_keys(
+        &self,
+        tenant: &TenantName,
+        new: Option<&SigningKeyRecord>,
+        updates: &[KeyTimes],
+    ) -> StoreResult<()>;
 
     // --- revocations ---
     /// Stores a revocation and returns it with its cursor. Cursors are assigned in commit

@@ -38,6 +38,9 @@ pub struct Tenant {
     pub name: String,
     pub issuer: String,
     pub signing_alg: String,
+    /// Scheduled key rotation period, seconds (`null`: manual rotation only).
+    #[serde(default)]
+    pub key_rotation_period_seconds: Option<u64>,
     pub created_at: String,
     pub updated_at: String,
     pub revision: i64,
@@ -134,6 +137,14 @@ pub struct SigningKeyInfo {
     pub activates_at: String,
     pub retires_at: Option<String>,
     pub removed_at: Option<String>,
+}
+
+/// `POST /admin/v1/tenants/{t}/keys/rotate`: `now` rotates at once (emergency; verifiers with an
+/// older JWKS refetch on the unknown kid) instead of after a JWKS cache lifetime.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RotateKey {
+    #[serde(default)]
+    pub now: bool,
 }
 
 /// `{"url","issuer","client_id","client_secret"}`: the bootstrap admin credentials file, and the

@@ -16,6 +16,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations_audit",
         include_str!("../migrations/0002_revocations_audit.sql"),
     ),
+    (
+        3,
+        "key_rotation",
+        include_str!("../migrations/0003_key_rotation.sql"),
+    ),
 ];
 
 /// The advisory lock key of Warrant's migrations ("warrant" in ASCII, then `m`).

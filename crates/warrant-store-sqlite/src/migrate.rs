@@ -13,6 +13,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocations_audit",
         include_str!("../migrations/0002_revocations_audit.sql"),
     ),
+    (
+        3,
+        "key_rotation",
+        include_str!("../migrations/0003_key_rotation.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool, now_ms: i64) -> Result<(), StoreError> {

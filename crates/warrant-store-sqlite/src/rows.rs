@@ -42,6 +42,11 @@ pub(crate) fn tenant(row: &SqliteRow) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         name: tenant_name(row, "name")?,
         signing_alg: codec::alg_from_str(&text(row, "signing_alg")?)?,
+        key_rotation_period: row
+            .try_get::<Option<i64>, _>("key_rotation_period")
+            .map_err(backend)?
+            .map(|p| u64::try_from(p).map_err(|_| corrupt("key_rotation_period")))
+            .transpose()?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         revision: row.try_get("revision").map_err(backend)?,

@@ -11,10 +11,10 @@ use sqlx::sqlite::{
 use warrant_core::audit::{
     AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
 };
-use warrant_core::keyring::KeyringEntry;
+use warrant_core::keyring::{KeyringEntry, Rewrap};
 use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
-use warrant_core::store::{StoreResult, codec};
+use warrant_core::store::{KeyTimes, StoreResult, codec};
 use warrant_core::{
     AccountId, AccountName, MigrationState, SecretName, Snapshot, Store, StoreError, TenantName,
     Timestamp,
@@ -181,7 +181,7 @@ impl Store for SqliteStore {
             .map(rows::keyring_entry)
             .collect::<StoreResult<_>>()?;
         let tenants = sqlx::query(
-            "SELECT name, signing_alg, created_at, updated_at, revision, deleted_at FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, created_at, updated_at, revision, deleted_at FROM tenants \
              ORDER BY name",
         )
         .fetch_all(&mut *tx)
@@ -298,13 +298,66 @@ impl Store for SqliteStore {
         insert_keyring_row(&self.pool, e).await
     }
 
+    async fn rewrap(&self, rewrap: &Rewrap) -> StoreResult<()> {
+        // IMMEDIATE: the write lock is taken before the first read, so that no key can be added
+        // between the updates and the completeness check.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        // A failure drops `tx`, which rolls everything back.
+        for e in &rewrap.keyring {
+            let done =
+                sqlx::query("UPDATE keyring SET wrapped = ? WHERE purpose = ? AND version = ?")
+                    .bind(&e.wrapped)
+                    .bind(e.purpose.as_str())
+                    .bind(i64::from(e.version))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        for (tenant, kid, wrapped) in &rewrap.signing_keys {
+            let done = sqlx::query(
+                "UPDATE signing_keys SET private_wrapped = ? WHERE tenant = ? AND kid = ?",
+            )
+            .bind(wrapped)
+            .bind(tenant.as_str())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        let (entries, keys): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM keyring), (SELECT COUNT(*) FROM signing_keys)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if usize::try_from(entries).ok() != Some(rewrap.keyring.len())
+            || usize::try_from(keys).ok() != Some(rewrap.signing_keys.len())
+        {
+            return Err(StoreError::RevisionMismatch);
+        }
+        for e in &rewrap.added {
+            insert_keyring_row(&mut *tx, e).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
     async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
         insert_tenant_row(&self.pool, t, None).await
     }
 
     async fn get_tenant(&self, name: &TenantName) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
-            "SELECT name, signing_alg, created_at, updated_at, revision FROM tenants WHERE name = ? AND deleted_at IS NULL",
+            "SELECT name, signing_alg, key_rotation_period, created_at, updated_at, revision FROM tenants WHERE name = ? AND deleted_at IS NULL",
         )
         .bind(name.as_str())
         .fetch_optional(&self.pool)
@@ -319,7 +372,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Tenant>> {
         let rows = sqlx::query(
-            "SELECT name, signing_alg, created_at, updated_at, revision FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, created_at, updated_at, revision FROM tenants \
              WHERE deleted_at IS NULL AND name > ? ORDER BY name LIMIT ?",
         )
         .bind(after.map_or("", TenantName::as_str))
@@ -332,10 +385,11 @@ impl Store for SqliteStore {
 
     async fn update_tenant(&self, t: &Tenant, expected_revision: i64) -> StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE tenants SET signing_alg = ?, updated_at = ?, revision = ? \
-             WHERE name = ? AND revision = ? AND deleted_at IS NULL",
+            "UPDATE tenants SET signing_alg = ?, key_rotation_period = ?, updated_at = ?, \
+             revision = ? WHERE name = ? AND revision = ? AND deleted_at IS NULL",
         )
         .bind(t.signing_alg.as_str())
+        .bind(rotation_period(t)?)
         .bind(ms(t.updated_at))
         .bind(expected_revision + 1)
         .bind(t.name.as_str())
@@ -606,6 +660,37 @@ impl Store for SqliteStore {
         rows.iter().map(rows::signing_key).collect()
     }
 
+    async fn update_signing_key_times(
+        &self,
+        tenant: &TenantName,
+        kid: &str,
+        retires_at: Option<Timestamp>,
+        removed_at: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        let times = KeyTimes {
+            kid: kid.to_owned(),
+            retires_at,
+            removed_at,
+        };
+        update_key_times_row(&self.pool, tenant, &times).await
+    }
+
+    async fn rotate_signing_keys(
+        &self,
+        tenant: &TenantName,
+        new: Option<&SigningKeyRecord>,
+        updates: &[KeyTimes],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let Some(k) = new {
+            insert_signing_key_row(&mut *tx, k).await?;
+        }
+        for times in updates {
+            update_key_times_row(&mut *tx, tenant, times).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
     async fn add_revocation(&self, revocation: &NewRevocation) -> StoreResult<RevocationEntry> {
         revocations::add(&self.pool, revocation).await
     }
@@ -694,11 +779,12 @@ async fn insert_tenant_row<'e>(
     deleted_at: Option<Timestamp>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO tenants (name, signing_alg, created_at, updated_at, revision, deleted_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tenants (name, signing_alg, key_rotation_period, created_at, updated_at, \
+         revision, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(t.name.as_str())
     .bind(t.signing_alg.as_str())
+    .bind(rotation_period(t)?)
     .bind(ms(t.created_at))
     .bind(ms(t.updated_at))
     .bind(t.revision)
@@ -761,6 +847,37 @@ async fn insert_secret_row<'e>(
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// `key_rotation_period` as the column holds it (seconds, `BIGINT`).
+fn rotation_period(t: &Tenant) -> StoreResult<Option<i64>> {
+    t.key_rotation_period
+        .map(|p| {
+            i64::try_from(p).map_err(|_| StoreError::Corrupt("key_rotation_period".into()))
+        })
+        .transpose()
+}
+
+async fn update_key_times_row<'e>(
+    db: impl SqliteExecutor<'e>,
+    tenant: &TenantName,
+    t: &KeyTimes,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE signing_keys SET retires_at = ?, removed_at = ? WHERE tenant = ? AND kid = ?",
+    )
+    .bind(opt_ms(t.retires_at))
+    .bind(opt_ms(t.removed_at))
+    .bind(tenant.as_str())
+    .bind(&t.kid)
+    .execute(db)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound)
+    }
 }
 
 async fn insert_signing_key_row<'e>(

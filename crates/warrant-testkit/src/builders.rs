@@ -54,6 +54,7 @@ pub fn tenant(name: &str) -> Tenant {
     Tenant {
         name: tenant_name(name),
         signing_alg: Algorithm::Es256,
+        key_rotation_period: None,
         created_at: T0,
         updated_at: T0,
         revision: 1,

@@ -1835,6 +1835,7 @@ async fn seed_everything(store: &dyn Store) -> Seeded {
 
     let zeta = Tenant {
         signing_alg: Algorithm::EdDsa,
+        key_rotation_period: Some(90 * 86_400),
         created_at: ms(T0, 7),
         updated_at: ms(T0, 60_007),
         revision: 3,
@@ -2278,4 +2279,261 @@ pub async fn migrations_pending_before_first_migrate(
         applied.iter().all(|m| m.applied_at.is_some()),
         "pending after migrate: {applied:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// master-key rotation
+
+/// Keyring entries (as [`keyring_view`]) and signing keys' (kid, wrapped bytes) by kid.
+type WrappedView = (
+    Vec<(&'static str, u32, Vec<u8>, Timestamp)>,
+    Vec<(String, Vec<u8>)>,
+);
+
+/// Every wrapped key of the store (keyring entries, then signing keys by kid), removed keys and
+/// deleted tenants' keys included.
+async fn wrapped_view(store: &dyn Store) -> WrappedView {
+    let snapshot = ok(store.export().await, "export");
+    let mut keys: Vec<_> = snapshot
+        .signing_keys
+        .iter()
+        .map(|k| (k.kid.clone(), k.private_wrapped.clone()))
+        .collect();
+    keys.sort();
+    (keyring_view(&snapshot.keyring), keys)
+}
+
+/// `rewrap` replaces the wrapped bytes of every keyring entry (by purpose and version) and
+/// signing key (by tenant and kid) — a deleted tenant's and a removed key too — and inserts the
+/// added entries, in one transaction: a missing entry or kid (`NotFound`), an entry or key it
+/// does not name (`RevisionMismatch`) or an added entry that exists (`Conflict`) leaves
+/// everything as it was.
+pub async fn rewrap_replaces_every_wrapped_key_atomically(store: &dyn Store) {
+    use warrant_core::keyring::Rewrap;
+
+    let alpha = seed_tenant(store, "alpha").await;
+    let gone = seed_tenant(store, "gone").await;
+    let hashing = keyring_entry(KeyPurpose::SecretHashing, 1);
+    let audit = keyring_entry(KeyPurpose::Audit, 1);
+    for e in [&hashing, &audit] {
+        ok(store.insert_keyring_entry(e).await, "insert_keyring_entry");
+    }
+    let live = seed_key(store, signing_key_record(&alpha.name, "kid-live")).await;
+    let mut removed = signing_key_record(&alpha.name, "kid-removed");
+    removed.retires_at = Some(ms(T0, 1_000));
+    removed.removed_at = Some(ms(T0, 2_000));
+    let removed = seed_key(store, removed).await;
+    let orphan = seed_key(store, signing_key_record(&gone.name, "kid-gone")).await;
+    ok(
+        store.delete_tenant(&gone.name, ms(T0, 3_000)).await,
+        "delete_tenant(gone)",
+    );
+    let before = wrapped_view(store).await;
+
+    let rewrapped = |e: &KeyringEntry| KeyringEntry {
+        wrapped: [b"new:".as_slice(), &e.wrapped].concat(),
+        ..e.clone()
+    };
+    let key = |k: &SigningKeyRecord| {
+        (
+            k.tenant.clone(),
+            k.kid.clone(),
+            [b"new:".as_slice(), &k.private_wrapped].concat(),
+        )
+    };
+    let full = Rewrap {
+        keyring: vec![rewrapped(&hashing), rewrapped(&audit)],
+        signing_keys: vec![key(&live), key(&removed), key(&orphan)],
+        added: vec![
+            keyring_entry(KeyPurpose::SecretHashing, 2),
+            keyring_entry(KeyPurpose::Audit, 2),
+        ],
+    };
+
+    // A kid that does not exist: nothing changes.
+    let mut missing_kid = full.clone();
+    missing_kid
+        .signing_keys
+        .push((alpha.name.clone(), "kid-nope".into(), vec![1, 2, 3]));
+    err(
+        store.rewrap(&missing_kid).await,
+        Want::NotFound,
+        "rewrap(unknown kid)",
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rewrap wrote");
+    // A kid under the wrong tenant is missing too.
+    let mut wrong_tenant = full.clone();
+    wrong_tenant.signing_keys[0].0 = tenant_name("gone");
+    err(
+        store.rewrap(&wrong_tenant).await,
+        Want::NotFound,
+        "rewrap(kid under another tenant)",
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rewrap wrote");
+    // A keyring version that does not exist.
+    let mut missing_entry = full.clone();
+    missing_entry
+        .keyring
+        .push(keyring_entry(KeyPurpose::Audit, 7));
+    err(
+        store.rewrap(&missing_entry).await,
+        Want::NotFound,
+        "rewrap(unknown keyring version)",
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rewrap wrote");
+    // Leaving a key out would leave it wrapped under the old master key.
+    let mut partial = full.clone();
+    partial.signing_keys.pop();
+    err(
+        store.rewrap(&partial).await,
+        Want::RevisionMismatch,
+        "rewrap(a signing key left out)",
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rewrap wrote");
+    let mut partial = full.clone();
+    partial.keyring.pop();
+    err(
+        store.rewrap(&partial).await,
+        Want::RevisionMismatch,
+        "rewrap(a keyring entry left out)",
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rewrap wrote");
+    // An added version that exists.
+    let mut taken = full.clone();
+    taken.added.push(keyring_entry(KeyPurpose::Audit, 1));
+    err(
+        store.rewrap(&taken).await,
+        Want::Conflict,
+        "rewrap(an added version that exists)",
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rewrap wrote");
+
+    ok(store.rewrap(&full).await, "rewrap");
+    let (keyring, keys) = wrapped_view(store).await;
+    let mut want_keyring = full.keyring.clone();
+    want_keyring.extend(full.added.iter().cloned());
+    assert_eq!(keyring, keyring_view(&want_keyring));
+    let mut want_keys: Vec<_> = full
+        .signing_keys
+        .iter()
+        .map(|(_, kid, w)| (kid.clone(), w.clone()))
+        .collect();
+    want_keys.sort();
+    assert_eq!(keys, want_keys);
+    // Only the wrapped bytes changed: every other field of a key is as it was.
+    let mut got = by_kid(ok(store.tenant_signing_keys(&alpha.name).await, "keys"));
+    for k in &mut got {
+        k.private_wrapped = k.private_wrapped.split_off(4);
+    }
+    assert_eq!(got, by_kid(vec![live, removed]));
+}
+
+/// `rotate_master_key` re-wraps every key under the new master key (same key bytes: old hashes
+/// and MACs still verify), adds a new secret-hashing and audit version wrapped by the new key
+/// only, and with a wrong old key (or the same key twice) fails and changes nothing.
+pub async fn master_key_rotation_rewraps_and_adds_versions(store: &dyn Store) {
+    use warrant_core::keyring::{MasterKey, VersionedKeys};
+    use warrant_core::master_rotation::rotate_master_key;
+
+    let (old, _) = MasterKey::generate().unwrap();
+    let (new, _) = MasterKey::generate().unwrap();
+    let (stranger, _) = MasterKey::generate().unwrap();
+    let alpha = seed_tenant(store, "alpha").await;
+    for purpose in [KeyPurpose::SecretHashing, KeyPurpose::Audit] {
+        for version in [1, 2] {
+            let e = KeyringEntry::generate(&old, purpose, version, T0).unwrap();
+            ok(store.insert_keyring_entry(&e).await, "insert_keyring_entry");
+        }
+    }
+    let mut retired = signing_key_record(&alpha.name, "kid-old");
+    retired.removed_at = Some(ms(T0, 5));
+    retired.private_wrapped = old
+        .wrap(
+            b"retired der",
+            &SigningKeyRecord::wrap_aad(&alpha.name, "kid-old"),
+        )
+        .unwrap();
+    seed_key(store, retired).await;
+    let mut live = signing_key_record(&alpha.name, "kid-new");
+    live.private_wrapped = old
+        .wrap(
+            b"live der",
+            &SigningKeyRecord::wrap_aad(&alpha.name, "kid-new"),
+        )
+        .unwrap();
+    seed_key(store, live).await;
+    let before = wrapped_view(store).await;
+    let raw = |master: &MasterKey, view: &WrappedView| {
+        let mut out = Vec::new();
+        for (purpose, version, wrapped, _) in &view.0 {
+            let p = KeyPurpose::parse(purpose).unwrap();
+            out.push(
+                master
+                    .unwrap(wrapped, &KeyringEntry::aad(p, *version))
+                    .map(|r| r.to_vec()),
+            );
+        }
+        for (kid, wrapped) in &view.1 {
+            out.push(
+                master
+                    .unwrap(wrapped, &SigningKeyRecord::wrap_aad(&alpha.name, kid))
+                    .map(|r| r.to_vec()),
+            );
+        }
+        out.into_iter().collect::<Result<Vec<_>, _>>()
+    };
+    let plain = raw(&old, &before).expect("the old key opens the seeded keys");
+
+    assert!(
+        rotate_master_key(store, &stranger, &new, ms(T0, 10), true)
+            .await
+            .is_err(),
+        "rotation with a wrong old key succeeded"
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rotation wrote");
+    assert!(
+        rotate_master_key(store, &old, &old, ms(T0, 10), true)
+            .await
+            .is_err(),
+        "rotation to the same key succeeded"
+    );
+    assert_eq!(wrapped_view(store).await, before, "a failed rotation wrote");
+
+    let report = rotate_master_key(store, &old, &new, ms(T0, 10), true)
+        .await
+        .unwrap();
+    assert_eq!(report.keyring_entries, 4);
+    assert_eq!(report.signing_keys, 2);
+    assert_eq!(
+        report.added,
+        vec![(KeyPurpose::SecretHashing, 3), (KeyPurpose::Audit, 3)]
+    );
+    let after = wrapped_view(store).await;
+    assert_eq!(after.0.len(), 6, "two versions added: {:?}", after.0);
+    let added: Vec<_> = after.0.iter().filter(|e| e.1 == 3).cloned().collect();
+    let kept = (
+        after
+            .0
+            .iter()
+            .filter(|e| e.1 != 3)
+            .cloned()
+            .collect::<Vec<_>>(),
+        after.1.clone(),
+    );
+    assert_eq!(
+        raw(&new, &kept).expect("the new key opens every key"),
+        plain
+    );
+    assert!(raw(&old, &kept).is_err(), "the old key still opens a key");
+    assert!(
+        raw(&old, &(added.clone(), Vec::new())).is_err(),
+        "the old key opens an added version"
+    );
+    let entries = ok(store.keyring().await, "keyring");
+    for purpose in [KeyPurpose::SecretHashing, KeyPurpose::Audit] {
+        let keys = VersionedKeys::load_purpose(&new, &entries, purpose).unwrap();
+        assert_eq!(keys.current(), 3, "the added version is current");
+        assert!(keys.get(1).is_some() && keys.get(2).is_some());
+    }
+    assert!(VersionedKeys::load(&old, &entries).is_err());
 }

@@ -21,6 +21,7 @@ pub mod audit_tamper;
 mod builders;
 mod clock;
 pub mod contract;
+pub mod contract_keys;
 pub mod contract_log;
 
 use std::future::Future;
@@ -53,6 +54,8 @@ macro_rules! __with_store_checks {
                 fresh_store_is_empty,
                 keyring_insert_and_list,
                 keyring_duplicate_is_conflict,
+                rewrap_replaces_every_wrapped_key_atomically,
+                master_key_rotation_rewraps_and_adds_versions,
                 tenant_create_and_get,
                 tenant_duplicate_name_is_conflict,
                 tenant_list_orders_by_name_with_cursor_and_limit,
@@ -104,6 +107,12 @@ macro_rules! __with_store_checks {
                 audit_prune_deletes_through_seq_and_sets_anchor,
                 ;
                 import_refuses_a_store_holding_only_log_rows,
+            }
+            contract_keys {
+                tenant_key_rotation_period_round_trips,
+                signing_key_times_update_and_not_found,
+                rotate_signing_keys_is_one_transaction,
+                ;
             }
         }
     };

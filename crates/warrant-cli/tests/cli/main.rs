@@ -11,6 +11,8 @@
 // Later verbs, one module each; they use the helpers of this file through `super::`.
 mod audit;
 mod crash;
+mod keys;
+mod master_key;
 mod revoke;
 
 use std::net::TcpListener;
@@ -1425,7 +1427,7 @@ async fn check_bootstrapped_once(cluster: &Cluster) {
         "1"
     );
     assert_eq!(db.query("SELECT count(*) FROM secrets"), "1");
-    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "2");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "3");
 
     // Every replica serves the same JWKS for `default`.
     let mut first: Option<Value> = None;

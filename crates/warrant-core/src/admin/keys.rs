@@ -1,9 +1,28 @@
+//! Signing-key use cases: list, rotate (scheduled, on demand, `--now`) and revoke. The rules
+//! (which times) are in `signing::lifecycle`; this writes what they decide, in one store
+//! transaction, then refreshes every replica (`Change::Tenant`). See docs/key-rotation.md.
+
 use super::{AdminError, AdminPrincipal};
-use crate::Warrant;
+use crate::audit::{Origin, Outcome, action};
 use crate::ids::TenantName;
-use crate::model::{KeyState, SigningKeyRecord};
+use crate::model::{KeyState, SigningKeyRecord, Tenant};
+use crate::signing::lifecycle::{self, Plan, RevokeRefusal, Rotation, Timing};
+use crate::signing::new_key_record;
+use crate::store::Change;
+use crate::{CoreError, Timestamp, Warrant};
+
+/// The actor of records written by scheduled rotation.
+const SCHEDULER: &str = "warrant-scheduler";
 
 impl Warrant {
+    /// The settings the key lifecycle rules depend on.
+    pub fn key_timing(&self) -> Timing {
+        Timing {
+            jwks_max_age: self.config.jwks_max_age,
+            max_token_lifetime: self.config.max_token_lifetime,
+        }
+    }
+
     /// A tenant's signing keys with their state now, newest first.
     pub async fn list_keys(
         &self,
@@ -12,6 +31,13 @@ impl Warrant {
     ) -> Result<Vec<(SigningKeyRecord, KeyState)>, AdminError> {
         p.require(tenant)?;
         self.live_tenant(tenant).await?;
+        self.keys_now(tenant).await
+    }
+
+    async fn keys_now(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<Vec<(SigningKeyRecord, KeyState)>, AdminError> {
         let now = self.clock.now();
         Ok(self
             .store
@@ -23,5 +49,183 @@ impl Warrant {
                 (k, state)
             })
             .collect())
+    }
+
+    /// Rotates a tenant's signing key. Normal: a new key (the tenant's current algorithm) is
+    /// published now and signs from `now + jwks_max_age + 60 s`; if such a successor already
+    /// waits, it is returned and nothing changes (`false`). `immediate` (`--now`): the new key
+    /// signs at once. Returns the successor, its state, and whether it was created now.
+    pub async fn rotate_key(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &TenantName,
+        immediate: bool,
+    ) -> Result<(SigningKeyRecord, KeyState, bool), AdminError> {
+        p.require(tenant)?;
+        let t = self.live_tenant(tenant).await?;
+        let origin = Origin::admin(p);
+        self.rotate(&t, immediate, origin).await
+    }
+
+    async fn rotate(
+        &self,
+        t: &Tenant,
+        immediate: bool,
+        origin: Origin,
+    ) -> Result<(SigningKeyRecord, KeyState, bool), AdminError> {
+        let _here = self.key_writes.lock().await;
+        let _replicas = self.store.lock_bootstrap().await?;
+        let now = self.clock.now();
+        let keys = self.store.tenant_signing_keys(&t.name).await?;
+        let plan = match lifecycle::rotate(&keys, now, self.key_timing(), immediate) {
+            Rotation::Pending(k) => {
+                let state = k.state_at(now);
+                return Ok((k, state, false));
+            }
+            Rotation::New(plan) => plan,
+        };
+        let new = self
+            .write_plan(t, &plan, now)
+            .await?
+            .ok_or_else(|| AdminError::Internal("a rotation planned no key".into()))?;
+        tracing::info!(tenant = %t.name, kid = %new.kid, immediate, "signing key rotated");
+        self.audit_key(
+            origin,
+            &t.name,
+            action::KEY_ROTATE,
+            &new.kid,
+            serde_json::json!({
+                "kid": new.kid,
+                "alg": new.alg.as_str(),
+                "immediate": immediate,
+                "activates_at": new.activates_at.to_rfc3339(),
+                "retiring": plan.updates.iter()
+                    .filter(|u| u.removed_at != u.retires_at)
+                    .map(|u| &u.kid).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+        let state = new.state_at(now);
+        Ok((new, state, true))
+    }
+
+    /// Revokes a compromised key: it is unpublished now (its tokens fail at introspection at
+    /// once, and at verifiers when they refetch the JWKS). If it was signing, a replacement
+    /// signs from now; a tenant never ends up without a key. Returns the keys afterwards.
+    pub async fn revoke_key(
+        &self,
+        p: &AdminPrincipal,
+        tenant: &TenantName,
+        kid: &str,
+    ) -> Result<Vec<(SigningKeyRecord, KeyState)>, AdminError> {
+        p.require(tenant)?;
+        let t = self.live_tenant(tenant).await?;
+        let _here = self.key_writes.lock().await;
+        let _replicas = self.store.lock_bootstrap().await?;
+        let now = self.clock.now();
+        let keys = self.store.tenant_signing_keys(tenant).await?;
+        let plan = lifecycle::revoke(&keys, kid, now, self.key_timing()).map_err(|r| match r {
+            RevokeRefusal::Unknown => AdminError::NotFound(format!("tenant {tenant} has no key {kid}")),
+            RevokeRefusal::AlreadyRemoved => {
+                AdminError::Conflict(format!("key {kid} is already removed"))
+            }
+        })?;
+        let replacement = self.write_plan(&t, &plan, now).await?;
+        tracing::warn!(tenant = %tenant, kid, replacement = ?replacement.as_ref().map(|k| &k.kid), "signing key revoked");
+        self.audit_key(
+            Origin::admin(p),
+            tenant,
+            action::KEY_REVOKE,
+            kid,
+            serde_json::json!({
+                "kid": kid,
+                "replacement": replacement.as_ref().map(|k| &k.kid),
+            }),
+        )
+        .await?;
+        self.keys_now(tenant).await
+    }
+
+    /// Scheduled rotation: rotates every live tenant with a `key_rotation_period` whose
+    /// signing key has signed long enough that its successor, published now, activates on
+    /// schedule (see `lifecycle::rotation_due`). Decides from the keys in memory; reads the
+    /// store only for tenants it rotates. `serve` calls this every minute. Returns how many
+    /// tenants were rotated.
+    pub async fn rotate_due_keys(&self) -> Result<usize, CoreError> {
+        let now = self.clock.now();
+        let timing = self.key_timing();
+        let mut rotated = 0;
+        let mut after: Option<TenantName> = None;
+        loop {
+            let page = self.store.list_tenants(after.as_ref(), 200).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.name.clone());
+            for t in &page {
+                let Some(period) = t.key_rotation_period else {
+                    continue;
+                };
+                let due = self
+                    .keys
+                    .times(&t.name)
+                    .is_some_and(|keys| lifecycle::rotation_due(&keys, period, now, timing));
+                if !due {
+                    continue;
+                }
+                let origin = Origin {
+                    actor: SCHEDULER.into(),
+                    client_addr: None,
+                    auth_method: None,
+                };
+                match self.rotate(t, false, origin).await {
+                    Ok((_, _, true)) => rotated += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(tenant = %t.name, error = %e, "scheduled key rotation failed");
+                    }
+                }
+            }
+        }
+        Ok(rotated)
+    }
+
+    /// Writes a plan in one transaction (a new key of the tenant's algorithm, if planned, and
+    /// the new times of existing keys), then refreshes every replica. Callers hold
+    /// `key_writes` and the store's bootstrap lock, so that two rotations (an admin's and the
+    /// scheduler's, or two replicas') never both plan from the same keys.
+    async fn write_plan(
+        &self,
+        t: &Tenant,
+        plan: &Plan,
+        now: Timestamp,
+    ) -> Result<Option<SigningKeyRecord>, AdminError> {
+        let new = plan
+            .new_key_activates_at
+            .map(|at| new_key_record(&self.master, &t.name, t.signing_alg, now, at))
+            .transpose()?;
+        self.store
+            .rotate_signing_keys(&t.name, new.as_ref(), &plan.updates)
+            .await?;
+        self.changed(Change::Tenant {
+            name: t.name.clone(),
+        })
+        .await?;
+        Ok(new)
+    }
+
+    async fn audit_key(
+        &self,
+        origin: Origin,
+        tenant: &TenantName,
+        action: &'static str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), AdminError> {
+        let mut e = origin.event(tenant.clone(), self.clock.now(), action, Outcome::Success);
+        e.subject = Some(subject.to_owned());
+        e.detail = Some(detail);
+        self.audit
+            .append(e)
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))
     }
 }

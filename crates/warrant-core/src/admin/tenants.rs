@@ -26,6 +26,7 @@ impl Warrant {
         let tenant = Tenant {
             name,
             signing_alg: alg.unwrap_or(Tenant::DEFAULT_SIGNING_ALG),
+            key_rotation_period: None,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -40,7 +41,7 @@ impl Warrant {
                 )),
                 other => other.into(),
             })?;
-        let key = new_key_record(&self.master, &tenant.name, tenant.signing_alg, now)?;
+        let key = new_key_record(&self.master, &tenant.name, tenant.signing_alg, now, now)?;
         self.store.add_signing_key(&key).await?;
         self.changed(Change::Tenant {
             name: tenant.name.clone(),
@@ -58,34 +59,44 @@ impl Warrant {
         Ok(tenant)
     }
 
-    /// Changes the algorithm of the tenant's future signing keys. Keys that exist keep theirs:
-    /// tokens keep verifying, and the new algorithm signs from the next key the tenant gets
-    /// (DESIGN.md, "Signing keys": a key is published before it signs). With `if_revision`, only
-    /// if the tenant is still at that revision. Setting the current algorithm changes nothing.
+    /// Changes the algorithm of the tenant's future signing keys and its scheduled key rotation
+    /// period (`None`: manual rotation only; else between `2·(jwks_max_age + 60 s)` and 365
+    /// days). Keys that exist keep their algorithm: tokens keep verifying, and the new algorithm
+    /// signs from the next key the tenant gets (DESIGN.md, "Signing keys": a key is published
+    /// before it signs). With `if_revision`, only if the tenant is still at that revision.
+    /// Setting the current values changes nothing.
     pub async fn update_tenant(
         &self,
         p: &AdminPrincipal,
         name: &TenantName,
         if_revision: Option<i64>,
         signing_alg: Algorithm,
+        key_rotation_period: Option<u64>,
     ) -> Result<Tenant, AdminError> {
         p.require(name)?;
         let current = self.live_tenant(name).await?;
         if if_revision.is_some_and(|rev| rev != current.revision) {
             return Err(AdminError::PreconditionFailed);
         }
-        if current.signing_alg == signing_alg {
+        if let Some(period) = key_rotation_period {
+            self.key_timing()
+                .check_rotation_period(period)
+                .map_err(AdminError::Invalid)?;
+        }
+        if current.signing_alg == signing_alg && current.key_rotation_period == key_rotation_period
+        {
             return Ok(current);
         }
         let next = Tenant {
             signing_alg,
+            key_rotation_period,
             updated_at: self.clock.now(),
             revision: current.revision + 1,
             ..current.clone()
         };
         self.store.update_tenant(&next, current.revision).await?;
         self.changed(Change::Tenant { name: name.clone() }).await?;
-        tracing::info!(tenant = %name, signing_alg = %signing_alg, "tenant updated");
+        tracing::info!(tenant = %name, signing_alg = %signing_alg, ?key_rotation_period, "tenant updated");
         self.audit_admin(
             p,
             name,
@@ -94,6 +105,8 @@ impl Warrant {
             serde_json::json!({
                 "signing_alg": signing_alg.as_str(),
                 "previous_signing_alg": current.signing_alg.as_str(),
+                "key_rotation_period": key_rotation_period,
+                "previous_key_rotation_period": current.key_rotation_period,
                 "revision": next.revision,
             }),
         )

@@ -85,6 +85,10 @@ pub mod action {
     pub const SECRET_REVOKE: &str = "secret.revoke";
     pub const GRANTS_REPLACE: &str = "grants.replace";
     pub const KEY_CREATE: &str = "key.create";
+    /// A new signing key (normal, `--now` or scheduled rotation).
+    pub const KEY_ROTATE: &str = "key.rotate";
+    /// A compromised signing key unpublished at once.
+    pub const KEY_REVOKE: &str = "key.revoke";
     /// Repeated refusals from one source, counted (`count` > 1) instead of written one by one.
     pub const AGGREGATED: &str = "token.refuse.aggregated";
 }

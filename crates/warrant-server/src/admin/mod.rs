@@ -12,7 +12,7 @@ mod tenants;
 mod views;
 
 use axum::Router;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 
 use crate::AppState;
 
@@ -31,6 +31,15 @@ pub fn routes() -> Router<AppState> {
                 .delete(tenants::remove),
         )
         .route("/admin/v1/tenants/{tenant}/keys", get(keys::list))
+        .route(
+            "/admin/v1/tenants/{tenant}/keys/rotate",
+            post(keys::rotate),
+        )
+        .route("/admin/v1/tenants/{tenant}/keys/{kid}", get(keys::show))
+        .route(
+            "/admin/v1/tenants/{tenant}/keys/{kid}/revoke",
+            post(keys::revoke),
+        )
         .route("/admin/v1/tenants/{tenant}/audit", get(audit::query))
         .route(
             "/admin/v1/tenants/{tenant}/audit/verify",

@@ -65,8 +65,8 @@ pub(crate) async fn show(
         .into_response())
 }
 
-/// JSON Merge Patch of a tenant: `signing_alg` is its one editable field. It applies to the keys
-/// the tenant gets from now on; existing keys keep their algorithm.
+/// JSON Merge Patch of a tenant: `signing_alg` and `key_rotation_period_seconds` are editable.
+/// The algorithm applies to the keys the tenant gets from now on; existing keys keep theirs.
 pub(crate) async fn patch(
     State(s): State<AppState>,
     Admin(p): Admin,
@@ -79,10 +79,10 @@ pub(crate) async fn patch(
     if if_match.is_some_and(|rev| rev != current.revision) {
         return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
     }
-    let alg = views::patched_tenant_alg(&current, s.warrant.config(), &patch)?;
+    let (alg, period) = views::patched_tenant(&current, s.warrant.config(), &patch)?;
     let t = s
         .warrant
-        .update_tenant(&p, &name, Some(current.revision), alg)
+        .update_tenant(&p, &name, Some(current.revision), alg, period)
         .await?;
     Ok((
         [etag(t.revision)],

@@ -19,6 +19,7 @@ pub(crate) fn tenant(t: &Tenant, config: &CoreConfig) -> wire::Tenant {
         issuer: config.issuer(&t.name),
         name: t.name.to_string(),
         signing_alg: t.signing_alg.as_str().into(),
+        key_rotation_period_seconds: t.key_rotation_period,
         created_at: t.created_at.to_rfc3339(),
         updated_at: t.updated_at.to_rfc3339(),
         revision: t.revision,
@@ -144,19 +145,34 @@ fn patched(before: Value, editable: &[&str], patch: &Value) -> Result<Value, Api
 }
 
 /// Applies a merge patch to a tenant's representation and returns its new signing algorithm
-/// (`null` resets it to the default, as at creation).
-pub(crate) fn patched_tenant_alg(
+/// (`null` resets it to the default, as at creation) and key rotation period (`null`: manual
+/// rotation only).
+pub(crate) fn patched_tenant(
     current: &Tenant,
     config: &CoreConfig,
     patch: &Value,
-) -> Result<Algorithm, ApiError> {
+) -> Result<(Algorithm, Option<u64>), ApiError> {
     let before = serde_json::to_value(tenant(current, config))
         .map_err(|_| ApiError::bad_request("unserialisable tenant"))?;
-    let after = patched(before, &["signing_alg"], patch)?;
-    match after.get("signing_alg").filter(|v| !v.is_null()) {
-        None => Ok(Tenant::DEFAULT_SIGNING_ALG),
-        Some(v) => signing_alg_in(v.as_str()),
-    }
+    let after = patched(
+        before,
+        &["signing_alg", "key_rotation_period_seconds"],
+        patch,
+    )?;
+    let alg = match after.get("signing_alg").filter(|v| !v.is_null()) {
+        None => Tenant::DEFAULT_SIGNING_ALG,
+        Some(v) => signing_alg_in(v.as_str())?,
+    };
+    let period = match after
+        .get("key_rotation_period_seconds")
+        .filter(|v| !v.is_null())
+    {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            invalid("key_rotation_period_seconds must be a whole number of seconds or null")
+        })?),
+    };
+    Ok((alg, period))
 }
 
 /// A tenant's `signing_alg` as admins send it.

@@ -8,7 +8,8 @@
 //! `algorithms` (RS256/PS256 tenants beside ES256/EdDSA; changing a tenant's algorithm),
 //! `restart` (state survives a restart), `introspection` and `revocation` (RFC 7662, RFC 7009,
 //! the feed and its stream), `audit` (records, query, verify, export), `audit_writer` (group commit under load, no token
-//! without its record, aggregation of refusals).
+//! without its record, aggregation of refusals), `rotation` (the signing-key lifecycle on a moved
+//! clock: publish before use, keep until expiry, `--now`, revocation, scheduled rotation).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
@@ -22,4 +23,5 @@ mod introspection;
 mod limits;
 mod restart;
 mod revocation;
+mod rotation;
 mod token;
