@@ -31,6 +31,8 @@ pub enum KeyCmd {
     /// Revoke a compromised key: it leaves the JWKS at once and its tokens stop verifying. If
     /// it was signing, a replacement signs from now.
     Revoke {
+        /// The key id (it may start with `-`: kids are base64url).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[arg(long)]
         tenant: String,

@@ -885,9 +885,7 @@ async fn insert_secret_row<'e>(
 /// `key_rotation_period` as the column holds it (seconds, `BIGINT`).
 fn rotation_period(t: &Tenant) -> StoreResult<Option<i64>> {
     t.key_rotation_period
-        .map(|p| {
-            i64::try_from(p).map_err(|_| StoreError::Corrupt("key_rotation_period".into()))
-        })
+        .map(|p| i64::try_from(p).map_err(|_| StoreError::Corrupt("key_rotation_period".into())))
         .transpose()
 }
 

@@ -65,13 +65,19 @@ async fn key_rotate_list_and_revoke() {
     let again = server.admin_json(&["key", "rotate", "--tenant", "default"]);
     assert_eq!(again["kid"], next_kid.as_str());
     assert!(published(&issuer).await.contains(&next_kid));
-    assert_eq!(kid_of(&token().await), first, "the waiting key does not sign yet");
+    assert_eq!(
+        kid_of(&token().await),
+        first,
+        "the waiting key does not sign yet"
+    );
     let keys = server.admin_json(&["key", "list", "--tenant", "default"]);
     assert_eq!(state_of(&keys, &first), "active");
     assert_eq!(state_of(&keys, &next_kid), "next");
     assert!(keys[0]["activates_at"].is_string() && keys[1]["retires_at"].is_string());
     let table = stdout(&server.admin(&["key", "list", "--tenant", "default"]));
-    for word in ["KID", "STATE", "RETIRES", "REMOVED", "next", "active", &next_kid] {
+    for word in [
+        "KID", "STATE", "RETIRES", "REMOVED", "next", "active", &next_kid,
+    ] {
         assert!(table.contains(word), "{word} in:\n{table}");
     }
 
@@ -89,12 +95,20 @@ async fn key_rotate_list_and_revoke() {
 
     // Revoke the signing key: it leaves the JWKS at once and a replacement signs.
     let out = server.admin(&["key", "revoke", &now_kid, "--tenant", "default"]);
-    assert!(stdout(&out).contains(&format!("revoked key {now_kid}")), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(&format!("revoked key {now_kid}")),
+        "{}",
+        describe(&out)
+    );
     let jwks = published(&issuer).await;
     assert!(!jwks.contains(&now_kid), "{jwks:?}");
     let replacement = kid_of(&token().await);
     assert!(![first.clone(), next_kid.clone(), now_kid.clone()].contains(&replacement));
     assert!(jwks.contains(&replacement) && jwks.contains(&first));
+
+    // A kid is base64url and may start with `-`: it is still taken as the kid.
+    let o = server.admin_status(&["key", "revoke", "-nope", "--tenant", "default"]);
+    assert!(describe(&o).contains("no key -nope"), "{}", describe(&o));
 
     // An unknown kid is refused with the server's reason.
     let o = server.admin_status(&["key", "revoke", "nope", "--tenant", "default"]);
@@ -119,8 +133,18 @@ async fn tenant_update_sets_and_clears_the_key_rotation_period() {
     // Shorter than 2 × (jwks_max_age + 60 s): refused.
     let o = server.admin_status(&["tenant", "update", "default", "--key-rotation-period", "5m"]);
     assert!(!o.status.success(), "{}", describe(&o));
-    assert!(describe(&o).contains("key_rotation_period"), "{}", describe(&o));
-    let t = server.admin_json(&["tenant", "update", "default", "--key-rotation-period", "off"]);
+    assert!(
+        describe(&o).contains("key_rotation_period"),
+        "{}",
+        describe(&o)
+    );
+    let t = server.admin_json(&[
+        "tenant",
+        "update",
+        "default",
+        "--key-rotation-period",
+        "off",
+    ]);
     assert_eq!(t["key_rotation_period_seconds"], Value::Null, "{t}");
     // Nothing to change: clap refuses.
     let o = server.admin_status(&["tenant", "update", "default"]);

@@ -125,7 +125,9 @@ impl Warrant {
         let now = self.clock.now();
         let keys = self.store.tenant_signing_keys(tenant).await?;
         let plan = lifecycle::revoke(&keys, kid, now, self.key_timing()).map_err(|r| match r {
-            RevokeRefusal::Unknown => AdminError::NotFound(format!("tenant {tenant} has no key {kid}")),
+            RevokeRefusal::Unknown => {
+                AdminError::NotFound(format!("tenant {tenant} has no key {kid}"))
+            }
             RevokeRefusal::AlreadyRemoved => {
                 AdminError::Conflict(format!("key {kid} is already removed"))
             }

@@ -40,7 +40,7 @@ fn secs(v: u64) -> i64 {
 impl Timing {
     /// `J + S`: how long a new key is published before it signs.
     pub fn publish_lead(&self) -> i64 {
-        secs(self.jwks_max_age).saturating_sub(250)
+        secs(self.jwks_max_age).saturating_add(CLOCK_SKEW_SECS)
     }
 
     /// `L + S`: how long a retired key stays published.

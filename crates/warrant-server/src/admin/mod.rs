@@ -31,10 +31,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(tenants::remove),
         )
         .route("/admin/v1/tenants/{tenant}/keys", get(keys::list))
-        .route(
-            "/admin/v1/tenants/{tenant}/keys/rotate",
-            post(keys::rotate),
-        )
+        .route("/admin/v1/tenants/{tenant}/keys/rotate", post(keys::rotate))
         .route("/admin/v1/tenants/{tenant}/keys/{kid}", get(keys::show))
         .route(
             "/admin/v1/tenants/{tenant}/keys/{kid}/revoke",

@@ -74,7 +74,9 @@ fn key<'a>(list: &'a [Value], kid: &str) -> &'a Value {
 }
 
 fn at(v: &Value) -> i64 {
-    Timestamp::parse_rfc3339(v.as_str().unwrap()).unwrap().secs()
+    Timestamp::parse_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .secs()
 }
 
 /// What a careful observer of the issuer sees: when each kid first appeared in the JWKS, and
@@ -141,6 +143,7 @@ impl Watch {
         }
         let claims = env.verify(tenant, &token, AUD).await;
         let exp = claims["exp"].as_i64().unwrap();
+        assert!(exp - t <= L, "no token outlives max_token_lifetime");
         self.tokens.push((token, kid.clone(), exp));
         kid
     }
@@ -152,6 +155,20 @@ const T0: i64 = super::harness::T0;
 async fn keys_are_published_before_use_and_kept_until_every_token_expires() {
     let env = env().await;
     let (id, secret) = env.account("default", "worker", AUD, &["read"]).await;
+    // Tokens as long-lived as any may be, so that "kept until expiry" is tight.
+    let r = env
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/tenants/default/service-accounts/{id}"),
+            Some(json!({ "default_lifetime_seconds": L, "max_lifetime_seconds": L })),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let mut w = Watch::start(&env, "default").await;
     let first = w.initial.clone();
     assert_eq!(first.len(), 1);
@@ -174,13 +191,13 @@ async fn keys_are_published_before_use_and_kept_until_every_token_expires() {
                 assert_eq!(status, StatusCode::CREATED, "{k}");
                 assert_eq!(k["state"], "next");
                 assert_eq!(at(&k["created_at"]), now(&env));
-//                 assert_eq!(at(&k["activates_at"]), now(&env) + J + S);
+                assert_eq!(at(&k["activates_at"]), now(&env) + J + S);
                 let after = keys(&env, "default").await;
                 let active = before.iter().find(|k| k["state"] == "active").unwrap();
                 let old = key(&after, active["kid"].as_str().unwrap());
                 assert_eq!(at(&old["retires_at"]), now(&env) + J + S);
-//                 assert_eq!(at(&old["removed_at"]), now(&env) + J + S + L + S);
-//                 waiting = Some(kid);
+                assert_eq!(at(&old["removed_at"]), now(&env) + J + S + L + S);
+                waiting = Some(kid);
             }
         }
         w.observe(&env, "default").await;
@@ -194,7 +211,11 @@ async fn keys_are_published_before_use_and_kept_until_every_token_expires() {
         env.clock.advance_secs(step);
         t += step;
     }
-    assert_eq!(signed_by.len(), 4, "three keys succeeded the first: {signed_by:?}");
+    assert_eq!(
+        signed_by.len(),
+        4,
+        "three keys succeeded the first: {signed_by:?}"
+    );
     assert_eq!(signed_by[0], first[0]);
     // Every retired key has been removed by now; the last one alone is published.
     w.observe(&env, "default").await;
@@ -202,7 +223,12 @@ async fn keys_are_published_before_use_and_kept_until_every_token_expires() {
     let states: Vec<(String, String)> = keys(&env, "default")
         .await
         .iter()
-        .map(|k| (k["kid"].as_str().unwrap().into(), k["state"].as_str().unwrap().into()))
+        .map(|k| {
+            (
+                k["kid"].as_str().unwrap().into(),
+                k["state"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         states,
@@ -287,7 +313,11 @@ async fn a_rotation_in_a_burst_of_token_requests_leaves_no_token_unverifiable() 
         // After the burst, the newest key signs.
         let newest = keys(&env, "default").await[0]["kid"].clone();
         let token = env.token_for("default", &id, &secret).await;
-        assert_eq!(kid_of(&token), newest.as_str().unwrap(), "immediate: {immediate}");
+        assert_eq!(
+            kid_of(&token),
+            newest.as_str().unwrap(),
+            "immediate: {immediate}"
+        );
     }
 }
 
@@ -336,7 +366,12 @@ async fn revoking_a_key_unpublishes_it_at_once_and_a_replacement_signs() {
             None,
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let list = r.json()["items"].as_array().unwrap().clone();
     assert_eq!(key(&list, &compromised)["state"], "removed");
     let replacement = list.iter().find(|k| k["state"] == "active").unwrap()["kid"]
@@ -345,7 +380,11 @@ async fn revoking_a_key_unpublishes_it_at_once_and_a_replacement_signs() {
         .to_owned();
 
     let jwks = env.jwks("default").await;
-    assert_eq!(kids(&jwks), vec![replacement.clone()], "unpublished at once");
+    assert_eq!(
+        kids(&jwks),
+        vec![replacement.clone()],
+        "unpublished at once"
+    );
     assert!(!independent::try_jsonwebtoken(&token, &jwks));
     assert!(
         !env.is_active("default", (&id, &secret), &token).await,
@@ -371,7 +410,7 @@ async fn revoking_a_key_unpublishes_it_at_once_and_a_replacement_signs() {
         assert_eq!(r.status, want, "{kid}");
     }
 
-    // Both changes are in the tenant's audit log.
+    // The revocation is in the tenant's audit log, with its replacement.
     for (act, subject) in [(action::KEY_REVOKE, &compromised)] {
         let r = env
             .admin(
@@ -408,7 +447,10 @@ async fn revoking_a_waiting_key_removes_it_and_the_active_key_keeps_signing() {
     assert_eq!(key(&list, &active)["retires_at"], Value::Null);
     assert_eq!(key(&list, &active)["removed_at"], Value::Null);
     env.clock.advance_secs(10 * (J + S + L));
-    assert_eq!(kid_of(&env.token_for("default", &id, &secret).await), active);
+    assert_eq!(
+        kid_of(&env.token_for("default", &id, &secret).await),
+        active
+    );
 }
 
 #[tokio::test]
@@ -435,9 +477,18 @@ async fn scheduled_rotation_activates_a_successor_on_schedule() {
             Some(json!({ "key_rotation_period_seconds": period })),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_eq!(r.json()["key_rotation_period_seconds"], period);
-    assert_eq!(r.json()["signing_alg"], "ES256", "the algorithm is unchanged");
+    assert_eq!(
+        r.json()["signing_alg"],
+        "ES256",
+        "the algorithm is unchanged"
+    );
 
     let first = kid_of(&env.token_for("default", &id, &secret).await);
     let created = at(&keys(&env, "default").await[0]["activates_at"]);
@@ -447,7 +498,11 @@ async fn scheduled_rotation_activates_a_successor_on_schedule() {
     assert_eq!(env.warrant.rotate_due_keys().await.unwrap(), 0);
     env.clock.advance_secs(1);
     assert_eq!(env.warrant.rotate_due_keys().await.unwrap(), 1);
-    assert_eq!(env.warrant.rotate_due_keys().await.unwrap(), 0, "a key waits");
+    assert_eq!(
+        env.warrant.rotate_due_keys().await.unwrap(),
+        0,
+        "a key waits"
+    );
     let list = keys(&env, "default").await;
     let next = &list[0];
     assert_eq!(next["state"], "next");
@@ -462,7 +517,10 @@ async fn scheduled_rotation_activates_a_successor_on_schedule() {
     let r = env
         .admin(
             Method::GET,
-            &format!("/admin/v1/tenants/default/audit?action={}", action::KEY_ROTATE),
+            &format!(
+                "/admin/v1/tenants/default/audit?action={}",
+                action::KEY_ROTATE
+            ),
             None,
         )
         .await;
@@ -519,7 +577,10 @@ async fn rotating_after_an_algorithm_change_gives_a_key_of_the_new_algorithm() {
     );
     env.clock.advance_secs(J + S);
     let token = env.token_for("acme", &id, &secret).await;
-    assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, jsonwebtoken::Algorithm::PS256);
+    assert_eq!(
+        jsonwebtoken::decode_header(&token).unwrap().alg,
+        jsonwebtoken::Algorithm::PS256
+    );
     env.verify("acme", &token, AUD).await;
 }
 
@@ -572,15 +633,27 @@ async fn the_key_view_is_rebuilt_only_when_a_key_time_passes() {
     assert_eq!(a.valid_until, None, "one key, no change planned");
     let (_, k) = rotate(&env, "default", false).await;
     let b = env.warrant.tenant_keys(&tenant).unwrap();
-    assert_eq!(b.valid_until.map(Timestamp::secs), Some(at(&k["activates_at"])));
+    assert_eq!(
+        b.valid_until.map(Timestamp::secs),
+        Some(at(&k["activates_at"]))
+    );
     env.clock.advance_secs(J + S - 1);
-    assert!(std::sync::Arc::ptr_eq(&b, &env.warrant.tenant_keys(&tenant).unwrap()));
+    assert!(std::sync::Arc::ptr_eq(
+        &b,
+        &env.warrant.tenant_keys(&tenant).unwrap()
+    ));
     env.clock.advance_secs(1);
     let c = env.warrant.tenant_keys(&tenant).unwrap();
     assert!(!std::sync::Arc::ptr_eq(&b, &c));
     assert_eq!(c.public.len(), 2);
-    assert!(std::sync::Arc::ptr_eq(&c, &env.warrant.tenant_keys(&tenant).unwrap()));
+    assert!(std::sync::Arc::ptr_eq(
+        &c,
+        &env.warrant.tenant_keys(&tenant).unwrap()
+    ));
     env.clock.advance_secs(-1);
     let d = env.warrant.tenant_keys(&tenant).unwrap();
-    assert_eq!(d.valid_until, c.valid_from, "back before the boundary: the earlier view");
+    assert_eq!(
+        d.valid_until, c.valid_from,
+        "back before the boundary: the earlier view"
+    );
 }

@@ -73,7 +73,10 @@ fn normal_rotation_is_idempotent_while_a_successor_waits() {
         other => panic!("expected the pending key, got {other:?}"),
     }
     // Once it signs, a new rotation plans a new key again.
-    assert!(matches!(rotate(&keys, t(10 + 360), T, false), Rotation::New(_)));
+    assert!(matches!(
+        rotate(&keys, t(10 + 360), T, false),
+        Rotation::New(_)
+    ));
 }
 
 #[test]
@@ -109,7 +112,10 @@ fn a_tenant_with_no_signing_key_gets_one_at_once() {
 
 #[test]
 fn revoking_the_active_key_removes_it_now_and_activates_a_replacement() {
-    let mut keys = vec![key("old", -5000, Some(-10), Some(4000)), key("k", -10, None, None)];
+    let mut keys = vec![
+        key("old", -5000, Some(-10), Some(4000)),
+        key("k", -10, None, None),
+    ];
     let plan = revoke(&keys, "k", t(0), T).unwrap();
     assert_eq!(plan.new_key_activates_at, Some(t(0)));
     assert_eq!(
@@ -156,7 +162,10 @@ fn revoking_the_last_key_always_makes_a_replacement() {
 
 #[test]
 fn revoking_a_retired_key_only_removes_it() {
-    let keys = vec![key("old", 0, Some(10), Some(5000)), key("k", 10, None, None)];
+    let keys = vec![
+        key("old", 0, Some(10), Some(5000)),
+        key("k", 10, None, None),
+    ];
     let plan = revoke(&keys, "old", t(20), T).unwrap();
     assert_eq!(plan.new_key_activates_at, None);
     assert_eq!(
