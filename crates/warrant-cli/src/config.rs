@@ -3,6 +3,7 @@
 //! `WARRANT_RATE_LIMIT__PER_ADDRESS_PER_SECOND`). Unknown keys are errors, so a typo never
 //! silently falls back to a default.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -66,6 +67,23 @@ struct RawTls {
     client_ca: Option<PathBuf>,
 }
 
+/// `[hsm.modules.<name>]`: PKCS#11 modules the server opens at start-up (docs/hsm.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHsm {
+    #[serde(default)]
+    modules: BTreeMap<String, RawHsmModule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHsmModule {
+    library: PathBuf,
+    token_label: String,
+    pin_file: PathBuf,
+    sessions: Option<u32>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -82,7 +100,7 @@ struct RawConfig {
     audit: Option<RawAudit>,
     // Accepted so that one file serves later versions; they have no effect yet.
     outbound: Option<Table>,
-    hsm: Option<Table>,
+    hsm: Option<RawHsm>,
 }
 
 /// Validated server configuration.
@@ -98,6 +116,8 @@ pub struct ServeConfig {
     pub trusted_proxies: Vec<String>,
     pub rate_limit: RateLimitConfig,
     pub audit: warrant_core::audit::AuditSettings,
+    /// `hsm.modules.*`, in name order; opened at start-up (fail closed), not yet used to sign.
+    pub hsm: Vec<HsmModuleConfig>,
     /// Keys given that this version accepts but does not act on (logged as a warning).
     pub inert_keys: Vec<&'static str>,
     /// `WARRANT_*` variables that name no configuration key (logged as a warning).
@@ -114,6 +134,62 @@ pub struct RateLimitConfig {
     pub failed_auth_burst: u32,
     /// Open `/revocations/stream` connections per account (default 4).
     pub feed_streams_per_account: u32,
+}
+
+/// One `[hsm.modules.<name>]` entry, validated: `library` is absolute, `pin_file` exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HsmModuleConfig {
+    /// The name tenant key settings will refer to (letters, digits, `-`, `_`).
+    pub name: String,
+    /// Absolute path of the PKCS#11 library.
+    pub library: PathBuf,
+    /// `CKA_LABEL` of the token (at most 32 bytes); the slot is found by it at start-up.
+    pub token_label: String,
+    /// File holding the user PIN; must not be accessible to other users.
+    pub pin_file: PathBuf,
+    /// Logged-in sessions kept open (default 4, 1–64): concurrent signatures on this token.
+    pub sessions: usize,
+}
+
+fn validate_hsm(raw: Option<RawHsm>) -> anyhow::Result<Vec<HsmModuleConfig>> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(raw.modules.len());
+    for (name, m) in raw.modules {
+        let key = format!("hsm.modules.{name}");
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            bail!("{key}: a module name is letters, digits, '-' and '_'");
+        }
+        if !m.library.is_absolute() {
+            bail!("{key}.library must be an absolute path");
+        }
+        if m.token_label.is_empty() || m.token_label.len() > 32 {
+            bail!("{key}.token_label must be 1 to 32 bytes (a PKCS#11 token label)");
+        }
+        if !m.pin_file.is_file() {
+            bail!(
+                "{key}.pin_file {} does not exist or is not a file",
+                m.pin_file.display()
+            );
+        }
+        let sessions = m.sessions.unwrap_or(4);
+        if !(1..=64).contains(&sessions) {
+            bail!("{key}.sessions must be between 1 and 64");
+        }
+        out.push(HsmModuleConfig {
+            name,
+            library: m.library,
+            token_label: m.token_label,
+            pin_file: m.pin_file,
+            sessions: sessions as usize,
+        });
+    }
+    Ok(out)
 }
 
 /// Turns a variable's text into a TOML value: integer, float, boolean, array, else string.
@@ -333,9 +409,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
     if raw.outbound.is_some() {
         inert_keys.push("outbound");
     }
-    if raw.hsm.is_some() {
-        inert_keys.push("hsm");
-    }
+    let hsm = validate_hsm(raw.hsm)?;
     Ok(ServeConfig {
         listen,
         public_url,
@@ -349,6 +423,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
         rate_limit,
         audit,
+        hsm,
         inert_keys,
         ignored_vars: Vec::new(),
     })
@@ -455,6 +530,77 @@ mod tests {
                 load(None, Flags::default(), env(&[bad])).is_err(),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn hsm_modules_are_typed_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let pin = dir.path().join("pin");
+        std::fs::write(&pin, "1234\n").unwrap();
+        let file = dir.path().join("w.toml");
+        let write = |body: &str| std::fs::write(&file, body).unwrap();
+        write(&format!(
+            "[hsm.modules.main]\nlibrary = \"/usr/lib/softhsm/libsofthsm2.so\"\n\
+             token_label = \"warrant\"\npin_file = {:?}\n",
+            pin.display().to_string()
+        ));
+        let c = load(
+            Some(&file),
+            Flags::default(),
+            env(&[("WARRANT_HSM__MODULES__MAIN__SESSIONS", "2")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.hsm,
+            [HsmModuleConfig {
+                name: "main".into(),
+                library: "/usr/lib/softhsm/libsofthsm2.so".into(),
+                token_label: "warrant".into(),
+                pin_file: pin.clone(),
+                sessions: 2,
+            }]
+        );
+        assert!(c.inert_keys.is_empty());
+        assert!(
+            load(None, Flags::default(), env(&[]))
+                .unwrap()
+                .hsm
+                .is_empty()
+        );
+        let pin = pin.display().to_string();
+        for (bad, why) in [
+            (
+                format!("library = \"lib.so\"\ntoken_label = \"t\"\npin_file = {pin:?}"),
+                "absolute",
+            ),
+            (
+                "library = \"/l.so\"\ntoken_label = \"t\"\npin_file = \"/nonexistent/pin\"".into(),
+                "pin_file",
+            ),
+            (
+                format!(
+                    "library = \"/l.so\"\ntoken_label = \"t\"\npin_file = {pin:?}\npin = \"1\""
+                ),
+                "unknown field",
+            ),
+            (
+                format!(
+                    "library = \"/l.so\"\ntoken_label = \"t\"\npin_file = {pin:?}\nsessions = 0"
+                ),
+                "sessions",
+            ),
+            (
+                "library = \"/l.so\"\npin_file = \"/p\"".into(),
+                "token_label",
+            ),
+        ] {
+            write(&format!("[hsm.modules.m]\n{bad}\n"));
+            let e = format!(
+                "{:#}",
+                load(Some(&file), Flags::default(), env(&[])).unwrap_err()
+            );
+            assert!(e.contains(why), "{why}: {e}");
         }
     }
 

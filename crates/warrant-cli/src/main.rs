@@ -16,6 +16,7 @@ mod config;
 mod duration;
 mod globals;
 mod grant;
+mod hsm;
 mod inspect;
 mod key;
 mod master_key;

@@ -75,6 +75,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "configuration section is accepted but has no effect in this version"
         );
     }
+    let _hsm_modules = crate::hsm::open_configured(&cfg.hsm).await?;
     serve(cfg).await
 }
 

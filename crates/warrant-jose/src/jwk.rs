@@ -50,6 +50,56 @@ impl Jwk {
     }
 }
 
+impl Jwk {
+    /// A P-256 public key from its uncompressed point `04 ‖ X ‖ Y`; `None` for anything else.
+    pub fn ec_p256(point: &[u8]) -> Option<Self> {
+        if point.len() != 65 || point[0] != 4 {
+            return None;
+        }
+        Some(Jwk {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            x: Some(crate::b64::encode(&point[1..33])),
+            y: Some(crate::b64::encode(&point[33..65])),
+            ..Jwk::default()
+        })
+    }
+
+    /// An Ed25519 public key (RFC 8037 §2).
+    pub fn ed25519(public: &[u8]) -> Self {
+        Jwk {
+            kty: "OKP".into(),
+            crv: Some("Ed25519".into()),
+            x: Some(crate::b64::encode(public)),
+            ..Jwk::default()
+        }
+    }
+
+    /// An RSA public key from its big-endian modulus and exponent; leading zero bytes are
+    /// dropped (RFC 7518 §6.3.1 wants the minimal encoding).
+    pub fn rsa(n: &[u8], e: &[u8]) -> Self {
+        let minimal = |v: &[u8]| {
+            let start = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+            crate::b64::encode(&v[start..])
+        };
+        Jwk {
+            kty: "RSA".into(),
+            n: Some(minimal(n)),
+            e: Some(minimal(e)),
+            ..Jwk::default()
+        }
+    }
+
+    /// The key as Warrant publishes a signing key: `kid` = its RFC 7638 thumbprint,
+    /// `use: "sig"` and `alg`. `None` for a key type without a thumbprint.
+    pub fn for_signing(mut self, alg: crate::Algorithm) -> Option<Self> {
+        self.kid = Some(self.thumbprint()?);
+        self.use_ = Some("sig".into());
+        self.alg = Some(alg.as_str().into());
+        Some(self)
+    }
+}
+
 /// A JWK Set (RFC 7517 §5).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JwkSet {

@@ -171,47 +171,25 @@ impl SigningKey {
                 Inner::Rsa(key, padding)
             }
         };
-        let mut public = match &inner {
-            Inner::Es256(k) => {
-                let point = k.public_key().as_ref();
-                if point.len() != 65 || point[0] != 4 {
-                    return Err(JoseError::BadKey("unexpected EC point encoding"));
-                }
-                Jwk {
-                    kty: "EC".into(),
-                    crv: Some("P-256".into()),
-                    x: Some(b64::encode(&point[1..33])),
-                    y: Some(b64::encode(&point[33..65])),
-                    ..Jwk::default()
-                }
-            }
-            Inner::EdDsa(k) => Jwk {
-                kty: "OKP".into(),
-                crv: Some("Ed25519".into()),
-                x: Some(b64::encode(k.public_key().as_ref())),
-                ..Jwk::default()
-            },
+        let public = match &inner {
+            Inner::Es256(k) => Jwk::ec_p256(k.public_key().as_ref())
+                .ok_or(JoseError::BadKey("unexpected EC point encoding"))?,
+            Inner::EdDsa(k) => Jwk::ed25519(k.public_key().as_ref()),
             Inner::Rsa(k, _) => {
                 let public = k.public_key();
                 let n = public.modulus();
                 let n = n.big_endian_without_leading_zero();
                 check_rsa_modulus(n)?;
-                Jwk {
-                    kty: "RSA".into(),
-                    n: Some(b64::encode(n)),
-                    e: Some(b64::encode(
-                        public.exponent().big_endian_without_leading_zero(),
-                    )),
-                    ..Jwk::default()
-                }
+                Jwk::rsa(n, public.exponent().big_endian_without_leading_zero())
             }
         };
-        let kid = public
-            .thumbprint()
+        let public = public
+            .for_signing(alg)
             .ok_or(JoseError::BadKey("no thumbprint"))?;
-        public.kid = Some(kid.clone());
-        public.use_ = Some("sig".into());
-        public.alg = Some(alg.as_str().into());
+        let kid = public
+            .kid
+            .clone()
+            .ok_or(JoseError::BadKey("no thumbprint"))?;
         Ok(Self {
             alg,
             kid,

@@ -23,6 +23,7 @@ mod clock;
 pub mod contract;
 pub mod contract_keys;
 pub mod contract_log;
+pub mod softhsm;
 
 use std::future::Future;
 

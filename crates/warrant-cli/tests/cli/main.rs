@@ -11,6 +11,7 @@
 // Later verbs, one module each; they use the helpers of this file through `super::`.
 mod audit;
 mod crash;
+mod hsm;
 mod keys;
 mod master_key;
 mod revoke;
