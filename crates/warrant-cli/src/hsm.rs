@@ -1,11 +1,14 @@
-//! Start-up for `hsm.modules.*`: open every configured PKCS#11 module, fail closed.
-//!
-//! Nothing signs with these modules yet (tenant key settings cannot name an HSM key; see
-//! docs/hsm.md). Opening them at start-up still checks the library, token label and PIN file
-//! now, so a broken HSM configuration stops `serve` instead of surfacing at the first token.
+//! Start-up for `hsm.modules.*`: open every configured PKCS#11 module, fail closed, and hand
+//! them to the core through its HSM port ([`warrant_core::hsm::HsmKeys`]), which tenants whose
+//! key source is `{"hsm":{"module":…}}` sign with (docs/hsm.md). Opening them at start-up
+//! checks the library, token label and PIN file now, so a broken HSM configuration stops
+//! `serve` instead of surfacing at the first token.
+
+use std::sync::Arc;
 
 use anyhow::Context;
-use warrant_hsm::{HsmModule, pin_from_file};
+use warrant_hsm::{HsmModule, KeyRef, pin_from_file};
+use warrant_jose::{Algorithm, RawSigner};
 
 use crate::config::HsmModuleConfig;
 
@@ -28,7 +31,7 @@ pub async fn open_configured(
                 token = %m.token_label,
                 slot = module.slot_id(),
                 sessions = m.sessions,
-                "HSM module opened (not used for signing yet)"
+                "HSM module opened"
             );
             opened.push((m.name, module));
         }
@@ -36,4 +39,58 @@ pub async fn open_configured(
     })
     .await
     .context("the HSM start-up task failed")?
+}
+
+/// The core's HSM port over the opened modules, by their configured names.
+pub struct OpenedModules(Vec<(String, HsmModule)>);
+
+impl OpenedModules {
+    pub fn new(modules: Vec<(String, HsmModule)>) -> Self {
+        Self(modules)
+    }
+
+    fn module(&self, name: &str) -> Result<&HsmModule, String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| m)
+            .ok_or_else(|| format!("no HSM module hsm.modules.{name} is configured"))
+    }
+}
+
+impl warrant_core::hsm::HsmKeys for OpenedModules {
+    fn has_module(&self, module: &str) -> bool {
+        self.module(module).is_ok()
+    }
+
+    fn key(
+        &self,
+        module: &str,
+        key_label: &str,
+        alg: Algorithm,
+    ) -> Result<Arc<dyn RawSigner>, String> {
+        let key = self
+            .module(module)?
+            .key(KeyRef::Label(key_label), alg)
+            .map_err(|e| format!("hsm.modules.{module}: {e}"))?;
+        Ok(Arc::new(key))
+    }
+
+    fn generate(
+        &self,
+        module: &str,
+        key_label: &str,
+        alg: Algorithm,
+    ) -> Result<Arc<dyn RawSigner>, String> {
+        let key = self
+            .module(module)?
+            .generate_key(key_label, alg)
+            .map_err(|e| format!("hsm.modules.{module}: {e}"))?;
+        Ok(Arc::new(key))
+    }
+}
+
+/// The port for `Warrant::open_with_hsm` (`None` when no module is configured).
+pub fn ports(modules: Vec<(String, HsmModule)>) -> Option<Arc<dyn warrant_core::hsm::HsmKeys>> {
+    (!modules.is_empty()).then(|| Arc::new(OpenedModules::new(modules)) as _)
 }

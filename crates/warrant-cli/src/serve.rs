@@ -75,8 +75,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "configuration section is accepted but has no effect in this version"
         );
     }
-    let _hsm_modules = crate::hsm::open_configured(&cfg.hsm).await?;
-    serve(cfg).await
+    let hsm_modules = crate::hsm::open_configured(&cfg.hsm).await?;
+    serve(cfg, crate::hsm::ports(hsm_modules)).await
 }
 
 fn init_logging() {
@@ -243,7 +243,10 @@ impl Db {
     }
 }
 
-async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+async fn serve(
+    cfg: ServeConfig,
+    hsm: Option<Arc<dyn warrant_core::hsm::HsmKeys>>,
+) -> anyhow::Result<()> {
     let shared = Db::is_shared(&cfg)?;
     let dir = DataDir::open(&cfg.data_dir, !shared)?;
     let master = dir.master_key(shared)?;
@@ -260,10 +263,15 @@ async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         jwks_max_age: cfg.jwks_max_age,
         audit: cfg.audit.clone(),
     };
-    let (warrant, outcome) =
-        Warrant::open(store.clone(), Arc::new(SystemClock), master, core.clone())
-            .await
-            .context("opening the store")?;
+    let (warrant, outcome) = Warrant::open_with_hsm(
+        store.clone(),
+        Arc::new(SystemClock),
+        master,
+        core.clone(),
+        hsm,
+    )
+    .await
+    .context("opening the store")?;
     let warrant = Arc::new(warrant);
     let creds_path = dir.path.join("admin-credentials.json");
     if let Some((id, secret)) = &outcome.admin_credentials {

@@ -62,6 +62,7 @@ pub(crate) async fn bootstrap(
             name: name.clone(),
             signing_alg: Tenant::DEFAULT_SIGNING_ALG,
             key_rotation_period: None,
+            key_source: Default::default(),
             created_at: now,
             updated_at: now,
             revision: 1,

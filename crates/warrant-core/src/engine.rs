@@ -52,6 +52,9 @@ pub struct Warrant {
     /// One signing-key rotation or revocation at a time here (the store's bootstrap lock
     /// excludes other replicas): each decides from the keys it reads.
     pub(crate) key_writes: tokio::sync::Mutex<()>,
+    /// Configured HSM modules (`None`: none configured; a tenant whose keys are in an HSM then
+    /// has no signer and its issuance fails closed).
+    pub(crate) hsm: Option<Arc<dyn crate::hsm::HsmKeys>>,
 }
 
 impl std::fmt::Debug for Warrant {
@@ -71,6 +74,18 @@ impl Warrant {
         clock: Arc<dyn Clock>,
         master: MasterKey,
         config: CoreConfig,
+    ) -> Result<(Self, crate::BootstrapOutcome), CoreError> {
+        Self::open_with_hsm(store, clock, master, config, None).await
+    }
+
+    /// [`Self::open`] with the server's HSM modules, which tenants whose key source is an HSM
+    /// sign with (docs/hsm.md).
+    pub async fn open_with_hsm(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: MasterKey,
+        config: CoreConfig,
+        hsm: Option<Arc<dyn crate::hsm::HsmKeys>>,
     ) -> Result<(Self, crate::BootstrapOutcome), CoreError> {
         let outcome = crate::bootstrap::bootstrap(&*store, &*clock, &master, &config).await?;
         let entries = store.keyring().await?;
@@ -102,6 +117,7 @@ impl Warrant {
             revocation_sync: tokio::sync::Mutex::new(()),
             audit,
             key_writes: tokio::sync::Mutex::new(()),
+            hsm,
         };
         this.reload_all().await?;
         Ok((this, outcome))
@@ -117,12 +133,74 @@ impl Warrant {
     pub(crate) async fn reload_keys(&self) -> Result<(), CoreError> {
         let now = self.clock.now();
         let records = self.store.signing_keys(now).await?;
+        let hsm_keys = self.resolve_hsm_keys(&records, now).await;
         self.keys
-            .load(&self.master, &self.config, &records, now)
+            .load(&self.master, &self.config, &records, &hsm_keys, now)
             .map_err(|e| {
                 tracing::error!(error = %e, "signing keys could not be loaded");
                 e
             })
+    }
+
+    /// Looks up, on a blocking thread, the HSM key of every record held in an HSM and not
+    /// removed. A key that cannot be found (unknown module, missing label, token gone) is
+    /// logged and left out: that tenant's key is then neither published nor signing, so its
+    /// issuance fails closed while other tenants are unaffected.
+    async fn resolve_hsm_keys(
+        &self,
+        records: &[crate::model::SigningKeyRecord],
+        now: Timestamp,
+    ) -> crate::signing::HsmSigners {
+        let wanted: Vec<(TenantName, String, String, String, warrant_jose::Algorithm)> = records
+            .iter()
+            .filter(|r| r.state_at(now) != crate::model::KeyState::Removed)
+            .filter_map(|r| {
+                Some((
+                    r.tenant.clone(),
+                    r.kid.clone(),
+                    r.hsm_module.clone()?,
+                    r.hsm_label.clone()?,
+                    r.alg,
+                ))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return crate::signing::HsmSigners::default();
+        }
+        let hsm = self.hsm.clone();
+        let found = crate::hsm::blocking(move || {
+            let mut found = crate::signing::HsmSigners::default();
+            for (tenant, kid, module, label, alg) in wanted {
+                let key = match &hsm {
+                    None => Err(format!("no HSM module {module:?} is configured")),
+                    Some(h) if !h.has_module(&module) => {
+                        Err(format!("no HSM module {module:?} is configured"))
+                    }
+                    Some(h) => h.key(&module, &label, alg).and_then(|k| {
+                        if k.kid() == kid {
+                            Ok(k)
+                        } else {
+                            Err(format!("the key labelled {label:?} is not the key {kid}"))
+                        }
+                    }),
+                };
+                match key {
+                    Ok(k) => {
+                        found.insert((tenant, kid), k);
+                    }
+                    Err(e) => {
+                        tracing::error!(tenant = %tenant, kid = %kid, module = %module, label = %label, error = %e,
+                            "HSM signing key unavailable: the tenant cannot sign with it");
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await;
+        found.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "HSM signing keys could not be looked up");
+            crate::signing::HsmSigners::default()
+        })
     }
 
     pub fn config(&self) -> &CoreConfig {

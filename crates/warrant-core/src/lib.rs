@@ -14,6 +14,7 @@ mod bootstrap;
 mod directory;
 mod engine;
 pub mod grants;
+pub mod hsm;
 pub mod ids;
 mod introspection;
 pub mod keyring;

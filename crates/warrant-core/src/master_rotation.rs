@@ -78,6 +78,9 @@ pub async fn rotate_master_key(
         });
     }
     for k in &snapshot.signing_keys {
+        if k.hsm_module.is_some() {
+            continue; // held in an HSM: nothing wrapped under the master key
+        }
         let aad = SigningKeyRecord::wrap_aad(&k.tenant, &k.kid);
         let der = old
             .unwrap(&k.private_wrapped, &aad)

@@ -15,9 +15,52 @@ pub struct Tenant {
     /// Scheduled key rotation: a successor key activates this many seconds after the active
     /// one did (`None`: rotation is manual only). See docs/key-rotation.md.
     pub key_rotation_period: Option<u64>,
+    /// Where the tenant's new signing keys are made (docs/hsm.md).
+    pub key_source: KeySource,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,
+}
+
+/// Where a tenant's new signing keys are generated and held.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KeySource {
+    /// In memory, stored wrapped under the master key.
+    #[default]
+    Software,
+    /// On the token of the configured HSM module `hsm.modules.<module>` (a name only: the
+    /// library, token and PIN stay server configuration).
+    Hsm { module: String },
+}
+
+impl KeySource {
+    /// The stored form: `software` or `hsm:<module>`.
+    pub fn to_stored(&self) -> String {
+        match self {
+            KeySource::Software => "software".into(),
+            KeySource::Hsm { module } => format!("hsm:{module}"),
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        match s {
+            "software" => Some(KeySource::Software),
+            _ => {
+                let module = s.strip_prefix("hsm:")?;
+                Self::valid_module_name(module).then(|| KeySource::Hsm {
+                    module: module.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// A module name as configuration allows it: 1–64 of `[a-z0-9_-]`.
+    pub fn valid_module_name(m: &str) -> bool {
+        !m.is_empty()
+            && m.len() <= 64
+            && m.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    }
 }
 
 impl Tenant {
@@ -127,7 +170,11 @@ pub struct SigningKeyRecord {
     pub kid: String,
     pub tenant: TenantName,
     pub alg: Algorithm,
+    /// The PKCS#8 key wrapped under the master key; empty for an HSM key.
     pub private_wrapped: Vec<u8>,
+    /// For a key held in an HSM: the configured module's name and the key's `CKA_LABEL`.
+    pub hsm_module: Option<String>,
+    pub hsm_label: Option<String>,
     pub created_at: Timestamp,
     /// Published from creation; signs from this time.
     pub activates_at: Timestamp,

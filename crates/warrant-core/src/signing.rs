@@ -12,7 +12,7 @@ pub mod lifecycle;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use warrant_jose::{Algorithm, Jwk, JwkSet, JwsSigner, PublicKey, SigningKey};
+use warrant_jose::{Algorithm, Jwk, JwkSet, JwsSigner, PublicKey, RawSigner, SigningKey};
 
 use crate::keyring::MasterKey;
 use crate::model::{KeyState, SigningKeyRecord};
@@ -20,6 +20,10 @@ use crate::{Clock, CoreConfig, CoreError, TenantName, Timestamp};
 
 /// The media type of RFC 9068 access tokens, as the JOSE `typ` header carries it.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// HSM keys found on their tokens, by tenant and kid (what `Warrant::resolve_hsm_keys` could
+/// reach; a key missing here is left out of its tenant's set).
+pub(crate) type HsmSigners = HashMap<(TenantName, String), Arc<dyn RawSigner>>;
 
 /// One tenant's keys at a moment.
 #[derive(Debug)]
@@ -61,9 +65,10 @@ struct ReadyKey {
 struct TenantSet {
     tenant: TenantName,
     issuer: String,
-    /// The records' times (private parts dropped), sorted by activation; `ready` matches.
+    /// The records' times (private parts dropped), sorted by activation; `ready` matches
+    /// (`None`: an HSM key that could not be found, neither published nor signing).
     times: Vec<SigningKeyRecord>,
-    ready: Vec<ReadyKey>,
+    ready: Vec<Option<ReadyKey>>,
     view: RwLock<Arc<TenantKeys>>,
 }
 
@@ -78,14 +83,16 @@ impl TenantSet {
             if state == KeyState::Removed {
                 continue;
             }
+            if state == KeyState::Active {
+                // sorted by activation: the latest active key wins (an HSM key that could not
+                // be found included: then nothing signs, rather than an older key)
+                signing = Some(i);
+            }
+            let Some(k) = k else { continue };
             public.push(k.public.clone());
             jwks.keys.push(k.jwk.clone());
             if !algs.contains(&r.alg) {
                 algs.push(r.alg);
-            }
-            if state == KeyState::Active {
-                // sorted by activation: the latest active key wins
-                signing = Some(i);
             }
         }
         let jwks_json: Arc<str> = serde_json::to_string(&jwks)
@@ -101,8 +108,12 @@ impl TenantSet {
         Ok(TenantKeys {
             tenant: self.tenant.clone(),
             issuer: self.issuer.clone(),
-            signer: signing.map(|i| self.ready[i].signer.clone()),
-            checkpoint_signer: signing.map(|i| self.ready[i].checkpoint_signer.clone()),
+            signer: signing
+                .and_then(|i| self.ready[i].as_ref())
+                .map(|k| k.signer.clone()),
+            checkpoint_signer: signing
+                .and_then(|i| self.ready[i].as_ref())
+                .map(|k| k.checkpoint_signer.clone()),
             public,
             jwks_json,
             algs,
@@ -180,6 +191,7 @@ impl KeyRegistry {
         master: &MasterKey,
         config: &CoreConfig,
         records: &[SigningKeyRecord],
+        hsm: &HsmSigners,
         now: Timestamp,
     ) -> Result<(), CoreError> {
         let mut grouped: HashMap<&TenantName, Vec<&SigningKeyRecord>> = HashMap::new();
@@ -195,7 +207,19 @@ impl KeyRegistry {
                 if r.state_at(now) == KeyState::Removed {
                     continue;
                 }
-                ready.push(parse(master, r)?);
+                ready.push(
+                    match (&r.hsm_module, hsm.get(&(r.tenant.clone(), r.kid.clone()))) {
+                        (None, _) => Some(parse(master, r)?),
+                        (Some(_), Some(k)) => ready_key(k.clone())
+                            .inspect_err(|e| {
+                                tracing::error!(tenant = %r.tenant, kid = %r.kid, error = %e,
+                                    "HSM signing key unusable: the tenant cannot sign with it");
+                            })
+                            .ok(),
+                        // logged where the lookup failed
+                        (Some(_), None) => None,
+                    },
+                );
                 times.push(SigningKeyRecord {
                     private_wrapped: Vec::new(),
                     ..r.clone()
@@ -224,6 +248,21 @@ impl KeyRegistry {
         *crate::write(&self.tenants) = map;
         Ok(())
     }
+}
+
+/// A key held elsewhere (an HSM), ready: one key behind both signers.
+fn ready_key(key: Arc<dyn RawSigner>) -> Result<ReadyKey, CoreError> {
+    let jwk = key.public_jwk().clone();
+    let public = PublicKey::from_jwk(&jwk).map_err(CoreError::crypto)?;
+    Ok(ReadyKey {
+        checkpoint_signer: Arc::new(
+            JwsSigner::from_raw(key.clone(), crate::audit::CHECKPOINT_TYP)
+                .map_err(CoreError::crypto)?,
+        ),
+        signer: Arc::new(JwsSigner::from_raw(key, ACCESS_TOKEN_TYP).map_err(CoreError::crypto)?),
+        public,
+        jwk,
+    })
 }
 
 fn parse(master: &MasterKey, r: &SigningKeyRecord) -> Result<ReadyKey, CoreError> {
@@ -258,6 +297,8 @@ pub(crate) fn new_key_record(
     let kid = key.kid().to_owned();
     Ok(SigningKeyRecord {
         private_wrapped: master.wrap(&der, &SigningKeyRecord::wrap_aad(tenant, &kid))?,
+        hsm_module: None,
+        hsm_label: None,
         kid,
         tenant: tenant.clone(),
         alg,
@@ -266,4 +307,27 @@ pub(crate) fn new_key_record(
         retires_at: None,
         removed_at: None,
     })
+}
+
+/// A key record for a key just generated in an HSM: no wrapped bytes, the module and label.
+pub(crate) fn new_hsm_key_record(
+    key: &dyn RawSigner,
+    module: &str,
+    label: &str,
+    tenant: &TenantName,
+    now: Timestamp,
+    activates_at: Timestamp,
+) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: key.kid().to_owned(),
+        tenant: tenant.clone(),
+        alg: key.alg(),
+        private_wrapped: Vec::new(),
+        hsm_module: Some(module.to_owned()),
+        hsm_label: Some(label.to_owned()),
+        created_at: now,
+        activates_at,
+        retires_at: None,
+        removed_at: None,
+    }
 }

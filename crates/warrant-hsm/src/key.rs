@@ -395,3 +395,28 @@ impl HsmKey {
         Ok(sig)
     }
 }
+
+/// The JWS signing port: an HSM key signs tokens like a software key, but blocks, so the token
+/// path signs it on a blocking thread. The cause of a failure is logged here (kid, PKCS#11
+/// code; never key material) and the caller sees only
+/// [`warrant_jose::JoseError::SignerUnavailable`].
+impl warrant_jose::RawSigner for HsmKey {
+    fn alg(&self) -> Algorithm {
+        self.alg
+    }
+    fn kid(&self) -> &str {
+        &self.kid
+    }
+    fn public_jwk(&self) -> &Jwk {
+        &self.public
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, warrant_jose::JoseError> {
+        HsmKey::sign(self, msg).map_err(|e| {
+            tracing::error!(kid = %self.kid, token = %self.module.token_label(), error = %e, "HSM signing failed");
+            warrant_jose::JoseError::SignerUnavailable
+        })
+    }
+    fn is_blocking(&self) -> bool {
+        true
+    }
+}

@@ -27,4 +27,8 @@ pub enum JoseError {
     BadKey(&'static str),
     #[error("a cryptographic operation failed")]
     Crypto,
+    /// A key held outside this process (an HSM) could not sign; the cause is logged where it
+    /// happened, not carried here.
+    #[error("the key store could not sign")]
+    SignerUnavailable,
 }

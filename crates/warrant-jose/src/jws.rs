@@ -1,9 +1,11 @@
 //! Compact JWS (RFC 7515 §7.1) for Warrant's tokens.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::{Algorithm, JoseError, PublicKey, SigningKey, b64};
+use crate::{Algorithm, JoseError, Jwk, PublicKey, SigningKey, b64};
 
 /// Signs `claims` (a serialised JSON object) with `key`, header `{"alg","kid","typ"}`.
 pub fn sign_compact(key: &SigningKey, typ: &str, claims: &[u8]) -> Result<String, JoseError> {
@@ -221,16 +223,55 @@ mod tests {
     }
 }
 
+/// A private key that signs JWS signing input, wherever it is held: in memory ([`SigningKey`])
+/// or on a token (an HSM key, implemented in `warrant-hsm`). The algorithm always comes from
+/// the key (RFC 8725 §3.1).
+pub trait RawSigner: Send + Sync + std::fmt::Debug {
+    fn alg(&self) -> Algorithm;
+    /// The RFC 7638 thumbprint of the public key.
+    fn kid(&self) -> &str;
+    /// The public JWK (`kid`, `use: "sig"`, `alg`).
+    fn public_jwk(&self) -> &Jwk;
+    /// The JWS signature of `msg` (the signing input).
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, JoseError>;
+    /// Whether [`RawSigner::sign`] blocks on I/O (an HSM round trip): async callers then sign
+    /// inside `tokio::task::spawn_blocking`.
+    fn is_blocking(&self) -> bool;
+}
+
+impl RawSigner for SigningKey {
+    fn alg(&self) -> Algorithm {
+        SigningKey::alg(self)
+    }
+    fn kid(&self) -> &str {
+        SigningKey::kid(self)
+    }
+    fn public_jwk(&self) -> &Jwk {
+        SigningKey::public_jwk(self)
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, JoseError> {
+        SigningKey::sign(self, msg)
+    }
+    fn is_blocking(&self) -> bool {
+        false
+    }
+}
+
 /// A signing key with its JWS header already encoded: the token hot path only encodes the
 /// claims and signs. Built once per key when the key is loaded.
 #[derive(Debug)]
 pub struct JwsSigner {
-    key: SigningKey,
+    key: Arc<dyn RawSigner>,
     header_b64: String,
 }
 
 impl JwsSigner {
     pub fn new(key: SigningKey, typ: &str) -> Result<Self, JoseError> {
+        Self::from_raw(Arc::new(key), typ)
+    }
+
+    /// A signer over any [`RawSigner`] (the same key may back several signers, one per `typ`).
+    pub fn from_raw(key: Arc<dyn RawSigner>, typ: &str) -> Result<Self, JoseError> {
         let header = serde_json::json!({ "alg": key.alg().as_str(), "kid": key.kid(), "typ": typ });
         let header = serde_json::to_vec(&header).map_err(|_| JoseError::BadHeader)?;
         Ok(Self {
@@ -239,8 +280,13 @@ impl JwsSigner {
         })
     }
 
-    pub fn key(&self) -> &SigningKey {
-        &self.key
+    pub fn key(&self) -> &dyn RawSigner {
+        &*self.key
+    }
+
+    /// Whether signing blocks (see [`RawSigner::is_blocking`]).
+    pub fn is_blocking(&self) -> bool {
+        self.key.is_blocking()
     }
 
     /// `header.claims.signature` for the serialised claims object.

@@ -19,5 +19,5 @@ mod keys;
 
 pub use error::JoseError;
 pub use jwk::{Jwk, JwkSet};
-pub use jws::{Header, JwsSigner, VerifiedJws, sign_compact, verify_compact};
+pub use jws::{Header, JwsSigner, RawSigner, VerifiedJws, sign_compact, verify_compact};
 pub use keys::{Algorithm, PublicKey, SigningKey};

@@ -41,9 +41,25 @@ pub struct Tenant {
     /// Scheduled key rotation period, seconds (`null`: manual rotation only).
     #[serde(default)]
     pub key_rotation_period_seconds: Option<u64>,
+    /// Where the tenant's new signing keys are made: `"software"` (the default) or
+    /// `{"hsm":{"module":"<name>"}}`, a module of the server's `hsm.modules` configuration.
+    #[serde(default)]
+    pub key_source: KeySource,
     pub created_at: String,
     pub updated_at: String,
     pub revision: i64,
+}
+
+/// A tenant's key source on the wire (docs/hsm.md). Only a module's name: libraries, slots and
+/// PINs are server configuration, never set through the admin API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum KeySource {
+    #[default]
+    Software,
+    Hsm {
+        module: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

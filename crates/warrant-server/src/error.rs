@@ -83,7 +83,7 @@ impl OAuthError {
             TokenError::UnknownTenant => {
                 Self::new(StatusCode::NOT_FOUND, "invalid_request", "no such tenant")
             }
-            TokenError::Unavailable(cause) => {
+            TokenError::Unavailable(cause) | TokenError::SigningUnavailable(cause) => {
                 tracing::error!(cause = %cause, "token issuance unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -152,6 +152,7 @@ impl From<AdminError> for ApiError {
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(cause) => {
                 tracing::error!(cause = %cause, "admin request failed");
                 return Self::new(

@@ -29,6 +29,8 @@ struct TenantCounters {
     introspected: [AtomicU64; 2],
     /// Revocations made, by [`REVOCATION_SOURCES`].
     revoked: [AtomicU64; 2],
+    /// Token signatures an HSM key failed to make (the request was answered 503).
+    hsm_sign_failures: AtomicU64,
 }
 
 /// The `active` label of `warrant_introspections_total`.
@@ -126,6 +128,13 @@ impl Metrics {
         });
     }
 
+    /// A token the tenant's HSM key could not sign (the request got 503).
+    pub fn hsm_sign_failed(&self, tenant: &str) {
+        self.with_tenant(tenant, |c| {
+            c.hsm_sign_failures.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
     pub fn feed_stream_opened(&self) {
         self.feed_streams.fetch_add(1, Ordering::Relaxed);
     }
@@ -192,6 +201,13 @@ impl Metrics {
                         "warrant_revocations_total{{tenant=\"{t}\",source=\"{src}\"}} {n}"
                     );
                 }
+            }
+        }
+        out.push_str("# HELP warrant_hsm_sign_failures_total Access tokens the tenant's HSM key could not sign (answered 503 temporarily_unavailable).\n# TYPE warrant_hsm_sign_failures_total counter\n");
+        for t in &names {
+            let n = map[*t].hsm_sign_failures.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "warrant_hsm_sign_failures_total{{tenant=\"{t}\"}} {n}");
             }
         }
         let _ = writeln!(

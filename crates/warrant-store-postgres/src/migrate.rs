@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_rotation",
         include_str!("../migrations/0003_key_rotation.sql"),
     ),
+    (
+        4,
+        "hsm_keys",
+        include_str!("../migrations/0004_hsm_keys.sql"),
+    ),
 ];
 
 /// The advisory lock key of Warrant's migrations ("warrant" in ASCII, then `m`).

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use warrant_core::audit::{AuditCheckpoint, SegmentHead, StoredAuditRecord};
 use warrant_core::keyring::{KeyPurpose, KeyringEntry};
-use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::model::{KeySource, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::revocation::{RevocationEntry, RevocationKind};
 use warrant_core::store::codec;
 use warrant_core::{
@@ -47,6 +47,8 @@ pub(crate) fn tenant(row: &PgRow) -> Result<Tenant, StoreError> {
             .map_err(backend)?
             .map(|p| u64::try_from(p).map_err(|_| corrupt("key_rotation_period")))
             .transpose()?,
+        key_source: KeySource::from_stored(&text(row, "key_source")?)
+            .ok_or_else(|| corrupt("key_source"))?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         revision: row.try_get("revision").map_err(backend)?,
@@ -121,6 +123,8 @@ pub(crate) fn signing_key(row: &PgRow) -> Result<SigningKeyRecord, StoreError> {
         tenant: tenant_name(row, "tenant")?,
         alg: codec::alg_from_str(&text(row, "alg")?)?,
         private_wrapped: row.try_get("private_wrapped").map_err(backend)?,
+        hsm_module: row.try_get("hsm_module").map_err(backend)?,
+        hsm_label: row.try_get("hsm_label").map_err(backend)?,
         created_at: ts(row, "created_at")?,
         activates_at: ts(row, "activates_at")?,
         retires_at: opt_ts(row, "retires_at")?,

@@ -18,6 +18,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "key_rotation",
         include_str!("../migrations/0003_key_rotation.sql"),
     ),
+    (
+        4,
+        "hsm_keys",
+        include_str!("../migrations/0004_hsm_keys.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool, now_ms: i64) -> Result<(), StoreError> {

@@ -181,7 +181,7 @@ impl Store for SqliteStore {
             .map(rows::keyring_entry)
             .collect::<StoreResult<_>>()?;
         let tenants = sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, created_at, updated_at, revision, deleted_at FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision, deleted_at FROM tenants \
              ORDER BY name",
         )
         .fetch_all(&mut *tx)
@@ -211,7 +211,7 @@ impl Store for SqliteStore {
         .map(rows::secret_with_revoked)
         .collect::<StoreResult<_>>()?;
         let signing_keys = sqlx::query(
-            "SELECT kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, \
+            "SELECT kid, tenant, alg, private_wrapped, hsm_module, hsm_label, created_at, activates_at, retires_at, \
              removed_at FROM signing_keys ORDER BY tenant, activates_at, kid",
         )
         .fetch_all(&mut *tx)
@@ -357,7 +357,7 @@ impl Store for SqliteStore {
 
     async fn get_tenant(&self, name: &TenantName) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, created_at, updated_at, revision FROM tenants WHERE name = ? AND deleted_at IS NULL",
+            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision FROM tenants WHERE name = ? AND deleted_at IS NULL",
         )
         .bind(name.as_str())
         .fetch_optional(&self.pool)
@@ -372,7 +372,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Tenant>> {
         let rows = sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, created_at, updated_at, revision FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision FROM tenants \
              WHERE deleted_at IS NULL AND name > ? ORDER BY name LIMIT ?",
         )
         .bind(after.map_or("", TenantName::as_str))
@@ -385,11 +385,12 @@ impl Store for SqliteStore {
 
     async fn update_tenant(&self, t: &Tenant, expected_revision: i64) -> StoreResult<()> {
         let done = sqlx::query(
-            "UPDATE tenants SET signing_alg = ?, key_rotation_period = ?, updated_at = ?, \
-             revision = ? WHERE name = ? AND revision = ? AND deleted_at IS NULL",
+            "UPDATE tenants SET signing_alg = ?, key_rotation_period = ?, key_source = ?, \
+             updated_at = ?, revision = ? WHERE name = ? AND revision = ? AND deleted_at IS NULL",
         )
         .bind(t.signing_alg.as_str())
         .bind(rotation_period(t)?)
+        .bind(t.key_source.to_stored())
         .bind(ms(t.updated_at))
         .bind(expected_revision + 1)
         .bind(t.name.as_str())
@@ -636,7 +637,7 @@ impl Store for SqliteStore {
 
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>> {
         let rows = sqlx::query(
-            "SELECT k.kid, k.tenant, k.alg, k.private_wrapped, k.created_at, k.activates_at, k.retires_at, k.removed_at \
+            "SELECT k.kid, k.tenant, k.alg, k.private_wrapped, k.hsm_module, k.hsm_label, k.created_at, k.activates_at, k.retires_at, k.removed_at \
              FROM signing_keys k JOIN tenants t ON t.name = k.tenant \
              WHERE t.deleted_at IS NULL AND (k.removed_at IS NULL OR k.removed_at > ?) \
              ORDER BY k.tenant, k.activates_at",
@@ -650,7 +651,7 @@ impl Store for SqliteStore {
 
     async fn tenant_signing_keys(&self, tenant: &TenantName) -> StoreResult<Vec<SigningKeyRecord>> {
         let rows = sqlx::query(
-            "SELECT kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, removed_at \
+            "SELECT kid, tenant, alg, private_wrapped, hsm_module, hsm_label, created_at, activates_at, retires_at, removed_at \
              FROM signing_keys WHERE tenant = ? ORDER BY activates_at DESC",
         )
         .bind(tenant.as_str())
@@ -779,12 +780,13 @@ async fn insert_tenant_row<'e>(
     deleted_at: Option<Timestamp>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO tenants (name, signing_alg, key_rotation_period, created_at, updated_at, \
-         revision, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tenants (name, signing_alg, key_rotation_period, key_source, created_at, \
+         updated_at, revision, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(t.name.as_str())
     .bind(t.signing_alg.as_str())
     .bind(rotation_period(t)?)
+    .bind(t.key_source.to_stored())
     .bind(ms(t.created_at))
     .bind(ms(t.updated_at))
     .bind(t.revision)
@@ -883,13 +885,15 @@ async fn insert_signing_key_row<'e>(
     k: &SigningKeyRecord,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO signing_keys (kid, tenant, alg, private_wrapped, created_at, activates_at, retires_at, removed_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO signing_keys (kid, tenant, alg, private_wrapped, hsm_module, hsm_label, created_at, \
+         activates_at, retires_at, removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&k.kid)
     .bind(k.tenant.as_str())
     .bind(k.alg.as_str())
     .bind(&k.private_wrapped)
+    .bind(k.hsm_module.as_deref())
+    .bind(k.hsm_label.as_deref())
     .bind(ms(k.created_at))
     .bind(ms(k.activates_at))
     .bind(opt_ms(k.retires_at))

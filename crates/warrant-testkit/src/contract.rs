@@ -1608,9 +1608,17 @@ pub async fn touch_secrets_tolerates_revoked_and_unknown(store: &dyn Store) {
 // ---------------------------------------------------------------------------------------------
 // signing keys
 
-/// Every field of a key survives both read paths (algorithm, blob, all four times).
+/// Every field of a key survives both read paths (algorithm, blob, all four times, and an HSM
+/// key's module and label).
 pub async fn signing_key_round_trips_every_field(store: &dyn Store) {
     let t = seed_tenant(store, "acme").await;
+    // an HSM key: no wrapped bytes, the module and label instead
+    let hsm = SigningKeyRecord {
+        private_wrapped: Vec::new(),
+        hsm_module: Some("main".into()),
+        hsm_label: Some("warrant-acme-1764000000000".into()),
+        ..signing_key_record(&t.name, "kid-hsm")
+    };
     let full = SigningKeyRecord {
         alg: Algorithm::EdDsa,
         private_wrapped: vec![0x00, 0xff, 0x00, 0x7f, 0x80, 0x0a, 0x0d, 0x00],
@@ -1626,16 +1634,17 @@ pub async fn signing_key_round_trips_every_field(store: &dyn Store) {
     };
     seed_key(store, full.clone()).await;
     seed_key(store, bare.clone()).await;
+    seed_key(store, hsm.clone()).await;
     assert_eq!(
         ok(
             store.tenant_signing_keys(&t.name).await,
             "tenant_signing_keys"
         ),
-        vec![bare.clone(), full.clone()]
+        vec![bare.clone(), full.clone(), hsm.clone()]
     );
     assert_eq!(
         by_kid(ok(store.signing_keys(T0).await, "signing_keys")),
-        by_kid(vec![full, bare])
+        by_kid(vec![full, bare, hsm])
     );
 }
 
@@ -1836,6 +1845,7 @@ async fn seed_everything(store: &dyn Store) -> Seeded {
     let zeta = Tenant {
         signing_alg: Algorithm::EdDsa,
         key_rotation_period: Some(90 * 86_400),
+        key_source: Default::default(),
         created_at: ms(T0, 7),
         updated_at: ms(T0, 60_007),
         revision: 3,

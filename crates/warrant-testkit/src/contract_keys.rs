@@ -2,7 +2,7 @@
 //! rotation period, one key's retirement and removal times, and a rotation written in one
 //! transaction.
 
-use warrant_core::model::{SigningKeyRecord, Tenant};
+use warrant_core::model::{KeySource, SigningKeyRecord, Tenant};
 use warrant_core::store::StoreResult;
 use warrant_core::{KeyTimes, Store, StoreError, Timestamp};
 
@@ -38,6 +38,9 @@ async fn key_of(store: &dyn Store, t: &Tenant, kid: &str) -> Option<SigningKeyRe
 pub async fn tenant_key_rotation_period_round_trips(store: &dyn Store) {
     let t = Tenant {
         key_rotation_period: Some(30 * 86_400),
+        key_source: KeySource::Hsm {
+            module: "main".into(),
+        },
         ..tenant("acme")
     };
     ok(store.create_tenant(&t).await, "create_tenant");
@@ -52,6 +55,7 @@ pub async fn tenant_key_rotation_period_round_trips(store: &dyn Store) {
     for (rev, period) in [(1, None), (2, Some(u64::from(u32::MAX) + 7))] {
         let next = Tenant {
             key_rotation_period: period,
+            key_source: KeySource::Software,
             updated_at: at(rev),
             revision: rev + 1,
             ..t.clone()

@@ -1428,7 +1428,7 @@ async fn check_bootstrapped_once(cluster: &Cluster) {
         "1"
     );
     assert_eq!(db.query("SELECT count(*) FROM secrets"), "1");
-    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "3");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "4");
 
     // Every replica serves the same JWKS for `default`.
     let mut first: Option<Value> = None;

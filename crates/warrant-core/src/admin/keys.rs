@@ -5,9 +5,9 @@
 use super::{AdminError, AdminPrincipal};
 use crate::audit::{Origin, Outcome, action};
 use crate::ids::TenantName;
-use crate::model::{KeyState, SigningKeyRecord, Tenant};
+use crate::model::{KeySource, KeyState, SigningKeyRecord, Tenant};
 use crate::signing::lifecycle::{self, Plan, RevokeRefusal, Rotation, Timing};
-use crate::signing::new_key_record;
+use crate::signing::{new_hsm_key_record, new_key_record};
 use crate::store::Change;
 use crate::{CoreError, Timestamp, Warrant};
 
@@ -200,10 +200,10 @@ impl Warrant {
         plan: &Plan,
         now: Timestamp,
     ) -> Result<Option<SigningKeyRecord>, AdminError> {
-        let new = plan
-            .new_key_activates_at
-            .map(|at| new_key_record(&self.master, &t.name, t.signing_alg, now, at))
-            .transpose()?;
+        let new = match plan.new_key_activates_at {
+            None => None,
+            Some(at) => Some(self.new_key(t, now, at).await?),
+        };
         self.store
             .rotate_signing_keys(&t.name, new.as_ref(), &plan.updates)
             .await?;
@@ -212,6 +212,55 @@ impl Warrant {
         })
         .await?;
         Ok(new)
+    }
+
+    /// A new key of the tenant's algorithm, where the tenant's key source says: in memory
+    /// (wrapped under the master key), or generated on the tenant's HSM module with the label
+    /// `warrant-{tenant}-{unix ms}`. An HSM that cannot generate fails the rotation (503):
+    /// nothing is written, the current key keeps signing.
+    async fn new_key(
+        &self,
+        t: &Tenant,
+        now: Timestamp,
+        activates_at: Timestamp,
+    ) -> Result<SigningKeyRecord, AdminError> {
+        let module = match &t.key_source {
+            KeySource::Software => {
+                return Ok(new_key_record(
+                    &self.master,
+                    &t.name,
+                    t.signing_alg,
+                    now,
+                    activates_at,
+                )?);
+            }
+            KeySource::Hsm { module } => module.clone(),
+        };
+        let Some(hsm) = self.hsm.clone().filter(|h| h.has_module(&module)) else {
+            tracing::error!(tenant = %t.name, module = %module, "the tenant's HSM module is not configured");
+            return Err(AdminError::Unavailable(format!(
+                "the HSM module {module:?} of tenant {} is not configured on this server",
+                t.name
+            )));
+        };
+        let label = format!("warrant-{}-{}", t.name, now.millis());
+        let alg = t.signing_alg;
+        let (m, l) = (module.clone(), label.clone());
+        let key = crate::hsm::blocking(move || hsm.generate(&m, &l, alg))
+            .await
+            .map_err(|e| {
+                tracing::error!(tenant = %t.name, module = %module, label = %label, error = %e, "HSM key generation failed");
+                AdminError::Unavailable(format!("the HSM module {module:?} could not generate a key"))
+            })?;
+        tracing::info!(tenant = %t.name, module = %module, label = %label, kid = %key.kid(), "signing key generated in the HSM");
+        Ok(new_hsm_key_record(
+            &*key,
+            &module,
+            &label,
+            &t.name,
+            now,
+            activates_at,
+        ))
     }
 
     async fn audit_key(

@@ -36,6 +36,10 @@ pub enum AdminError {
     PreconditionFailed,
     #[error("internal error: {0}")]
     Internal(String),
+    /// A dependency the request needs (an HSM module) cannot serve it now; the message is
+    /// safe to show (module and tenant names, no PKCS#11 detail).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for AdminError {

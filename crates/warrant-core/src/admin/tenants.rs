@@ -3,7 +3,7 @@ use warrant_jose::Algorithm;
 use super::{AdminError, AdminPrincipal, page_limit};
 use crate::audit::action;
 use crate::ids::TenantName;
-use crate::model::Tenant;
+use crate::model::{KeySource, Tenant};
 use crate::signing::new_key_record;
 use crate::store::Change;
 use crate::{StoreError, Warrant};
@@ -27,6 +27,7 @@ impl Warrant {
             name,
             signing_alg: alg.unwrap_or(Tenant::DEFAULT_SIGNING_ALG),
             key_rotation_period: None,
+            key_source: Default::default(),
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -64,7 +65,9 @@ impl Warrant {
     /// days). Keys that exist keep their algorithm: tokens keep verifying, and the new algorithm
     /// signs from the next key the tenant gets (DESIGN.md, "Signing keys": a key is published
     /// before it signs). With `if_revision`, only if the tenant is still at that revision.
-    /// Setting the current values changes nothing.
+    /// `key_source` says where the tenant's next keys are made (an HSM module must be one this
+    /// server configures; existing keys keep their source, see docs/hsm.md). Setting the
+    /// current values changes nothing.
     pub async fn update_tenant(
         &self,
         p: &AdminPrincipal,
@@ -72,6 +75,7 @@ impl Warrant {
         if_revision: Option<i64>,
         signing_alg: Algorithm,
         key_rotation_period: Option<u64>,
+        key_source: KeySource,
     ) -> Result<Tenant, AdminError> {
         p.require(name)?;
         let current = self.live_tenant(name).await?;
@@ -83,13 +87,25 @@ impl Warrant {
                 .check_rotation_period(period)
                 .map_err(AdminError::Invalid)?;
         }
-        if current.signing_alg == signing_alg && current.key_rotation_period == key_rotation_period
+        if let KeySource::Hsm { module } = &key_source
+            && key_source != current.key_source
+            && !self.hsm.as_ref().is_some_and(|h| h.has_module(module))
+        {
+            return Err(AdminError::Invalid(format!(
+                "key_source names the HSM module {module:?}, which this server does not configure \
+                 (hsm.modules.{module})"
+            )));
+        }
+        if current.signing_alg == signing_alg
+            && current.key_rotation_period == key_rotation_period
+            && current.key_source == key_source
         {
             return Ok(current);
         }
         let next = Tenant {
             signing_alg,
             key_rotation_period,
+            key_source: key_source.clone(),
             updated_at: self.clock.now(),
             revision: current.revision + 1,
             ..current.clone()
@@ -107,6 +123,8 @@ impl Warrant {
                 "previous_signing_alg": current.signing_alg.as_str(),
                 "key_rotation_period": key_rotation_period,
                 "previous_key_rotation_period": current.key_rotation_period,
+                "key_source": key_source.to_stored(),
+                "previous_key_source": current.key_source.to_stored(),
                 "revision": next.revision,
             }),
         )

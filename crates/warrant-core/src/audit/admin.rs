@@ -118,6 +118,22 @@ impl Warrant {
     async fn tenant_public_keys(&self, tenant: &TenantName) -> Result<JwkSet, AdminError> {
         let mut set = JwkSet::default();
         for r in self.store.tenant_signing_keys(tenant).await? {
+            if let (Some(module), Some(label)) = (r.hsm_module.clone(), r.hsm_label.clone()) {
+                // the public half comes from the token; a key that is gone leaves its
+                // checkpoints unverifiable offline, which `audit verify` reports
+                let Some(hsm) = self.hsm.clone() else {
+                    tracing::warn!(tenant = %tenant, kid = %r.kid, "HSM key left out of the audit export: no HSM configured");
+                    continue;
+                };
+                let alg = r.alg;
+                match crate::hsm::blocking(move || hsm.key(&module, &label, alg)).await {
+                    Ok(k) => set.keys.push(k.public_jwk().clone()),
+                    Err(e) => {
+                        tracing::warn!(tenant = %tenant, kid = %r.kid, error = %e, "HSM key left out of the audit export");
+                    }
+                }
+                continue;
+            }
             let der = self.master.unwrap(
                 &r.private_wrapped,
                 &SigningKeyRecord::wrap_aad(&r.tenant, &r.kid),

@@ -442,9 +442,23 @@ impl Writer {
             };
             let payload = serde_json::to_vec(&claims)
                 .map_err(|e| AuditError::Unavailable(format!("checkpoint: {e}")))?;
-            let jws = signer
-                .sign(&payload)
-                .map_err(|_| AuditError::Unavailable("checkpoint signing failed".into()))?;
+            let jws = if signer.is_blocking() {
+                // An HSM key: a PKCS#11 round trip, off the async threads. If the HSM cannot
+                // sign, this tenant's segment stays unsigned until a later checkpoint; other
+                // tenants' checkpoints and the records themselves go on.
+                let signer = signer.clone();
+                match tokio::task::spawn_blocking(move || signer.sign(&payload)).await {
+                    Ok(Ok(jws)) => jws,
+                    Ok(Err(_)) | Err(_) => {
+                        tracing::error!(tenant = %tenant, "audit checkpoint not signed: the HSM key could not sign");
+                        continue;
+                    }
+                }
+            } else {
+                signer
+                    .sign(&payload)
+                    .map_err(|_| AuditError::Unavailable("checkpoint signing failed".into()))?
+            };
             let cp = AuditCheckpoint {
                 tenant: tenant.clone(),
                 segment: self.segment.to_string(),

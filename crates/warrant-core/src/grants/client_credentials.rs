@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{ClientFailure, IssuedToken, TokenError, issue::issue};
+use super::issue::{Unsigned, build};
+use super::{ClientFailure, IssuedToken, TokenError};
 use crate::audit::{Origin, Outcome, action};
 use crate::directory::ClientEntry;
 use crate::ids::{AccountId, TenantName};
@@ -93,11 +94,20 @@ impl Warrant {
         Ok(entry)
     }
 
-    /// Issues an access token for the client credentials grant.
+    /// Issues an access token for the client credentials grant. Signs on the calling thread,
+    /// which an HSM key blocks: async callers use [`Self::client_credentials_audited`].
     pub fn client_credentials(
         &self,
         req: ClientCredentials<'_>,
     ) -> Result<IssuedToken, TokenError> {
+        self.client_credentials_unsigned(req)?.sign()
+    }
+
+    /// Everything but the signature: authentication, target, revocation watermark, claims.
+    fn client_credentials_unsigned(
+        &self,
+        req: ClientCredentials<'_>,
+    ) -> Result<Unsigned, TokenError> {
         let now = self.clock.now();
         let keys = req.keys;
         let client = self
@@ -115,17 +125,27 @@ impl Warrant {
             ));
         }
         let lifetime = self.lifetime_for(&client);
-        issue(&self.jti, keys, &client, &audience, &scopes, lifetime, now)
+        build(&self.jti, keys, &client, &audience, &scopes, lifetime, now)
     }
 
     /// [`Self::client_credentials`], then the issuance is recorded in the audit log; the token
-    /// is returned only once its record is durably committed.
+    /// is returned only once its record is durably committed. A key held in an HSM signs on a
+    /// blocking thread (a PKCS#11 round trip must not stall the async workers).
     pub async fn client_credentials_audited(
         &self,
         req: ClientCredentials<'_>,
         origin: &Origin,
     ) -> Result<IssuedToken, TokenError> {
-        let issued = self.client_credentials(req)?;
+        let unsigned = self.client_credentials_unsigned(req)?;
+        let issued = if unsigned.is_blocking() {
+            tokio::task::spawn_blocking(move || unsigned.sign())
+                .await
+                .map_err(|e| {
+                    TokenError::SigningUnavailable(format!("the signing task failed: {e}"))
+                })??
+        } else {
+            unsigned.sign()?
+        };
         let mut e = origin.event(
             req.keys.tenant.clone(),
             self.clock.now(),

@@ -1,6 +1,9 @@
 //! Building and signing an RFC 9068 access token.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+use warrant_jose::JwsSigner;
 
 use super::TokenError;
 use crate::directory::ClientEntry;
@@ -61,8 +64,47 @@ impl JtiSource {
     }
 }
 
-/// Signs a token for `client` addressed to `audience` with `scopes`, living `lifetime` seconds.
-pub(crate) fn issue(
+/// A token's claims, built and serialised, and the signer that will sign them: issuance in two
+/// steps so that a blocking signer (an HSM) can sign off the async threads.
+#[derive(Debug)]
+pub(crate) struct Unsigned {
+    signer: Arc<JwsSigner>,
+    claims: Vec<u8>,
+    /// Everything but `access_token` (empty until signed).
+    token: IssuedToken,
+}
+
+impl Unsigned {
+    /// Whether signing blocks (an HSM round trip): async callers sign in `spawn_blocking`.
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.signer.is_blocking()
+    }
+
+    /// Signs. A failure of a key held elsewhere (HSM) is [`TokenError::SigningUnavailable`],
+    /// logged where it happened; either way the client sees 503 and nothing internal.
+    pub(crate) fn sign(self) -> Result<IssuedToken, TokenError> {
+        let Unsigned {
+            signer,
+            claims,
+            mut token,
+        } = self;
+        token.access_token = signer.sign(&claims).map_err(|_| {
+            if signer.is_blocking() {
+                TokenError::SigningUnavailable(format!(
+                    "the HSM key {} could not sign",
+                    signer.key().kid()
+                ))
+            } else {
+                TokenError::Unavailable("signing failed".into())
+            }
+        })?;
+        Ok(token)
+    }
+}
+
+/// Builds the claims of a token for `client` addressed to `audience` with `scopes`, living
+/// `lifetime` seconds, to be signed by the tenant's active key.
+pub(crate) fn build(
     jti: &JtiSource,
     keys: &TenantKeys,
     client: &ClientEntry,
@@ -70,7 +112,7 @@ pub(crate) fn issue(
     scopes: &ScopeSet,
     lifetime: u64,
     now: Timestamp,
-) -> Result<IssuedToken, TokenError> {
+) -> Result<Unsigned, TokenError> {
     let signer = keys.signer.as_ref().ok_or_else(|| {
         TokenError::Unavailable(format!("tenant {} has no active key", keys.tenant))
     })?;
@@ -97,14 +139,15 @@ pub(crate) fn issue(
         json.extend_from_slice(client.claims_fragment.as_bytes());
         json.push(b'}');
     }
-    let access_token = signer
-        .sign(&json)
-        .map_err(|_| TokenError::Unavailable("signing failed".into()))?;
-    Ok(IssuedToken {
-        access_token,
-        expires_in: lifetime,
-        scope,
-        jti,
-        audience: audience.clone(),
+    Ok(Unsigned {
+        signer: signer.clone(),
+        claims: json,
+        token: IssuedToken {
+            access_token: String::new(),
+            expires_in: lifetime,
+            scope,
+            jti,
+            audience: audience.clone(),
+        },
     })
 }

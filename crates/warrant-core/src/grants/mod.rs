@@ -1,5 +1,6 @@
 //! Token grants, one file per grant type. Each authenticates the client, applies the account's
-//! policy and hands the result to [`issue`], which builds and signs the RFC 9068 access token.
+//! policy and hands the result to the `issue` module, which builds the RFC 9068 access token's
+//! claims and signs them (inline, or on a blocking thread when the key is held in an HSM).
 
 mod client_credentials;
 mod issue;
@@ -57,6 +58,10 @@ pub enum TokenError {
     /// Issuance cannot proceed (no signing key, store down): fails closed. Logged, not shown.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The tenant's key is held in an HSM and the HSM could not sign (token gone, logged out,
+    /// pool exhausted): fails closed like [`TokenError::Unavailable`], counted apart.
+    #[error("temporarily unavailable: {0}")]
+    SigningUnavailable(String),
 }
 
 impl TokenError {
@@ -69,7 +74,9 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::UnknownTenant => "invalid_request",
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
-            TokenError::Unavailable(_) => "temporarily_unavailable",
+            TokenError::Unavailable(_) | TokenError::SigningUnavailable(_) => {
+                "temporarily_unavailable"
+            }
         }
     }
 }

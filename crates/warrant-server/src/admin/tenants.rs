@@ -65,7 +65,8 @@ pub(crate) async fn show(
         .into_response())
 }
 
-/// JSON Merge Patch of a tenant: `signing_alg` and `key_rotation_period_seconds` are editable.
+/// JSON Merge Patch of a tenant: `signing_alg`, `key_rotation_period_seconds` and `key_source`
+/// (`"software"` or `{"hsm":{"module":"<configured module>"}}`) are editable.
 /// The algorithm applies to the keys the tenant gets from now on; existing keys keep theirs.
 pub(crate) async fn patch(
     State(s): State<AppState>,
@@ -79,10 +80,10 @@ pub(crate) async fn patch(
     if if_match.is_some_and(|rev| rev != current.revision) {
         return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
     }
-    let (alg, period) = views::patched_tenant(&current, s.warrant.config(), &patch)?;
+    let (alg, period, source) = views::patched_tenant(&current, s.warrant.config(), &patch)?;
     let t = s
         .warrant
-        .update_tenant(&p, &name, Some(current.revision), alg, period)
+        .update_tenant(&p, &name, Some(current.revision), alg, period, source)
         .await?;
     Ok((
         [etag(t.revision)],

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 use warrant_core::admin::AccountSpec;
-use warrant_core::model::{Grant, ServiceAccount, Tenant};
+use warrant_core::model::{Grant, KeySource, ServiceAccount, Tenant};
 use warrant_core::{Audience, CoreConfig, Scope, ScopeSet};
 use warrant_jose::Algorithm;
 use warrant_proto::admin as wire;
@@ -20,6 +20,12 @@ pub(crate) fn tenant(t: &Tenant, config: &CoreConfig) -> wire::Tenant {
         name: t.name.to_string(),
         signing_alg: t.signing_alg.as_str().into(),
         key_rotation_period_seconds: t.key_rotation_period,
+        key_source: match &t.key_source {
+            KeySource::Software => wire::KeySource::Software,
+            KeySource::Hsm { module } => wire::KeySource::Hsm {
+                module: module.clone(),
+            },
+        },
         created_at: t.created_at.to_rfc3339(),
         updated_at: t.updated_at.to_rfc3339(),
         revision: t.revision,
@@ -151,12 +157,12 @@ pub(crate) fn patched_tenant(
     current: &Tenant,
     config: &CoreConfig,
     patch: &Value,
-) -> Result<(Algorithm, Option<u64>), ApiError> {
+) -> Result<(Algorithm, Option<u64>, KeySource), ApiError> {
     let before = serde_json::to_value(tenant(current, config))
         .map_err(|_| ApiError::bad_request("unserialisable tenant"))?;
     let after = patched(
         before,
-        &["signing_alg", "key_rotation_period_seconds"],
+        &["signing_alg", "key_rotation_period_seconds", "key_source"],
         patch,
     )?;
     let alg = match after.get("signing_alg").filter(|v| !v.is_null()) {
@@ -172,7 +178,28 @@ pub(crate) fn patched_tenant(
             invalid("key_rotation_period_seconds must be a whole number of seconds or null")
         })?),
     };
-    Ok((alg, period))
+    let source = match after.get("key_source").filter(|v| !v.is_null()) {
+        None => KeySource::Software,
+        Some(v) => key_source_in(v)?,
+    };
+    Ok((alg, period, source))
+}
+
+/// A tenant's `key_source` as admins send it: `"software"` or `{"hsm":{"module":"<name>"}}`.
+fn key_source_in(v: &Value) -> Result<KeySource, ApiError> {
+    let bad = || {
+        invalid(
+            "key_source must be \"software\" or {\"hsm\":{\"module\":\"<name>\"}} with the name of a \
+             configured HSM module",
+        )
+    };
+    match serde_json::from_value::<wire::KeySource>(v.clone()).map_err(|_| bad())? {
+        wire::KeySource::Software => Ok(KeySource::Software),
+        wire::KeySource::Hsm { module } if KeySource::valid_module_name(&module) => {
+            Ok(KeySource::Hsm { module })
+        }
+        wire::KeySource::Hsm { .. } => Err(bad()),
+    }
 }
 
 /// A tenant's `signing_alg` as admins send it.

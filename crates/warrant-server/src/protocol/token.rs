@@ -156,6 +156,10 @@ async fn handle(
                 TokenError::InvalidTarget(_) => "invalid_target",
                 TokenError::InvalidScope(_) => "invalid_scope",
                 TokenError::Unavailable(_) => "unavailable",
+                TokenError::SigningUnavailable(_) => {
+                    s.metrics.hsm_sign_failed(tenant);
+                    "unavailable"
+                }
                 _ => "invalid_request",
             };
             return Err(Refusal(

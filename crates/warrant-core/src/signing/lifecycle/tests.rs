@@ -20,6 +20,8 @@ fn key(kid: &str, act: i64, ret: Option<i64>, rem: Option<i64>) -> SigningKeyRec
         tenant: TenantName::system(),
         alg: Algorithm::Es256,
         private_wrapped: Vec::new(),
+        hsm_module: None,
+        hsm_label: None,
         created_at: t(act.min(0)),
         activates_at: t(act),
         retires_at: ret.map(t),
