@@ -30,8 +30,13 @@
 //! connections by default), both servers run as children of this binary (`warrant-bench
 //! serve-child`, see serve_child.rs) so that they differ in the audit log only; and how long a
 //! revocation posted to the admin API takes to reach a reader of the revocation stream.
-//! `--scenario all` runs floor, stores and audit.
+//!
+//! `--scenario algorithms` measures issuance per signing algorithm (issue 5): raw signing speed
+//! of ES256, EdDSA, RS256 and PS256 in this process, then one serve-child with the audit log on
+//! and a tenant per algorithm, loaded one tenant after the other, each set against ES256 (see
+//! algorithms.rs). `--scenario all` runs floor, stores, audit and algorithms.
 
+mod algorithms;
 mod commit;
 mod floor;
 mod load;
@@ -63,12 +68,13 @@ const TOKEN_PATH: &str = "/t/default/token";
 /// How long a new account may take to reach every replica (LISTEN/NOTIFY) before the load.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|all] [--duration SECS] \
-                     [--warrant PATH] [--connections N,N,...]";
+const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|algorithms|all] \
+                     [--duration SECS] [--warrant PATH] [--connections N,N,...]";
 
 const FLOOR_CONNECTIONS: &[usize] = &[1, 16, 64];
 const STORES_CONNECTIONS: &[usize] = &[16, 64];
 const AUDIT_CONNECTIONS: &[usize] = &[16, 64];
+const ALGORITHMS_CONNECTIONS: &[usize] = &[16, 64];
 
 /// The stores scenario's rows: (name, replicas, on PostgreSQL).
 const STORES: &[(&str, usize, bool)] =
@@ -83,6 +89,7 @@ enum Scenario {
     Floor,
     Stores,
     Audit,
+    Algorithms,
     All,
 }
 
@@ -149,8 +156,11 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
                     "floor" => Scenario::Floor,
                     "stores" => Scenario::Stores,
                     "audit" => Scenario::Audit,
+                    "algorithms" => Scenario::Algorithms,
                     "all" => Scenario::All,
-                    other => bail!("--scenario: floor, stores, audit or all, not {other:?}"),
+                    other => {
+                        bail!("--scenario: floor, stores, audit, algorithms or all, not {other:?}")
+                    }
                 }
             }
             "--duration" => {
@@ -203,13 +213,16 @@ async fn bench(options: Options) -> Result<()> {
         Scenario::Floor => floor_scenario(&options).await,
         Scenario::Stores => stores_scenario(&options, cpus).await,
         Scenario::Audit => audit_scenario(&options).await,
+        Scenario::Algorithms => algorithms_scenario(&options).await,
         Scenario::All => {
             println!("\n== scenario floor");
             floor_scenario(&options).await?;
             println!("\n== scenario stores");
             stores_scenario(&options, cpus).await?;
             println!("\n== scenario audit");
-            audit_scenario(&options).await
+            audit_scenario(&options).await?;
+            println!("\n== scenario algorithms");
+            algorithms_scenario(&options).await
         }
     }
 }
@@ -346,6 +359,7 @@ async fn measure_cluster(
             &options.warrant,
             &cluster.credentials,
             cluster.servers[0].addr,
+            "default",
         )
         .await?;
         let target = Target::new(&cluster.addrs(), TOKEN_PATH, &account.basic_authorization())?;
@@ -425,6 +439,71 @@ async fn audit_scenario(options: &Options) -> Result<()> {
     );
     let propagation = revocation::measure(&options.warrant).await?;
     revocation::print(&propagation);
+    Ok(())
+}
+
+/// Issue 5's figures: raw signing speed per algorithm, then issuance per algorithm through one
+/// serve-child (audit log on) with a tenant per algorithm, each against ES256.
+async fn algorithms_scenario(options: &Options) -> Result<()> {
+    let connections = options.connections(ALGORITHMS_CONNECTIONS);
+
+    println!(
+        "\n-- raw signing per algorithm (warrant_jose::SigningKey::sign, in-process, one thread)"
+    );
+    let signing = algorithms::measure_signing().await?;
+    algorithms::print_signing(&signing);
+
+    println!(
+        "\n-- issuance per algorithm: one warrant-bench serve-child (SQLite, audit log on), a \
+         tenant per algorithm, one after the other"
+    );
+    print_plan(options, &connections);
+    let tmp = warrant::TempDir::new()?;
+    let cluster = serve_child::start(&tmp, true).await?;
+    let server = &cluster.servers[0];
+    eprintln!(
+        "algorithms: serve-child listening on {} (pid {}, dir {})",
+        server.addr,
+        server.pid,
+        tmp.0.display()
+    );
+    let mut rows = Vec::new();
+    let measured = async {
+        let (addr, pids) = (server.addr, cluster.pids());
+        let mut targets = Vec::new();
+        for (tenant, alg) in algorithms::TENANTS {
+            algorithms::create_tenant(&options.warrant, &cluster.credentials, addr, tenant, alg)
+                .await?;
+            let account =
+                warrant::create_account(&options.warrant, &cluster.credentials, addr, tenant)
+                    .await?;
+            let path = format!("/t/{tenant}/token");
+            targets.push((
+                alg,
+                Target::new(&[addr], &path, &account.basic_authorization())?,
+            ));
+        }
+        for (alg, target) in targets {
+            measure_all(
+                alg.as_str(),
+                &pids,
+                target,
+                &connections,
+                options.duration,
+                &mut rows,
+            )
+            .await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    cluster.stop().await;
+    drop(tmp);
+    measured?;
+
+    println!();
+    report::print_table(&rows);
+    algorithms::print_summary(&rows, &signing, &connections);
     Ok(())
 }
 

@@ -44,8 +44,17 @@ pub fn exit_when_stdin_closes() {
 
 /// CPU seconds (user + system, all threads) the process has consumed so far.
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds (user + system) the calling thread has consumed so far.
+pub fn thread_cpu_seconds() -> Result<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+/// utime + stime of a `/proc/…/stat` file, in seconds (tick resolution: 10 ms).
+fn stat_cpu_seconds(path: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
     let rest = stat
         .rsplit_once(')')

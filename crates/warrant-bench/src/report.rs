@@ -1,5 +1,6 @@
 //! Figures per run, the table, the comparison of Warrant with the floor, of Warrant on
-//! PostgreSQL with Warrant on SQLite, and of issuance with the audit log on and off.
+//! PostgreSQL with Warrant on SQLite, and of issuance with the audit log on and off (the
+//! per-algorithm comparison is in algorithms.rs).
 
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ impl Row {
         }
     }
 
-    fn tokens_per_cpu_s(&self) -> f64 {
+    pub fn tokens_per_cpu_s(&self) -> f64 {
         if self.cpu_s > 0.0 {
             self.tokens as f64 / self.cpu_s
         } else {
@@ -59,7 +60,7 @@ impl Row {
         }
     }
 
-    fn cpu_s_per_1k(&self) -> f64 {
+    pub fn cpu_s_per_1k(&self) -> f64 {
         if self.tokens > 0 {
             self.cpu_s * 1000.0 / self.tokens as f64
         } else {
@@ -240,7 +241,7 @@ pub fn print_audit_summary(rows: &[Row], connections: &[usize], on: &str, off: &
     }
 }
 
-fn ratio(a: f64, b: f64) -> f64 {
+pub fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 

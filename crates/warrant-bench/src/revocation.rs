@@ -57,7 +57,7 @@ pub async fn measure(bin: &Path) -> Result<Propagation> {
         tmp.0.display()
     );
     let result = async {
-        let verifier = warrant::create_account(bin, &cluster.credentials, addr).await?;
+        let verifier = warrant::create_account(bin, &cluster.credentials, addr, "default").await?;
         let admin = admin_token(addr, &cluster.credentials).await?;
         run(addr, &verifier, &admin).await
     }

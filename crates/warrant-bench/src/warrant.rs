@@ -235,11 +235,16 @@ pub fn new_master_key() -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(raw))
 }
 
-/// `warrant sa create bench ...`: the account the load authenticates as.
-/// Created through `server` with the admin `credentials` file.
-pub async fn create_account(bin: &Path, credentials: &Path, server: SocketAddr) -> Result<Account> {
+/// `warrant sa create bench --tenant TENANT ...`: the account the load authenticates as, with
+/// a secret. Created through `server` with the admin `credentials` file.
+pub async fn create_account(
+    bin: &Path,
+    credentials: &Path,
+    server: SocketAddr,
+    tenant: &str,
+) -> Result<Account> {
     let out = Command::new(bin)
-        .args(["sa", "create", "bench", "--tenant", "default"])
+        .args(["sa", "create", "bench", "--tenant", tenant])
         .args([
             "--audience",
             "https://bench.internal",
