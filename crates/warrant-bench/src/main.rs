@@ -34,11 +34,14 @@
 //! `--scenario algorithms` measures issuance per signing algorithm (issue 5): raw signing speed
 //! of ES256, EdDSA, RS256 and PS256 in this process, then one serve-child with the audit log on
 //! and a tenant per algorithm, loaded one tenant after the other, each set against ES256 (see
-//! algorithms.rs). `--scenario all` runs floor, stores, audit and algorithms.
+//! algorithms.rs); then software key vs HSM key (SoftHSM2) for ES256 and RS256 on one real
+//! `warrant serve` with an HSM module configured (see hsm.rs; `--scenario hsm` runs only that).
+//! `--scenario all` runs floor, stores, audit and algorithms.
 
 mod algorithms;
 mod commit;
 mod floor;
+mod hsm;
 mod load;
 mod postgres;
 mod process;
@@ -68,7 +71,7 @@ const TOKEN_PATH: &str = "/t/default/token";
 /// How long a new account may take to reach every replica (LISTEN/NOTIFY) before the load.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|algorithms|all] \
+const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|algorithms|hsm|all] \
                      [--duration SECS] [--warrant PATH] [--connections N,N,...]";
 
 const FLOOR_CONNECTIONS: &[usize] = &[1, 16, 64];
@@ -90,6 +93,8 @@ enum Scenario {
     Stores,
     Audit,
     Algorithms,
+    /// Only the HSM rows of `algorithms`.
+    Hsm,
     All,
 }
 
@@ -157,9 +162,12 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
                     "stores" => Scenario::Stores,
                     "audit" => Scenario::Audit,
                     "algorithms" => Scenario::Algorithms,
+                    "hsm" => Scenario::Hsm,
                     "all" => Scenario::All,
                     other => {
-                        bail!("--scenario: floor, stores, audit, algorithms or all, not {other:?}")
+                        bail!(
+                            "--scenario: floor, stores, audit, algorithms, hsm or all, not {other:?}"
+                        )
                     }
                 }
             }
@@ -214,6 +222,7 @@ async fn bench(options: Options) -> Result<()> {
         Scenario::Stores => stores_scenario(&options, cpus).await,
         Scenario::Audit => audit_scenario(&options).await,
         Scenario::Algorithms => algorithms_scenario(&options).await,
+        Scenario::Hsm => hsm_scenario(&options).await,
         Scenario::All => {
             println!("\n== scenario floor");
             floor_scenario(&options).await?;
@@ -504,6 +513,86 @@ async fn algorithms_scenario(options: &Options) -> Result<()> {
     println!();
     report::print_table(&rows);
     algorithms::print_summary(&rows, &signing, &connections);
+    hsm_scenario(options).await
+}
+
+/// Software key vs HSM key (SoftHSM2) for the same algorithm, both tenants on one real
+/// `warrant serve` process with `[hsm.modules.main]` configured (see hsm.rs). Skipped, with a
+/// line saying why, when SoftHSM2 is not installed.
+async fn hsm_scenario(options: &Options) -> Result<()> {
+    let connections = options.connections(ALGORITHMS_CONNECTIONS);
+    println!(
+        "\n-- software key vs HSM key (SoftHSM2): one real warrant serve (SQLite, audit log on), \
+         a software tenant and an HSM tenant per algorithm, one after the other"
+    );
+    let library = match hsm::module() {
+        Ok(library) => library,
+        Err(why) => {
+            println!("HSM rows skipped: {why}");
+            return Ok(());
+        }
+    };
+    println!("module: {}", library.display());
+    print_plan(options, &connections);
+    let tmp = warrant::TempDir::new()?;
+    let cluster = hsm::start(&options.warrant, &tmp, &library).await?;
+    let server = &cluster.servers[0];
+    eprintln!(
+        "hsm: warrant serve listening on {} (pid {}, dir {})",
+        server.addr,
+        server.pid,
+        tmp.0.display()
+    );
+    let log = tmp.0.join("warrant-0.log");
+    let mut rows = Vec::new();
+    let measured = async {
+        let (addr, pids) = (server.addr, cluster.pids());
+        let admin = hsm::admin_token(addr, &cluster.credentials).await?;
+        let mut targets = Vec::new();
+        for (sw_row, hsm_row, alg, sw_tenant, hsm_tenant) in hsm::ALGS {
+            for (row, tenant, in_hsm) in [(sw_row, sw_tenant, false), (hsm_row, hsm_tenant, true)] {
+                algorithms::create_tenant(
+                    &options.warrant,
+                    &cluster.credentials,
+                    addr,
+                    tenant,
+                    alg,
+                )
+                .await?;
+                if in_hsm {
+                    hsm::switch_to_hsm(addr, &admin, tenant, &log).await?;
+                }
+                let account =
+                    warrant::create_account(&options.warrant, &cluster.credentials, addr, tenant)
+                        .await?;
+                let path = format!("/t/{tenant}/token");
+                targets.push((
+                    row,
+                    Target::new(&[addr], &path, &account.basic_authorization())?,
+                ));
+            }
+        }
+        for (row, target) in targets {
+            measure_all(
+                row,
+                &pids,
+                target,
+                &connections,
+                options.duration,
+                &mut rows,
+            )
+            .await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    cluster.stop().await;
+    drop(tmp);
+    measured?;
+
+    println!();
+    report::print_table(&rows);
+    hsm::print_summary(&rows, &connections);
     Ok(())
 }
 
