@@ -18,15 +18,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tokio::process::Command;
 use warrant_jose::{Algorithm, SigningKey};
 
 use crate::process;
 use crate::report::{Row, ratio};
+use crate::warrant;
 
 /// The tenants, one per algorithm, in the order they are measured; ES256 (the default and the
 /// baseline) first. Rows are named after the algorithm.
@@ -142,29 +141,15 @@ pub async fn create_tenant(
     name: &str,
     alg: Algorithm,
 ) -> Result<()> {
-    let out = Command::new(bin)
-        .args(["tenant", "create", name, "--signing-alg", alg.as_str()])
-        .args(["--output", "json", "--url"])
-        .arg(format!("http://{server}"))
-        .arg("--credentials")
-        .arg(credentials)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("running `warrant tenant create`")?;
-    if !out.status.success() {
-        bail!(
-            "`warrant tenant create {name}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "`warrant tenant create` printed non-JSON: {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })?;
+    let v = warrant::cli_json(
+        bin,
+        credentials,
+        server,
+        &["tenant", "create", name, "--signing-alg", alg.as_str()],
+        "warrant tenant create",
+        &format!("warrant tenant create {name}"),
+    )
+    .await?;
     if v["signing_alg"].as_str() != Some(alg.as_str()) {
         bail!(
             "tenant {name} was created with signing_alg {}",

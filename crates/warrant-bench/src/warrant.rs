@@ -243,35 +243,25 @@ pub async fn create_account(
     server: SocketAddr,
     tenant: &str,
 ) -> Result<Account> {
-    let out = Command::new(bin)
-        .args(["sa", "create", "bench", "--tenant", tenant])
-        .args([
+    let v = cli_json(
+        bin,
+        credentials,
+        server,
+        &[
+            "sa",
+            "create",
+            "bench",
+            "--tenant",
+            tenant,
             "--audience",
             "https://bench.internal",
             "--scope",
             "bench:read",
-        ])
-        .args(["--output", "json", "--url"])
-        .arg(format!("http://{server}"))
-        .arg("--credentials")
-        .arg(credentials)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("running `warrant sa create`")?;
-    if !out.status.success() {
-        bail!(
-            "`warrant sa create` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "`warrant sa create` printed non-JSON: {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })?;
+        ],
+        "warrant sa create",
+        "warrant sa create",
+    )
+    .await?;
     let field = |v: &serde_json::Value, what: &str| -> Result<String> {
         v.as_str()
             .map(str::to_owned)
@@ -281,6 +271,37 @@ pub async fn create_account(
         client_id: field(&v["client_id"], "client_id")?,
         secret: field(&v["secret"]["value"], "secret.value")?,
     })
+}
+
+/// Runs `warrant ARGS --output json --url http://SERVER --credentials CREDENTIALS` and parses
+/// what it printed. `what` names the command in errors, `invocation` names it when it fails.
+/// The output is not echoed on a parse failure: it may hold a client secret.
+pub async fn cli_json(
+    bin: &Path,
+    credentials: &Path,
+    server: SocketAddr,
+    args: &[&str],
+    what: &str,
+    invocation: &str,
+) -> Result<serde_json::Value> {
+    let out = Command::new(bin)
+        .args(args)
+        .args(["--output", "json", "--url"])
+        .arg(format!("http://{server}"))
+        .arg("--credentials")
+        .arg(credentials)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("running `{what}`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{invocation}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("`{what}` printed non-JSON"))
 }
 
 /// `n` distinct free ports (all listeners are held until every port is chosen).

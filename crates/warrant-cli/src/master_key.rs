@@ -31,7 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::config::ServeConfig;
 use crate::ops::DataArgs;
-use crate::serve::{DataDir, Db, write_private};
+use crate::serve::{DataDir, Db, master_key_from_env, read_master_key_file, write_private};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum MasterKeyCmd {
@@ -77,19 +77,12 @@ struct OldKey {
 }
 
 fn old_key(cfg: &ServeConfig, shared: bool) -> anyhow::Result<OldKey> {
-    let env = std::env::var("WARRANT_MASTER_KEY")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .map(Zeroizing::new);
+    let env = master_key_from_env();
     let path = cfg.data_dir.join("master.key");
     let file = if shared {
         None
     } else {
-        match std::fs::read_to_string(&path) {
-            Ok(t) => Some(Zeroizing::new(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        read_master_key_file(&path)?
     };
     let text = match (&env, &file) {
         (Some(e), Some(f)) if e.trim() != f.trim() => bail!(
@@ -241,7 +234,9 @@ async fn rotate(args: RotateArgs) -> anyhow::Result<()> {
             db.close().await;
             if !unchanged {
                 return Err(anyhow::Error::new(e).context(
-                    "rotating the master key failed, and the database could not be shown to be                      unchanged: keep both the current and the new master key until `warrant                      serve` starts with one of them",
+                    "rotating the master key failed, and the database could not be shown to be \
+                     unchanged: keep both the current and the new master key until `warrant \
+                     serve` starts with one of them",
                 ));
             }
             discard(pending.as_deref());

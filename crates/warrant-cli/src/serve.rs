@@ -15,6 +15,7 @@ use warrant_proto::admin::CredentialsFile;
 use warrant_server::{AppState, Limits, TrustedProxies};
 use warrant_store_postgres::PostgresStore;
 use warrant_store_sqlite::SqliteStore;
+use zeroize::Zeroizing;
 
 use crate::config::{self, Flags, ServeConfig};
 
@@ -149,14 +150,8 @@ impl DataDir {
     /// shares it and none invents its own.
     pub(crate) fn master_key(&self, shared_database: bool) -> anyhow::Result<MasterKey> {
         let file = self.path.join("master.key");
-        let from_env = std::env::var("WARRANT_MASTER_KEY")
-            .ok()
-            .filter(|v| !v.trim().is_empty());
-        let from_file = match fs::read_to_string(&file) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
-        };
+        let from_env = master_key_from_env();
+        let from_file = read_master_key_file(&file)?;
         let text = match (from_env, from_file) {
             (Some(env), Some(f)) if env.trim() != f.trim() => bail!(
                 "WARRANT_MASTER_KEY differs from {}: refusing to start (remove one of them)",
@@ -172,10 +167,27 @@ impl DataDir {
                 let (_, text) = MasterKey::generate()?;
                 write_private(&file, text.as_bytes(), true)?;
                 tracing::info!(path = %file.display(), "created the master key; back it up apart from the database");
-                text.to_string()
+                text
             }
         };
         Ok(MasterKey::parse(&text)?)
+    }
+}
+
+/// `WARRANT_MASTER_KEY`, unless unset or blank.
+pub(crate) fn master_key_from_env() -> Option<Zeroizing<String>> {
+    std::env::var("WARRANT_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(Zeroizing::new)
+}
+
+/// The text of a `master.key` file, `None` if it does not exist.
+pub(crate) fn read_master_key_file(file: &Path) -> anyhow::Result<Option<Zeroizing<String>>> {
+    match fs::read_to_string(file) {
+        Ok(t) => Ok(Some(Zeroizing::new(t))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
     }
 }
 

@@ -105,15 +105,12 @@ impl TenantSet {
             .flatten()
             .filter(|t| *t <= now)
             .max();
+        let signing = signing.and_then(|i| self.ready[i].as_ref());
         Ok(TenantKeys {
             tenant: self.tenant.clone(),
             issuer: self.issuer.clone(),
-            signer: signing
-                .and_then(|i| self.ready[i].as_ref())
-                .map(|k| k.signer.clone()),
-            checkpoint_signer: signing
-                .and_then(|i| self.ready[i].as_ref())
-                .map(|k| k.checkpoint_signer.clone()),
+            signer: signing.map(|k| k.signer.clone()),
+            checkpoint_signer: signing.map(|k| k.checkpoint_signer.clone()),
             public,
             jwks_json,
             algs,
@@ -250,7 +247,7 @@ impl KeyRegistry {
     }
 }
 
-/// A key held elsewhere (an HSM), ready: one key behind both signers.
+/// A key (in memory, or held elsewhere: an HSM), ready: one key behind both signers.
 fn ready_key(key: Arc<dyn RawSigner>) -> Result<ReadyKey, CoreError> {
     let jwk = key.public_jwk().clone();
     let public = PublicKey::from_jwk(&jwk).map_err(CoreError::crypto)?;
@@ -271,17 +268,7 @@ fn parse(master: &MasterKey, r: &SigningKeyRecord) -> Result<ReadyKey, CoreError
         &SigningKeyRecord::wrap_aad(&r.tenant, &r.kid),
     )?;
     let key = SigningKey::from_pkcs8(r.alg, &der).map_err(CoreError::crypto)?;
-    let jwk = key.public_jwk().clone();
-    let public = PublicKey::from_jwk(&jwk).map_err(CoreError::crypto)?;
-    let again = SigningKey::from_pkcs8(r.alg, &der).map_err(CoreError::crypto)?;
-    Ok(ReadyKey {
-        checkpoint_signer: Arc::new(
-            JwsSigner::new(again, crate::audit::CHECKPOINT_TYP).map_err(CoreError::crypto)?,
-        ),
-        signer: Arc::new(JwsSigner::new(key, ACCESS_TOKEN_TYP).map_err(CoreError::crypto)?),
-        public,
-        jwk,
-    })
+    ready_key(Arc::new(key))
 }
 
 /// Creates a new key record for `tenant`, published from `now` and signing from

@@ -22,6 +22,23 @@ pub struct OwnToken {
 }
 
 impl OwnToken {
+    /// The token read from its verified claims; `exp` already checked. A missing `iat` makes
+    /// the token as old as can be (every watermark applies).
+    fn from_claims(claims: Map<String, Value>, exp: i64) -> Self {
+        let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
+        OwnToken {
+            jti: s("jti"),
+            sub: s("sub"),
+            client_id: s("client_id"),
+            exp,
+            iat: claims
+                .get("iat")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MIN),
+            claims,
+        }
+    }
+
     /// `sub`, `client_id` and every `act.sub` (RFC 8693 §4.1, nested), which watermarks
     /// apply to.
     pub fn subjects(&self) -> Vec<&str> {
@@ -86,16 +103,7 @@ impl Warrant {
         {
             return Err(Inactive::NotYetValid);
         }
-        let iat = c.get("iat").and_then(Value::as_i64).unwrap_or(i64::MIN);
-        let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
-        Ok(OwnToken {
-            jti: s("jti"),
-            sub: s("sub"),
-            client_id: s("client_id"),
-            exp,
-            iat,
-            claims: c,
-        })
+        Ok(OwnToken::from_claims(c, exp))
     }
 
     /// Whether a verified token is revoked by `jti` or by a watermark on any of its subjects.
@@ -117,18 +125,7 @@ mod tests {
         let Value::Object(claims) = claims else {
             panic!("claims are an object");
         };
-        let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
-        OwnToken {
-            jti: s("jti"),
-            sub: s("sub"),
-            client_id: s("client_id"),
-            exp: 2000,
-            iat: claims
-                .get("iat")
-                .and_then(Value::as_i64)
-                .unwrap_or(i64::MIN),
-            claims,
-        }
+        OwnToken::from_claims(claims, 2000)
     }
 
     fn watermark(sub: &str, not_before: i64) -> RevocationEntry {

@@ -15,6 +15,7 @@ use warrant_core::store::StoreResult;
 use warrant_core::{TenantName, Timestamp};
 
 use crate::rows;
+use crate::rows::FetchRows;
 use crate::store::backend;
 
 /// Advisory-lock key of revocation writers ("WRNTREVO").
@@ -89,12 +90,8 @@ pub(crate) async fn feed(
         .bind(tenant.as_str())
         .bind(after.unwrap_or(i64::MIN))
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::revocation)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *tx, rows::revocation)
+        .await?;
     tx.commit().await.map_err(backend)?;
     Ok(StoredFeedPage {
         entries,
@@ -112,12 +109,8 @@ pub(crate) async fn after(
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(pool)
+        .fetch_rows(pool, rows::revocation)
         .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::revocation)
-        .collect()
 }
 
 pub(crate) async fn prune(pool: &PgPool, now: Timestamp) -> StoreResult<u64> {
@@ -152,20 +145,12 @@ pub(crate) async fn export(
 ) -> StoreResult<(Vec<RevocationEntry>, Vec<(TenantName, i64)>)> {
     let sql = format!("SELECT {COLS} FROM revocations ORDER BY cursor");
     let entries = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *db)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::revocation)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *db, rows::revocation)
+        .await?;
     let pruned =
         sqlx::query("SELECT tenant, pruned_through FROM revocations_pruned ORDER BY tenant")
-            .fetch_all(&mut *db)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(rows::pruned)
-            .collect::<StoreResult<_>>()?;
+            .fetch_rows(&mut *db, rows::pruned)
+            .await?;
     Ok((entries, pruned))
 }
 

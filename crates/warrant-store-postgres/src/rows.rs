@@ -13,6 +13,30 @@ use warrant_core::{
 
 use crate::store::backend;
 
+/// `fetch_all`, then the checked conversion of every row: the shape of every list query.
+pub(crate) trait FetchRows {
+    async fn fetch_rows<'c, T>(
+        self,
+        db: impl sqlx::PgExecutor<'c>,
+        map: fn(&PgRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError>;
+}
+
+impl FetchRows for sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    async fn fetch_rows<'c, T>(
+        self,
+        db: impl sqlx::PgExecutor<'c>,
+        map: fn(&PgRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.fetch_all(db)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(map)
+            .collect()
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("invalid {what}"))
 }

@@ -17,6 +17,7 @@ use warrant_core::{
 };
 
 use crate::migrate::MIGRATIONS;
+use crate::rows::FetchRows;
 use crate::{audit, revocations, rows};
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
@@ -197,52 +198,32 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?;
         let keyring = sqlx::query(KEYRING_SQL)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(rows::keyring_entry)
-            .collect::<StoreResult<_>>()?;
+            .fetch_rows(&mut *tx, rows::keyring_entry)
+            .await?;
         let tenants = sqlx::query(
             "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision, deleted_at FROM tenants \
              ORDER BY name",
         )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::tenant_with_deleted)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *tx, rows::tenant_with_deleted)
+        .await?;
         let sql = format!("SELECT {ACCOUNT_COLS}, deleted_at FROM service_accounts ORDER BY id");
         let accounts = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(rows::account_with_deleted)
-            .collect::<StoreResult<_>>()?;
+            .fetch_rows(&mut *tx, rows::account_with_deleted)
+            .await?;
         // No primary key: the order ends with the hash so that equal exports compare equal.
         let secrets = sqlx::query(
             "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at, \
              revoked_at FROM secrets \
              ORDER BY account_id, name, created_at, revoked_at NULLS FIRST, hash",
         )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::secret_with_revoked)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *tx, rows::secret_with_revoked)
+        .await?;
         let signing_keys = sqlx::query(
             "SELECT kid, tenant, alg, private_wrapped, hsm_module, hsm_label, created_at, activates_at, retires_at, \
              removed_at FROM signing_keys ORDER BY tenant, activates_at, kid",
         )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::signing_key)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *tx, rows::signing_key)
+        .await?;
         let (revocations, revocations_pruned) = revocations::export(&mut tx).await?;
         let (audit_records, audit_segments, audit_checkpoints) = audit::export(&mut tx).await?;
         tx.commit().await.map_err(backend)?;
@@ -314,11 +295,9 @@ impl Store for PostgresStore {
     }
 
     async fn keyring(&self) -> StoreResult<Vec<KeyringEntry>> {
-        let rows = sqlx::query(KEYRING_SQL)
-            .fetch_all(&self.pool)
+        sqlx::query(KEYRING_SQL)
+            .fetch_rows(&self.pool, rows::keyring_entry)
             .await
-            .map_err(backend)?;
-        rows.iter().map(rows::keyring_entry).collect()
     }
 
     async fn insert_keyring_entry(&self, e: &KeyringEntry) -> StoreResult<()> {
@@ -398,16 +377,14 @@ impl Store for PostgresStore {
         after: Option<&TenantName>,
         limit: u32,
     ) -> StoreResult<Vec<Tenant>> {
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision FROM tenants \
              WHERE deleted_at IS NULL AND name > $1 ORDER BY name LIMIT $2",
         )
         .bind(after.map_or("", TenantName::as_str))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_rows(&self.pool, rows::tenant)
         .await
-        .map_err(backend)?;
-        rows.iter().map(rows::tenant).collect()
     }
 
     async fn update_tenant(&self, t: &Tenant, expected_revision: i64) -> StoreResult<()> {
@@ -509,25 +486,21 @@ impl Store for PostgresStore {
         let sql = const_format_account(
             "WHERE tenant = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(after.map_or("", AccountId::as_str))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_rows(&self.pool, rows::account)
             .await
-            .map_err(backend)?;
-        rows.iter().map(rows::account).collect()
     }
 
     async fn all_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
         let sql = const_format_account(
             "WHERE deleted_at IS NULL AND tenant IN (SELECT name FROM tenants WHERE deleted_at IS NULL)",
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_rows(&self.pool, rows::account)
             .await
-            .map_err(backend)?;
-        rows.iter().map(rows::account).collect()
     }
 
     async fn update_account(&self, a: &ServiceAccount, expected_revision: i64) -> StoreResult<()> {
@@ -597,27 +570,23 @@ impl Store for PostgresStore {
     }
 
     async fn list_secrets(&self, account: &AccountId) -> StoreResult<Vec<SecretRecord>> {
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at FROM secrets \
              WHERE account_id = $1 AND revoked_at IS NULL ORDER BY name",
         )
         .bind(account.as_str())
-        .fetch_all(&self.pool)
+        .fetch_rows(&self.pool, rows::secret)
         .await
-        .map_err(backend)?;
-        rows.iter().map(rows::secret).collect()
     }
 
     async fn all_secrets(&self) -> StoreResult<Vec<SecretRecord>> {
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT s.account_id, s.name, s.hash, s.key_version, s.created_at, s.expires_at, s.last_used_at \
              FROM secrets s JOIN service_accounts a ON a.id = s.account_id \
              WHERE s.revoked_at IS NULL AND a.deleted_at IS NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_rows(&self.pool, rows::secret)
         .await
-        .map_err(backend)?;
-        rows.iter().map(rows::secret).collect()
     }
 
     async fn revoke_secret(
@@ -667,29 +636,25 @@ impl Store for PostgresStore {
     }
 
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>> {
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT k.kid, k.tenant, k.alg, k.private_wrapped, k.hsm_module, k.hsm_label, k.created_at, k.activates_at, k.retires_at, k.removed_at \
              FROM signing_keys k JOIN tenants t ON t.name = k.tenant \
              WHERE t.deleted_at IS NULL AND (k.removed_at IS NULL OR k.removed_at > $1) \
              ORDER BY k.tenant, k.activates_at",
         )
         .bind(ms(now))
-        .fetch_all(&self.pool)
+        .fetch_rows(&self.pool, rows::signing_key)
         .await
-        .map_err(backend)?;
-        rows.iter().map(rows::signing_key).collect()
     }
 
     async fn tenant_signing_keys(&self, tenant: &TenantName) -> StoreResult<Vec<SigningKeyRecord>> {
-        let rows = sqlx::query(
+        sqlx::query(
             "SELECT kid, tenant, alg, private_wrapped, hsm_module, hsm_label, created_at, activates_at, retires_at, removed_at \
              FROM signing_keys WHERE tenant = $1 ORDER BY activates_at DESC",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_rows(&self.pool, rows::signing_key)
         .await
-        .map_err(backend)?;
-        rows.iter().map(rows::signing_key).collect()
     }
 
     async fn update_signing_key_times(

@@ -13,6 +13,7 @@ use warrant_core::store::StoreResult;
 use warrant_core::{StoreError, TenantName};
 
 use crate::rows;
+use crate::rows::FetchRows;
 use crate::store::backend;
 
 const RECORD_COLS: &str =
@@ -177,13 +178,7 @@ pub(crate) async fn query(
     }
     sql.push(" ORDER BY id LIMIT ")
         .push_bind(i64::from(q.limit));
-    sql.build()
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::audit_record)
-        .collect()
+    sql.build().fetch_rows(pool, rows::audit_record).await
 }
 
 pub(crate) async fn segments(
@@ -196,12 +191,8 @@ pub(crate) async fn segments(
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
-        .fetch_all(pool)
+        .fetch_rows(pool, rows::segment_head)
         .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::segment_head)
-        .collect()
 }
 
 pub(crate) async fn segment_records(
@@ -220,12 +211,8 @@ pub(crate) async fn segment_records(
         .bind(segment)
         .bind(after_seq)
         .bind(i64::from(limit))
-        .fetch_all(pool)
+        .fetch_rows(pool, rows::audit_record)
         .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::audit_record)
-        .collect()
 }
 
 pub(crate) async fn add_checkpoint(pool: &SqlitePool, c: &AuditCheckpoint) -> StoreResult<()> {
@@ -242,12 +229,8 @@ pub(crate) async fn checkpoints(
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
-        .fetch_all(pool)
+        .fetch_rows(pool, rows::checkpoint)
         .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::checkpoint)
-        .collect()
 }
 
 pub(crate) async fn prune(
@@ -296,29 +279,17 @@ pub(crate) async fn export(
 )> {
     let sql = format!("SELECT {RECORD_COLS} FROM audit_records ORDER BY id");
     let records = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *db)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::audit_record)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *db, rows::audit_record)
+        .await?;
     let sql = format!("SELECT {SEGMENT_COLS} FROM audit_segments ORDER BY tenant, segment");
     let segments = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *db)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::segment_head)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *db, rows::segment_head)
+        .await?;
     let sql =
         format!("SELECT {CHECKPOINT_COLS} FROM audit_checkpoints ORDER BY tenant, segment, seq");
     let checkpoints = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *db)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::checkpoint)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *db, rows::checkpoint)
+        .await?;
     Ok((records, segments, checkpoints))
 }
 

@@ -11,13 +11,15 @@ use warrant_core::store::StoreResult;
 use warrant_core::{TenantName, Timestamp};
 
 use crate::rows;
+use crate::rows::FetchRows;
 use crate::store::backend;
 
 const COLS: &str = "cursor, tenant, type, value, time, created_at, prune_after";
 
-/// The highest cursor ever assigned (0 before the first).
-const HEAD_SQL: &str =
-    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0)";
+/// The highest cursor ever assigned (0 before the first), and the tenant's `pruned_through`
+/// (0 if nothing was pruned): one read, so that it also fixes the feed transaction's view.
+const HEAD_SQL: &str = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'revocations'), 0), \
+     COALESCE((SELECT pruned_through FROM revocations_pruned WHERE tenant = ?), 0)";
 
 /// The rows `prune` removes (`?1`: now): per tenant, every entry before the first one still
 /// needed (`prune_after` ≥ now), or all of them if none is. `keep` is computed once.
@@ -66,17 +68,11 @@ pub(crate) async fn feed(
     limit: u32,
 ) -> StoreResult<StoredFeedPage> {
     let mut tx = pool.begin().await.map_err(backend)?;
-    let head: i64 = sqlx::query_scalar(HEAD_SQL)
+    let (head, pruned_through): (i64, i64) = sqlx::query_as(HEAD_SQL)
+        .bind(tenant.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;
-    let pruned_through: i64 = sqlx::query_scalar(
-        "SELECT COALESCE((SELECT pruned_through FROM revocations_pruned WHERE tenant = ?), 0)",
-    )
-    .bind(tenant.as_str())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(backend)?;
     let sql = format!(
         "SELECT {COLS} FROM revocations WHERE tenant = ? AND cursor > ? ORDER BY cursor LIMIT ?"
     );
@@ -84,12 +80,8 @@ pub(crate) async fn feed(
         .bind(tenant.as_str())
         .bind(after.unwrap_or(i64::MIN))
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::revocation)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *tx, rows::revocation)
+        .await?;
     tx.commit().await.map_err(backend)?;
     Ok(StoredFeedPage {
         entries,
@@ -107,12 +99,8 @@ pub(crate) async fn after(
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(pool)
+        .fetch_rows(pool, rows::revocation)
         .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::revocation)
-        .collect()
 }
 
 pub(crate) async fn prune(pool: &SqlitePool, now: Timestamp) -> StoreResult<u64> {
@@ -147,20 +135,12 @@ pub(crate) async fn export(
 ) -> StoreResult<(Vec<RevocationEntry>, Vec<(TenantName, i64)>)> {
     let sql = format!("SELECT {COLS} FROM revocations ORDER BY cursor");
     let entries = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *db)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(rows::revocation)
-        .collect::<StoreResult<_>>()?;
+        .fetch_rows(&mut *db, rows::revocation)
+        .await?;
     let pruned =
         sqlx::query("SELECT tenant, pruned_through FROM revocations_pruned ORDER BY tenant")
-            .fetch_all(&mut *db)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(rows::pruned)
-            .collect::<StoreResult<_>>()?;
+            .fetch_rows(&mut *db, rows::pruned)
+            .await?;
     Ok((entries, pruned))
 }
 

@@ -2,25 +2,19 @@
 //! its log through the store, raw SQL on the same database file edits it, and verification
 //! must name what was touched. One test per check, each on a new database file.
 
-// A test fixture: failing to create the temporary database or to run a statement should abort
-// the test loudly.
-#![allow(clippy::expect_used, clippy::panic)]
+// A test fixture: a statement that fails should abort the test loudly.
+#![allow(clippy::panic)]
+
+mod common;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tempfile::TempDir;
 use warrant_core::Store;
-use warrant_store_sqlite::SqliteStore;
 use warrant_testkit::audit_tamper::{Fixture, RawSql};
 
-struct Sqlite {
-    store: SqliteStore,
-    _dir: TempDir,
-}
-
 #[async_trait]
-impl RawSql for Sqlite {
+impl RawSql for common::Fixture {
     async fn execute(&self, sql: &str) -> u64 {
         sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(self.store.pool())
@@ -30,7 +24,7 @@ impl RawSql for Sqlite {
     }
 }
 
-impl Fixture for Sqlite {
+impl Fixture for common::Fixture {
     fn store(&self) -> Arc<dyn Store> {
         Arc::new(self.store.clone())
     }
@@ -40,12 +34,4 @@ impl Fixture for Sqlite {
     }
 }
 
-async fn fresh() -> Sqlite {
-    let dir = tempfile::tempdir().expect("create a temporary directory");
-    let store = SqliteStore::open(&dir.path().join("warrant.db"))
-        .await
-        .expect("open a fresh SQLite store");
-    Sqlite { store, _dir: dir }
-}
-
-warrant_testkit::audit_tamper_tests!(fresh());
+warrant_testkit::audit_tamper_tests!(common::fresh_store());

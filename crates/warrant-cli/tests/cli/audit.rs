@@ -6,9 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{
-    AUDIENCE, Server, describe, mode, request_token, run, stderr, stdout, terminate, warrant,
-};
+use super::{Server, describe, mode, request_token, run, stderr, stdout, terminate, warrant};
 
 /// Copies a stopped server's data dir (database, master key, credentials) to a new one.
 fn copy_data(from: &Path) -> tempfile::TempDir {
@@ -23,17 +21,7 @@ fn copy_data(from: &Path) -> tempfile::TempDir {
 }
 
 fn create_account(server: &Server, name: &str) -> Value {
-    server.admin_json(&[
-        "sa",
-        "create",
-        name,
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy:write",
-    ])
+    super::create_sa(|args| server.admin_json(args), name)
 }
 
 /// `warrant audit verify --file` with no server and no credentials anywhere.

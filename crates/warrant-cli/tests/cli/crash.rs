@@ -10,7 +10,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::{AUDIENCE, Server, TestDb, free_port};
+use super::{AUDIENCE, Server, TestDb, create_account, free_port};
 
 fn jti_of(token: &str) -> String {
     let payload = token.split('.').nth(1).unwrap();
@@ -114,20 +114,7 @@ where
     F: FnOnce(Server) -> Fut,
     Fut: std::future::Future<Output = Server>,
 {
-    let created = server.admin_json(&[
-        "sa",
-        "create",
-        "crashy",
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy:write",
-    ]);
-    let id = created["client_id"].as_str().unwrap().to_owned();
-    let secret = created["secret"]["value"].as_str().unwrap().to_owned();
-    let endpoint = created["token_endpoint"].as_str().unwrap().to_owned();
+    let (id, secret, endpoint) = create_account(|args| server.admin_json(args), "crashy");
 
     // Four clients fetch tokens as fast as they can, keeping the jti of every token received.
     let received = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{AUDIENCE, Server, describe, get_json, request_token, stdout, verify_independently};
+use super::{
+    Server, create_sa_with_scope, describe, get_json, request_token, stdout, verify_independently,
+};
 
 fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
@@ -35,17 +37,7 @@ async fn published(issuer: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotate_list_and_revoke() {
     let server = Server::start().await;
-    let worker = server.admin_json(&[
-        "sa",
-        "create",
-        "worker",
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy",
-    ]);
+    let worker = create_sa_with_scope(|args| server.admin_json(args), "worker", "deploy");
     let issuer = worker["issuer"].as_str().unwrap().to_owned();
     let endpoint = worker["token_endpoint"].as_str().unwrap().to_owned();
     let id = worker["id"].as_str().unwrap().to_owned();

@@ -398,6 +398,37 @@ impl Server {
     }
 }
 
+/// `warrant sa create NAME --tenant default --audience AUDIENCE --scope deploy:write` through
+/// `admin`; what it printed.
+fn create_sa(admin: impl Fn(&[&str]) -> Value, name: &str) -> Value {
+    create_sa_with_scope(admin, name, "deploy:write")
+}
+
+/// [`create_sa`] with another `--scope`.
+fn create_sa_with_scope(admin: impl Fn(&[&str]) -> Value, name: &str, scope: &str) -> Value {
+    admin(&[
+        "sa",
+        "create",
+        name,
+        "--tenant",
+        "default",
+        "--audience",
+        AUDIENCE,
+        "--scope",
+        scope,
+    ])
+}
+
+/// Creates an account in `default`; returns (client_id, secret, token endpoint).
+fn create_account(admin: impl Fn(&[&str]) -> Value, name: &str) -> (String, String, String) {
+    let created = create_sa(admin, name);
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["secret"]["value"].as_str().unwrap().to_owned(),
+        created["token_endpoint"].as_str().unwrap().to_owned(),
+    )
+}
+
 fn form_urlencode(value: &str) -> String {
     let mut out = String::new();
     for b in value.bytes() {
@@ -487,17 +518,7 @@ async fn walkthrough() {
     let server = Server::start().await;
 
     // An account with a grant and an initial secret.
-    let created = server.admin_json(&[
-        "sa",
-        "create",
-        "ci-deployer",
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy:write",
-    ]);
+    let created = create_sa(|args| server.admin_json(args), "ci-deployer");
     let keys: Vec<&str> = created
         .as_object()
         .unwrap()
@@ -867,20 +888,7 @@ async fn serve_creates_private_state_and_refuses_a_second_server_on_it() {
 async fn serve_stops_on_sigterm_and_a_restart_keeps_everything() {
     let mut server = Server::start().await;
     let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
-    let created = server.admin_json(&[
-        "sa",
-        "create",
-        "svc",
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy:write",
-    ]);
-    let id = created["client_id"].as_str().unwrap().to_owned();
-    let secret = created["secret"]["value"].as_str().unwrap().to_owned();
-    let endpoint = created["token_endpoint"].as_str().unwrap().to_owned();
+    let (id, secret, endpoint) = create_account(|args| server.admin_json(args), "svc");
     let (status, before) = request_token(&endpoint, &id, &secret).await;
     assert_eq!(status, 200);
     let token = before["access_token"].as_str().unwrap().to_owned();
@@ -1255,20 +1263,7 @@ async fn replicas_share_accounts_and_revocations() {
     assert_eq!(creds["url"], cluster.public_url.as_str(), "{creds}");
 
     // An account created through A…
-    let created = cluster.admin_json(
-        a,
-        &[
-            "sa",
-            "create",
-            "ci-deployer",
-            "--tenant",
-            "default",
-            "--audience",
-            AUDIENCE,
-            "--scope",
-            "deploy:write",
-        ],
-    );
+    let created = create_sa(|args| cluster.admin_json(a, args), "ci-deployer");
     let issuer = format!("{}/t/default", cluster.public_url);
     assert_eq!(created["issuer"], issuer.as_str(), "{created}");
     let client_id = created["client_id"].as_str().unwrap();
@@ -1447,22 +1442,7 @@ async fn check_bootstrapped_once(cluster: &Cluster) {
 async fn a_killed_replica_leaves_the_other_serving() {
     let mut cluster = Cluster::start(2).await;
     let (a, b) = (0, 1);
-    let created = cluster.admin_json(
-        a,
-        &[
-            "sa",
-            "create",
-            "svc",
-            "--tenant",
-            "default",
-            "--audience",
-            AUDIENCE,
-            "--scope",
-            "deploy:write",
-        ],
-    );
-    let client_id = created["client_id"].as_str().unwrap().to_owned();
-    let secret = created["secret"]["value"].as_str().unwrap().to_owned();
+    let (client_id, secret, _) = create_account(|args| cluster.admin_json(a, args), "svc");
     let at_b = cluster.replicas[b].token_endpoint("default");
     let (status, body, _) =
         poll_token(&at_b, &client_id, &secret, 200, Duration::from_secs(1)).await;
@@ -1599,24 +1579,10 @@ impl Drop for ScratchDb {
 
 /// Creates an account and a second tenant that is then deleted; returns (id, secret, endpoint).
 fn populate(server: &Server) -> (String, String, String) {
-    let created = server.admin_json(&[
-        "sa",
-        "create",
-        "keep",
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy:write",
-    ]);
+    let account = create_account(|args| server.admin_json(args), "keep");
     server.admin(&["tenant", "create", "gone"]);
     server.admin(&["tenant", "delete", "gone"]);
-    (
-        created["client_id"].as_str().unwrap().to_owned(),
-        created["secret"]["value"].as_str().unwrap().to_owned(),
-        created["token_endpoint"].as_str().unwrap().to_owned(),
-    )
+    account
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

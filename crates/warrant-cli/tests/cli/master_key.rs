@@ -8,29 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{
-    AUDIENCE, Replica, Server, TestDb, describe, free_port, mode, request_token, run, stderr,
+    Replica, Server, TestDb, create_account, describe, free_port, mode, request_token, run, stderr,
     stdout, terminate, verify_independently, warrant,
 };
-
-/// Creates an account in `default`; returns (client_id, secret, token endpoint).
-fn create_account(admin: impl Fn(&[&str]) -> Value, name: &str) -> (String, String, String) {
-    let created = admin(&[
-        "sa",
-        "create",
-        name,
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy:write",
-    ]);
-    (
-        created["client_id"].as_str().unwrap().to_owned(),
-        created["secret"]["value"].as_str().unwrap().to_owned(),
-        created["token_endpoint"].as_str().unwrap().to_owned(),
-    )
-}
 
 /// Gets a token (200) and makes one refused request (an audit record of each kind).
 async fn issue(endpoint: &str, id: &str, secret: &str) -> String {

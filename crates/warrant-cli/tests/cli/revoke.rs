@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{AUDIENCE, Server, b64std, describe, form_urlencode, request_token, stderr, stdout};
+use super::{
+    Server, b64std, create_sa_with_scope, describe, form_urlencode, request_token, stderr, stdout,
+};
 
 /// `POST {issuer}/introspect` with client_secret_basic; the JSON body.
 async fn introspect(issuer: &str, client: (&str, &str), token: &str) -> Value {
@@ -27,28 +29,8 @@ async fn introspect(issuer: &str, client: (&str, &str), token: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_by_jti_and_by_account() {
     let server = Server::start().await;
-    let worker = server.admin_json(&[
-        "sa",
-        "create",
-        "worker",
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "deploy",
-    ]);
-    let api = server.admin_json(&[
-        "sa",
-        "create",
-        "api",
-        "--tenant",
-        "default",
-        "--audience",
-        AUDIENCE,
-        "--scope",
-        "x",
-    ]);
+    let worker = create_sa_with_scope(|args| server.admin_json(args), "worker", "deploy");
+    let api = create_sa_with_scope(|args| server.admin_json(args), "api", "x");
     let issuer = worker["issuer"].as_str().unwrap().to_owned();
     let endpoint = worker["token_endpoint"].as_str().unwrap();
     let worker_id = worker["id"].as_str().unwrap();
@@ -197,34 +179,8 @@ async fn next_event_with(
 async fn a_revocation_at_one_replica_reaches_the_others_within_a_second() {
     let cluster = super::Cluster::start(2).await;
     let (a, b) = (0, 1);
-    let worker = cluster.admin_json(
-        a,
-        &[
-            "sa",
-            "create",
-            "worker",
-            "--tenant",
-            "default",
-            "--audience",
-            AUDIENCE,
-            "--scope",
-            "deploy",
-        ],
-    );
-    let verifier = cluster.admin_json(
-        a,
-        &[
-            "sa",
-            "create",
-            "verifier",
-            "--tenant",
-            "default",
-            "--audience",
-            AUDIENCE,
-            "--scope",
-            "x",
-        ],
-    );
+    let worker = create_sa_with_scope(|args| cluster.admin_json(a, args), "worker", "deploy");
+    let verifier = create_sa_with_scope(|args| cluster.admin_json(a, args), "verifier", "x");
     let worker_id = worker["id"].as_str().unwrap();
     let worker_secret = worker["secret"]["value"].as_str().unwrap();
     let v = (

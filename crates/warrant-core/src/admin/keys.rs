@@ -3,7 +3,7 @@
 //! transaction, then refreshes every replica (`Change::Tenant`). See docs/key-rotation.md.
 
 use super::{AdminError, AdminPrincipal};
-use crate::audit::{Origin, Outcome, action};
+use crate::audit::{Origin, action};
 use crate::ids::TenantName;
 use crate::model::{KeySource, KeyState, SigningKeyRecord, Tenant};
 use crate::signing::lifecycle::{self, Plan, RevokeRefusal, Rotation, Timing};
@@ -89,8 +89,8 @@ impl Warrant {
             .await?
             .ok_or_else(|| AdminError::Internal("a rotation planned no key".into()))?;
         tracing::info!(tenant = %t.name, kid = %new.kid, immediate, "signing key rotated");
-        self.audit_key(
-            origin,
+        self.audit_change(
+            &origin,
             &t.name,
             action::KEY_ROTATE,
             &new.kid,
@@ -134,8 +134,8 @@ impl Warrant {
         })?;
         let replacement = self.write_plan(&t, &plan, now).await?;
         tracing::warn!(tenant = %tenant, kid, replacement = ?replacement.as_ref().map(|k| &k.kid), "signing key revoked");
-        self.audit_key(
-            Origin::admin(p),
+        self.audit_change(
+            &Origin::admin(p),
             tenant,
             action::KEY_REVOKE,
             kid,
@@ -261,22 +261,5 @@ impl Warrant {
             now,
             activates_at,
         ))
-    }
-
-    async fn audit_key(
-        &self,
-        origin: Origin,
-        tenant: &TenantName,
-        action: &'static str,
-        subject: &str,
-        detail: serde_json::Value,
-    ) -> Result<(), AdminError> {
-        let mut e = origin.event(tenant.clone(), self.clock.now(), action, Outcome::Success);
-        e.subject = Some(subject.to_owned());
-        e.detail = Some(detail);
-        self.audit
-            .append(e)
-            .await
-            .map_err(|e| AdminError::Internal(e.to_string()))
     }
 }

@@ -76,7 +76,27 @@ impl crate::Warrant {
         subject: &str,
         detail: serde_json::Value,
     ) -> Result<(), AdminError> {
-        let mut e = crate::audit::Origin::admin(p).event(
+        self.audit_change(
+            &crate::audit::Origin::admin(p),
+            tenant,
+            action,
+            subject,
+            detail,
+        )
+        .await
+    }
+
+    /// [`Self::audit_admin`] for a change made by any origin (an admin, the key scheduler).
+    /// A `null` detail is left out of the record.
+    pub(crate) async fn audit_change(
+        &self,
+        origin: &crate::audit::Origin,
+        tenant: &crate::TenantName,
+        action: &'static str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), AdminError> {
+        let mut e = origin.event(
             tenant.clone(),
             self.clock.now(),
             action,

@@ -2,7 +2,7 @@
 
 use warrant_jose::crypto::{self, HmacKey};
 
-use super::{AuditEvent, GENESIS, RecordBody, StoredAuditRecord};
+use super::{AuditEvent, RecordBody, StoredAuditRecord};
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
@@ -110,11 +110,6 @@ pub fn seal(
         key_version,
         body: text,
     })
-}
-
-/// The `prev` of a segment's first record.
-pub fn genesis() -> &'static str {
-    GENESIS
 }
 
 #[cfg(test)]

@@ -169,6 +169,20 @@ impl Origin {
             auth_method: method.map(str::to_owned),
         }
     }
+
+    /// An event by this origin (actor, address, method), its other fields unset.
+    pub(crate) fn event(
+        &self,
+        tenant: TenantName,
+        at: Timestamp,
+        action: &'static str,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        let mut e = AuditEvent::new(tenant, at, self.actor.clone(), action, outcome);
+        e.client_addr = self.client_addr.clone();
+        e.auth_method = self.auth_method.clone();
+        e
+    }
 }
 
 /// The hashed text of a record, version 1. Field order is fixed (it is the serialisation

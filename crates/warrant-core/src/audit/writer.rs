@@ -169,6 +169,18 @@ struct Seg {
     created_at: Timestamp,
 }
 
+impl Seg {
+    /// A segment with no record yet: its first record's `prev` is [`GENESIS`].
+    fn empty(created_at: Timestamp) -> Self {
+        Seg {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+            checkpointed: 0,
+            created_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct AggKey {
     tenant: TenantName,
@@ -285,12 +297,11 @@ impl Writer {
             let seg = match staged.get_mut(&event.tenant) {
                 Some(s) => s,
                 None => {
-                    let s = self.segs.get(&event.tenant).cloned().unwrap_or(Seg {
-                        seq: 0,
-                        hash: GENESIS.to_owned(),
-                        checkpointed: 0,
-                        created_at: now,
-                    });
+                    let s = self
+                        .segs
+                        .get(&event.tenant)
+                        .cloned()
+                        .unwrap_or_else(|| Seg::empty(now));
                     staged.entry(event.tenant.clone()).or_insert(s)
                 }
             };
@@ -344,12 +355,10 @@ impl Writer {
             if let Ok(heads) = self.store.audit_segments(&t).await
                 && let Some(h) = heads.iter().find(|h| *h.segment == *self.segment)
             {
-                let seg = self.segs.entry(t).or_insert(Seg {
-                    seq: 0,
-                    hash: GENESIS.to_owned(),
-                    checkpointed: 0,
-                    created_at: h.created_at,
-                });
+                let seg = self
+                    .segs
+                    .entry(t)
+                    .or_insert_with(|| Seg::empty(h.created_at));
                 seg.seq = h.head_seq;
                 seg.hash = h.head_hash.clone();
             }

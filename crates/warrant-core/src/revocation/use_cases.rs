@@ -3,7 +3,7 @@
 
 use super::{MAX_ID_LEN, NewRevocation, PRUNE_SKEW_SECS, RevocationEntry, RevocationKind};
 use crate::admin::{AdminError, AdminPrincipal};
-use crate::audit::{AuditEvent, Origin, Outcome, action};
+use crate::audit::{Origin, Outcome, action};
 use crate::grants::TokenError;
 use crate::signing::TenantKeys;
 use crate::store::Change;
@@ -292,20 +292,4 @@ pub enum RevocationRequest {
         sub: String,
         not_before: Option<i64>,
     },
-}
-
-/// `AuditEvent` builder shorthand used above.
-impl Origin {
-    pub(crate) fn event(
-        &self,
-        tenant: TenantName,
-        at: crate::Timestamp,
-        action: &'static str,
-        outcome: Outcome,
-    ) -> AuditEvent {
-        let mut e = AuditEvent::new(tenant, at, self.actor.clone(), action, outcome);
-        e.client_addr = self.client_addr.clone();
-        e.auth_method = self.auth_method.clone();
-        e
-    }
 }

@@ -45,11 +45,19 @@ pub(crate) async fn read_form(parts: &Parts, body: Body, what: &str) -> Result<P
     Params::parse(&bytes)
 }
 
-/// Client credentials as presented.
-#[derive(Debug)]
+/// Client credentials as presented. `Debug` names the method and client id, never the secret.
 pub(crate) enum Presented<'a> {
     Basic { client_id: String, secret: String },
     Post { client_id: &'a str, secret: &'a str },
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("method", &self.method())
+            .field("client_id", &self.client_id())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Presented<'_> {
@@ -123,7 +131,7 @@ pub(crate) fn presented<'a>(
 /// Client ids in logs, audit records and limiter keys are cut short: they are
 /// attacker-controlled.
 pub(crate) fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
+    super::form::truncate(s, 64)
 }
 
 /// Authenticates the presented secret against the tenant's directory. A failure counts
@@ -137,8 +145,9 @@ pub(crate) fn authenticate(
     s.warrant
         .authenticate_secret(tenant, p.credentials(), now)
         .map_err(|why| {
-            tracing::info!(tenant = %tenant, client_id = %truncate(p.client_id()), why = why.as_str(), "client authentication failed");
-            match s.limits.failed_auth_per_client.check(&truncate(p.client_id()), now) {
+            let key = truncate(p.client_id());
+            tracing::info!(tenant = %tenant, client_id = %key, why = why.as_str(), "client authentication failed");
+            match s.limits.failed_auth_per_client.check(&key, now) {
                 Err(retry) => OAuthError::too_many(retry.0),
                 Ok(()) => OAuthError::invalid_client(p.used_basic()),
             }

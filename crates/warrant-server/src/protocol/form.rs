@@ -12,8 +12,17 @@ const REPEATABLE: &[&str] = &["resource", "audience"];
 const MAX_PARAMS: usize = 64;
 
 /// The decoded form, in order. Empty values are treated as omitted (RFC 6749 §3.1).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Params(Vec<(String, String)>);
+
+/// Names only: values include `client_secret` and tokens.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Params")
+            .field(&self.0.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 impl Params {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, OAuthError> {
@@ -51,7 +60,8 @@ impl Params {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+/// The first `n` characters of attacker-controlled text, for messages and logs.
+pub(super) fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 

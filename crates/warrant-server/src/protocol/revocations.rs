@@ -187,10 +187,8 @@ fn admit(
     if let Err(retry) = s.limits.per_address.check(&ip, s.warrant.now()) {
         return Err(too_many(retry.0, "too many requests; retry later"));
     }
-    let keys = TenantName::parse(tenant)
-        .ok()
-        .and_then(|t| s.warrant.tenant_keys(&t))
-        .ok_or_else(|| problem(StatusCode::NOT_FOUND, "no such tenant"))?;
+    let keys = super::tenant_keys(s, tenant)
+        .map_err(|_| problem(StatusCode::NOT_FOUND, "no such tenant"))?;
     let header = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -483,6 +481,10 @@ impl FeedStreams {
         cap: usize,
         metrics: &Arc<Metrics>,
     ) -> Option<StreamSlot> {
+        if cap == 0 {
+            // No entry for an account that may hold none: the map only counts open streams.
+            return None;
+        }
         let mut open = self.lock();
         let n = open.entry(account.to_owned()).or_insert(0);
         if *n >= cap {

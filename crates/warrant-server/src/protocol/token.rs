@@ -19,7 +19,7 @@ use warrant_core::audit::{AuditEvent, Origin, Outcome, action};
 use warrant_core::grants::{ClientCredentials, TokenError};
 use warrant_proto::oauth::TokenResponse;
 
-use super::client_auth::{presented, read_form, truncate};
+use super::client_auth::{post_only, presented, read_form, truncate};
 use crate::AppState;
 use crate::client_addr::client_ip;
 use crate::error::{OAuthError, no_store};
@@ -105,91 +105,99 @@ async fn handle(
     let keys = super::tenant_keys(s, tenant).map_err(|e| Refusal(e, "unknown_tenant"))?;
     let params = read_form(parts, body, "token endpoint").await?;
     let presented = presented(parts, &params)?;
-    seen.client_id = Some(truncate(presented.client_id()));
     seen.method = Some(presented.method().as_str());
-    let used_basic = presented.used_basic();
+    // The refusal's audit record names the client; a successful request needs no copy of its id.
+    let seen_why = &mut seen.why;
+    let result = async {
+        let used_basic = presented.used_basic();
 
-    match params.get("grant_type") {
-        Some("client_credentials") => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "this grant type is not supported",
-            )
-            .into());
-        }
-        None => return Err(OAuthError::invalid_request("grant_type is required").into()),
-    }
-
-    let audiences: Vec<&str> = params
-        .all("resource")
-        .chain(params.all("audience"))
-        .collect();
-    let request = ClientCredentials {
-        keys: &keys,
-        credentials: presented.credentials(),
-        audiences: &audiences,
-        scope: params.get("scope"),
-    };
-    let origin = Origin::client(
-        presented.client_id(),
-        Some(ip.to_string()),
-        Some(presented.method().as_str()),
-    );
-    let issued = match s.warrant.client_credentials_audited(request, &origin).await {
-        Ok(t) => t,
-        Err(TokenError::InvalidClient(why)) => {
-            tracing::info!(tenant, client_id = %truncate(presented.client_id()), why = why.as_str(), "client authentication failed");
-            seen.why = Some(why.as_str());
-            let key: String = truncate(presented.client_id());
-            if let Err(retry) = s.limits.failed_auth_per_client.check(&key, now) {
-                return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
+        match params.get("grant_type") {
+            Some("client_credentials") => {}
+            Some(_) => {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    "this grant type is not supported",
+                )
+                .into());
             }
-            return Err(Refusal(
-                OAuthError::invalid_client(used_basic),
-                "invalid_client",
-            ));
+            None => return Err(OAuthError::invalid_request("grant_type is required").into()),
         }
-        Err(e) => {
-            let reason = match &e {
-                TokenError::InvalidTarget(_) => "invalid_target",
-                TokenError::InvalidScope(_) => "invalid_scope",
-                TokenError::Unavailable(_) => "unavailable",
-                TokenError::SigningUnavailable(_) => {
-                    s.metrics.hsm_sign_failed(tenant);
-                    "unavailable"
+
+        let audiences: Vec<&str> = params
+            .all("resource")
+            .chain(params.all("audience"))
+            .collect();
+        let request = ClientCredentials {
+            keys: &keys,
+            credentials: presented.credentials(),
+            audiences: &audiences,
+            scope: params.get("scope"),
+        };
+        let origin = Origin::client(
+            presented.client_id(),
+            Some(ip.to_string()),
+            Some(presented.method().as_str()),
+        );
+        let issued = match s.warrant.client_credentials_audited(request, &origin).await {
+            Ok(t) => t,
+            Err(TokenError::InvalidClient(why)) => {
+                let key = truncate(presented.client_id());
+                tracing::info!(tenant, client_id = %key, why = why.as_str(), "client authentication failed");
+                *seen_why = Some(why.as_str());
+                if let Err(retry) = s.limits.failed_auth_per_client.check(&key, now) {
+                    return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
                 }
-                _ => "invalid_request",
-            };
-            return Err(Refusal(
-                OAuthError::from_token_error(&e, used_basic),
-                reason,
-            ));
-        }
-    };
-    tracing::debug!(tenant, client_id = presented.client_id(), jti = %issued.jti, aud = %issued.audience, "token issued");
-    let body = TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer".into(),
-        expires_in: issued.expires_in,
-        scope: (!issued.scope.is_empty()).then_some(issued.scope),
-        issued_token_type: None,
-    };
-    // Serialised into a buffer sized for the token, not grown from a small default.
-    let mut buf = Vec::with_capacity(body.access_token.len() + 128);
-    serde_json::to_writer(&mut buf, &body).map_err(|_| {
-        Refusal(
-            OAuthError::from_token_error(
-                &TokenError::Unavailable("response serialisation".into()),
-                false,
-            ),
-            "unavailable",
-        )
-    })?;
-    let mut resp = ([(header::CONTENT_TYPE, "application/json")], buf).into_response();
-    no_store(&mut resp);
-    Ok(resp)
+                return Err(Refusal(
+                    OAuthError::invalid_client(used_basic),
+                    "invalid_client",
+                ));
+            }
+            Err(e) => {
+                let reason = match &e {
+                    TokenError::InvalidTarget(_) => "invalid_target",
+                    TokenError::InvalidScope(_) => "invalid_scope",
+                    TokenError::Unavailable(_) => "unavailable",
+                    TokenError::SigningUnavailable(_) => {
+                        s.metrics.hsm_sign_failed(tenant);
+                        "unavailable"
+                    }
+                    _ => "invalid_request",
+                };
+                return Err(Refusal(
+                    OAuthError::from_token_error(&e, used_basic),
+                    reason,
+                ));
+            }
+        };
+        tracing::debug!(tenant, client_id = presented.client_id(), jti = %issued.jti, aud = %issued.audience, "token issued");
+        let body = TokenResponse {
+            access_token: issued.access_token,
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
+            scope: (!issued.scope.is_empty()).then_some(issued.scope),
+            issued_token_type: None,
+        };
+        // Serialised into a buffer sized for the token, not grown from a small default.
+        let mut buf = Vec::with_capacity(body.access_token.len() + 128);
+        serde_json::to_writer(&mut buf, &body).map_err(|_| {
+            Refusal(
+                OAuthError::from_token_error(
+                    &TokenError::Unavailable("response serialisation".into()),
+                    false,
+                ),
+                "unavailable",
+            )
+        })?;
+        let mut resp = ([(header::CONTENT_TYPE, "application/json")], buf).into_response();
+        no_store(&mut resp);
+        Ok::<_, Refusal>(resp)
+    }
+    .await;
+    if result.is_err() {
+        seen.client_id = Some(truncate(presented.client_id()));
+    }
+    result
 }
 
 /// Records a refusal in the audit log (not awaited; repeats from one source are aggregated).
@@ -221,13 +229,7 @@ fn note_refusal(s: &AppState, tenant: &str, ip: IpAddr, seen: &Seen, code: &str,
 
 /// Any method but POST: 405 with `Allow: POST`.
 pub async fn method_not_allowed() -> Response {
-    let mut e = OAuthError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request",
-        "the token endpoint accepts POST only",
-    );
-    e.allow = Some("POST");
-    e.into_response()
+    post_only("token endpoint")
 }
 
 #[cfg(test)]
