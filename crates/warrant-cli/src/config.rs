@@ -67,6 +67,25 @@ struct RawTls {
     client_ca: Option<PathBuf>,
 }
 
+/// `[outbound]`: the policy of the requests Warrant makes itself (JWKS by `jwks_uri`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbound {
+    /// CIDRs, as a list or (from a variable) a comma-separated string.
+    allow_networks: Option<OneOrMany>,
+    ca_file: Option<PathBuf>,
+    timeout: Option<Dur>,
+}
+
+/// A list of strings, or one string of comma-separated items (`WARRANT_OUTBOUND__ALLOW_NETWORKS=
+/// 10.0.0.0/8,fd00::/8`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    Many(Vec<String>),
+    One(String),
+}
+
 /// `[hsm.modules.<name>]`: PKCS#11 modules the server opens at start-up (docs/hsm.md).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +117,7 @@ struct RawConfig {
     tls: Option<RawTls>,
     rate_limit: Option<RawRateLimit>,
     audit: Option<RawAudit>,
-    // Accepted so that one file serves later versions; they have no effect yet.
-    outbound: Option<Table>,
+    outbound: Option<RawOutbound>,
     hsm: Option<RawHsm>,
 }
 
@@ -115,9 +133,17 @@ pub struct ServeConfig {
     pub jwks_max_age: u64,
     pub trusted_proxies: Vec<String>,
     pub rate_limit: RateLimitConfig,
+    /// `tls.cert` and `tls.key`: serve HTTPS (both listeners) when set; see docs/tls.md.
+    pub tls: Option<TlsConfig>,
+    /// `tls.client_ca`: CAs trusted to issue client certificates for `tls_client_auth`, for
+    /// certificates presented in our own handshake or forwarded by a trusted proxy (which is
+    /// why it does not need `tls.cert`). Default none: no certificate counts as CA-issued.
+    pub tls_client_ca: Option<PathBuf>,
     pub audit: warrant_core::audit::AuditSettings,
     /// `hsm.modules.*`, in name order; opened at start-up (fail closed), not yet used to sign.
     pub hsm: Vec<HsmModuleConfig>,
+    /// `outbound.*`: the policy of outbound requests (JWKS by `jwks_uri`).
+    pub outbound: OutboundConfig,
     /// Keys given that this version accepts but does not act on (logged as a warning).
     pub inert_keys: Vec<&'static str>,
     /// `WARRANT_*` variables that name no configuration key (logged as a warning).
@@ -134,6 +160,107 @@ pub struct RateLimitConfig {
     pub failed_auth_burst: u32,
     /// Open `/revocations/stream` connections per account (default 4).
     pub feed_streams_per_account: u32,
+}
+
+/// `tls.cert` and `tls.key`: PEM files, read at start-up (docs/tls.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `tls.cert`: the server certificate, then its intermediates.
+    pub cert: PathBuf,
+    /// `tls.key`: the server certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `tls.*`: HTTPS when both `cert` and `key` are set, and the client CA.
+fn validate_tls(raw: Option<RawTls>) -> anyhow::Result<(Option<TlsConfig>, Option<PathBuf>)> {
+    let Some(raw) = raw else {
+        return Ok((None, None));
+    };
+    let tls = match (raw.cert, raw.key) {
+        (Some(cert), Some(key)) => Some(TlsConfig { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => bail!("tls.cert is set but tls.key is not: set both"),
+        (None, Some(_)) => bail!("tls.key is set but tls.cert is not: set both"),
+    };
+    Ok((tls, raw.client_ca))
+}
+
+/// `outbound.*`, validated (DESIGN.md, "Outbound requests"; docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// `outbound.allow_networks`: non-public networks that may be reached anyway (loopback,
+    /// private, link-local, …). Default none.
+    pub allow_networks: Vec<warrant_server::outbound::Network>,
+    /// `outbound.ca_file`: PEM certificates trusted beside the platform's roots, read at
+    /// start-up. Default none.
+    pub ca_file: Option<PathBuf>,
+    /// `outbound.timeout`: the limit of one request, resolution and body included. Default 5s.
+    pub timeout_secs: u64,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            allow_networks: Vec::new(),
+            ca_file: None,
+            timeout_secs: warrant_server::outbound::DEFAULT_TIMEOUT.as_secs(),
+        }
+    }
+}
+
+impl OutboundConfig {
+    /// The server's policy, with `ca_file` read.
+    pub fn policy(&self) -> anyhow::Result<warrant_server::outbound::OutboundPolicy> {
+        let ca_pem = self
+            .ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path)
+                    .with_context(|| format!("reading outbound.ca_file {}", path.display()))
+            })
+            .transpose()?;
+        Ok(warrant_server::outbound::OutboundPolicy {
+            allow_networks: self.allow_networks.clone(),
+            ca_pem,
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+        })
+    }
+}
+
+fn validate_outbound(raw: Option<RawOutbound>) -> anyhow::Result<OutboundConfig> {
+    let raw = raw.unwrap_or_default();
+    let d = OutboundConfig::default();
+    let networks = match raw.allow_networks {
+        None => Vec::new(),
+        Some(OneOrMany::Many(v)) => v,
+        Some(OneOrMany::One(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let allow_networks = networks
+        .iter()
+        .map(|n| {
+            n.trim()
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("outbound.allow_networks: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let timeout_secs = raw
+        .timeout
+        .map(|t| t.secs("outbound.timeout"))
+        .transpose()?
+        .unwrap_or(d.timeout_secs);
+    if !(1..=60).contains(&timeout_secs) {
+        bail!("outbound.timeout must be between 1s and 1m");
+    }
+    Ok(OutboundConfig {
+        allow_networks,
+        ca_file: raw.ca_file,
+        timeout_secs,
+    })
 }
 
 /// One `[hsm.modules.<name>]` entry, validated: `library` is absolute, `pin_file` exists.
@@ -328,10 +455,12 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
                 .context("admin_listen must be an address like 127.0.0.1:8081")
         })
         .transpose()?;
+    let (tls, tls_client_ca) = validate_tls(raw.tls)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = match raw.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),
-        None if listen.ip().is_loopback() => format!("http://{listen}"),
-        None if listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", listen.port()),
+        None if listen.ip().is_loopback() => format!("{scheme}://{listen}"),
+        None if listen.ip().is_unspecified() => format!("{scheme}://127.0.0.1:{}", listen.port()),
         None => bail!("public_url is required when listening on a non-loopback address"),
     };
     check_public_url(&public_url)?;
@@ -350,14 +479,6 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         .unwrap_or(300);
     if jwks_max_age > 86_400 {
         bail!("jwks_max_age must be at most 24h");
-    }
-    if let Some(tls) = &raw.tls
-        && (tls.cert.is_some() || tls.key.is_some() || tls.client_ca.is_some())
-    {
-        bail!(
-            "tls.* is not supported by this version: terminate TLS in front of Warrant \
-                 (HTTPS and client certificates arrive with mTLS client authentication)"
-        );
     }
     let rl = raw.rate_limit.unwrap_or_default();
     let rate_limit = RateLimitConfig {
@@ -405,10 +526,8 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
             ..d
         }
     };
-    let mut inert_keys = Vec::new();
-    if raw.outbound.is_some() {
-        inert_keys.push("outbound");
-    }
+    let inert_keys = Vec::new();
+    let outbound = validate_outbound(raw.outbound)?;
     let hsm = validate_hsm(raw.hsm)?;
     Ok(ServeConfig {
         listen,
@@ -422,8 +541,11 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         jwks_max_age,
         trusted_proxies: raw.trusted_proxies.unwrap_or_default(),
         rate_limit,
+        tls,
+        tls_client_ca,
         audit,
         hsm,
+        outbound,
         inert_keys,
         ignored_vars: Vec::new(),
     })
@@ -605,6 +727,114 @@ mod tests {
     }
 
     #[test]
+    fn tls_keys_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(&file, "[tls]\ncert = \"/etc/w/cert.pem\"\n").unwrap();
+        let c = load(
+            Some(&file),
+            Flags::default(),
+            env(&[
+                ("WARRANT_TLS__KEY", "/etc/w/key.pem"),
+                ("WARRANT_TLS__CLIENT_CA", "/etc/w/ca.pem"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsConfig {
+                cert: "/etc/w/cert.pem".into(),
+                key: "/etc/w/key.pem".into(),
+            })
+        );
+        assert_eq!(c.tls_client_ca, Some("/etc/w/ca.pem".into()));
+        // With TLS, the default public URL is https.
+        assert_eq!(c.public_url, "https://127.0.0.1:8080");
+        let plain = load(None, Flags::default(), env(&[])).unwrap();
+        assert_eq!((plain.tls, plain.tls_client_ca), (None, None));
+        assert_eq!(plain.public_url, "http://127.0.0.1:8080");
+        // Behind a TLS-terminating proxy: plain HTTP, and a client CA for forwarded certificates.
+        let proxied = load(
+            None,
+            Flags::default(),
+            env(&[("WARRANT_TLS__CLIENT_CA", "/etc/w/ca.pem")]),
+        )
+        .unwrap();
+        assert_eq!(proxied.tls, None);
+        assert_eq!(proxied.tls_client_ca, Some("/etc/w/ca.pem".into()));
+        assert_eq!(proxied.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn outbound_settings() {
+        let c = load(None, Flags::default(), env(&[])).unwrap();
+        assert_eq!(c.outbound, OutboundConfig::default());
+        assert_eq!(c.outbound.timeout_secs, 5);
+        assert!(c.outbound.allow_networks.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(
+            &file,
+            "[outbound]\nallow_networks = [\"127.0.0.0/8\", \"fd00::/8\"]\n\
+             ca_file = \"/etc/w/ca.pem\"\ntimeout = \"2s\"\n",
+        )
+        .unwrap();
+        let c = load(Some(&file), Flags::default(), env(&[])).unwrap();
+        let nets: Vec<String> = c
+            .outbound
+            .allow_networks
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["127.0.0.0/8", "fd00::/8"]);
+        assert_eq!(c.outbound.ca_file, Some("/etc/w/ca.pem".into()));
+        assert_eq!(c.outbound.timeout_secs, 2);
+        assert!(c.inert_keys.is_empty());
+        // from variables: a list, or comma-separated
+        for v in ["[\"10.0.0.0/8\"]", "10.0.0.0/8, 192.168.0.0/16"] {
+            let c = load(
+                None,
+                Flags::default(),
+                env(&[
+                    ("WARRANT_OUTBOUND__ALLOW_NETWORKS", v),
+                    ("WARRANT_OUTBOUND__TIMEOUT", "3"),
+                ]),
+            )
+            .unwrap();
+            assert_eq!(c.outbound.allow_networks[0].to_string(), "10.0.0.0/8");
+            assert_eq!(c.outbound.timeout_secs, 3);
+        }
+        // the policy reads ca_file
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "pem").unwrap();
+        let cfg = OutboundConfig {
+            ca_file: Some(ca),
+            ..OutboundConfig::default()
+        };
+        assert_eq!(cfg.policy().unwrap().ca_pem.as_deref(), Some(&b"pem"[..]));
+        assert!(
+            OutboundConfig {
+                ca_file: Some(dir.path().join("missing")),
+                ..cfg
+            }
+            .policy()
+            .is_err()
+        );
+        for bad in [
+            ("WARRANT_OUTBOUND__ALLOW_NETWORKS", "10.0.0.0/33"),
+            ("WARRANT_OUTBOUND__ALLOW_NETWORKS", "example.com"),
+            ("WARRANT_OUTBOUND__TIMEOUT", "0"),
+            ("WARRANT_OUTBOUND__TIMEOUT", "10m"),
+            ("WARRANT_OUTBOUND__PROXY", "http://proxy"),
+        ] {
+            assert!(
+                load(None, Flags::default(), env(&[bad])).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn refuses_typos_and_insecure_urls() {
         // a typo inside a known section is refused; an unknown variable is set aside
         assert!(
@@ -649,6 +879,22 @@ mod tests {
                 None,
                 Flags::default(),
                 env(&[("WARRANT_TLS__CERT", "/x.pem")])
+            )
+            .is_err()
+        );
+        assert!(
+            load(
+                None,
+                Flags::default(),
+                env(&[("WARRANT_TLS__KEY", "/key.pem")])
+            )
+            .is_err()
+        );
+        assert!(
+            load(
+                None,
+                Flags::default(),
+                env(&[("WARRANT_TLS__CIPHERS", "x")])
             )
             .is_err()
         );

@@ -41,6 +41,8 @@ pub enum SaCmd {
         /// Custom claims added to its tokens, as a JSON object.
         #[arg(long, value_parser = parse_claims)]
         claims: Option<Map<String, Value>>,
+        #[command(flatten)]
+        credentials: CredentialArgs,
     },
     /// List the accounts of a tenant.
     List {
@@ -70,6 +72,9 @@ pub enum SaCmd {
         /// Claims merged into the account's claims (RFC 7396: a `null` member removes a claim).
         #[arg(long, value_parser = parse_claims)]
         claims: Option<Map<String, Value>>,
+        /// Require DPoP-bound tokens (RFC 9449): true or false.
+        #[arg(long)]
+        dpop: Option<bool>,
     },
     /// Stop the account from getting tokens (its secrets are kept).
     Disable {
@@ -91,6 +96,73 @@ pub enum SaCmd {
     },
 }
 
+/// Secretless credentials for `sa create` (docs/client-authentication.md). With any of them the
+/// account gets no secret: key- and certificate-bound accounts never hold one (no downgrade).
+#[derive(Debug, Default, clap::Args)]
+pub struct CredentialArgs {
+    /// private_key_jwt: a file holding the account's public keys (a JWK Set, or one JWK).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks: Option<std::path::PathBuf>,
+    /// private_key_jwt: an https URL Warrant fetches the account's public keys from.
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+    /// tls_client_auth: the certificate's subject DN (RFC 4514, e.g. "CN=api,O=Example").
+    #[arg(long, value_name = "DN", group = "tls_rule")]
+    tls_subject_dn: Option<String>,
+    /// tls_client_auth: a DNS subject alternative name the certificate must carry.
+    #[arg(long, value_name = "NAME", group = "tls_rule")]
+    tls_san_dns: Option<String>,
+    /// tls_client_auth: a URI SAN the certificate must carry (a SPIFFE ID, e.g.
+    /// spiffe://example.org/ns/prod/sa/api).
+    #[arg(long, value_name = "URI", group = "tls_rule")]
+    tls_san_uri: Option<String>,
+    /// self_signed_tls_client_auth: a PEM certificate file the client presents (repeatable).
+    #[arg(long, value_name = "FILE")]
+    tls_certificate: Vec<std::path::PathBuf>,
+    /// Require DPoP-bound tokens (RFC 9449).
+    #[arg(long)]
+    dpop: bool,
+}
+
+impl CredentialArgs {
+    /// Whether the account authenticates without a secret.
+    fn secretless(&self) -> bool {
+        self.jwks.is_some()
+            || self.jwks_uri.is_some()
+            || self.tls_subject_dn.is_some()
+            || self.tls_san_dns.is_some()
+            || self.tls_san_uri.is_some()
+            || !self.tls_certificate.is_empty()
+    }
+
+    fn apply(self, body: &mut CreateServiceAccount) -> Result<()> {
+        if let Some(path) = &self.jwks {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --jwks {}", path.display()))?;
+            let v: Value = serde_json::from_str(&text)
+                .with_context(|| format!("--jwks {} is not JSON", path.display()))?;
+            // One JWK is accepted as a set of one.
+            body.jwks = Some(if v.get("keys").is_some() {
+                v
+            } else {
+                serde_json::json!({ "keys": [v] })
+            });
+        }
+        body.jwks_uri = self.jwks_uri;
+        body.tls_client_auth_subject_dn = self.tls_subject_dn;
+        body.tls_client_auth_san_dns = self.tls_san_dns;
+        body.tls_client_auth_san_uri = self.tls_san_uri;
+        for path in &self.tls_certificate {
+            body.tls_client_certificates.push(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --tls-certificate {}", path.display()))?,
+            );
+        }
+        body.dpop_bound_access_tokens = self.dpop.then_some(true);
+        Ok(())
+    }
+}
+
 /// Parses `--claims`: a JSON object.
 fn parse_claims(text: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str::<Value>(text) {
@@ -109,7 +181,9 @@ struct Created<'a> {
     client_id: &'a str,
     issuer: &'a str,
     token_endpoint: &'a str,
-    secret: CreatedSecretOut<'a>,
+    auth_methods: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<CreatedSecretOut<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +206,7 @@ pub async fn run(cmd: SaCmd, global: &GlobalArgs) -> Result<()> {
             default_lifetime,
             max_lifetime,
             claims,
+            credentials,
         } => {
             let grants = match &audience {
                 Some(a) => vec![Grant {
@@ -140,19 +215,24 @@ pub async fn run(cmd: SaCmd, global: &GlobalArgs) -> Result<()> {
                 }],
                 None => Vec::new(),
             };
-            let body = CreateServiceAccount {
+            let mut body = CreateServiceAccount {
                 name,
                 description,
-                enabled: None,
                 default_audience: audience,
                 grants,
                 default_lifetime_seconds: default_lifetime,
                 max_lifetime_seconds: max_lifetime,
                 claims,
+                ..CreateServiceAccount::default()
             };
+            let secretless = credentials.secretless();
+            credentials.apply(&mut body)?;
             let sa: ServiceAccount = admin
                 .post(&["tenants", &tenant, "service-accounts"], &body)
                 .await?;
+            if secretless {
+                return print_created(&sa, None, out);
+            }
             let secret: CreatedSecret = admin
                 .post(
                     &["tenants", &tenant, "service-accounts", &sa.id, "secrets"],
@@ -169,7 +249,7 @@ pub async fn run(cmd: SaCmd, global: &GlobalArgs) -> Result<()> {
                         sa.name, sa.id, sa.name
                     )
                 })?;
-            print_created(&sa, &secret, out)
+            print_created(&sa, Some(&secret), out)
         }
         SaCmd::List { tenant } => {
             let accounts: Vec<ServiceAccount> = admin
@@ -218,8 +298,12 @@ pub async fn run(cmd: SaCmd, global: &GlobalArgs) -> Result<()> {
             default_lifetime,
             max_lifetime,
             claims,
+            dpop,
         } => {
             let mut patch = Map::new();
+            if let Some(d) = dpop {
+                patch.insert("dpop_bound_access_tokens".into(), Value::Bool(d));
+            }
             if let Some(d) = description {
                 patch.insert("description".into(), Value::String(d));
             }
@@ -243,7 +327,7 @@ pub async fn run(cmd: SaCmd, global: &GlobalArgs) -> Result<()> {
             if patch.is_empty() {
                 bail!(
                     "nothing to update: give at least one of --description, --default-audience, \
-                     --default-lifetime, --max-lifetime, --claims"
+                     --default-lifetime, --max-lifetime, --claims, --dpop"
                 );
             }
             let sa: ServiceAccount = admin
@@ -301,7 +385,7 @@ async fn set_enabled(
     }
 }
 
-fn print_created(sa: &ServiceAccount, secret: &CreatedSecret, out: Output) -> Result<()> {
+fn print_created(sa: &ServiceAccount, secret: Option<&CreatedSecret>, out: Output) -> Result<()> {
     if out == Output::Json {
         return output::json(&Created {
             id: &sa.id,
@@ -310,13 +394,29 @@ fn print_created(sa: &ServiceAccount, secret: &CreatedSecret, out: Output) -> Re
             client_id: &sa.client_id,
             issuer: &sa.issuer,
             token_endpoint: &sa.token_endpoint,
-            secret: CreatedSecretOut {
+            auth_methods: &sa.auth_methods,
+            secret: secret.map(|secret| CreatedSecretOut {
                 name: &secret.name,
                 value: &secret.value,
                 expires_at: secret.expires_at.as_deref(),
-            },
+            }),
         });
     }
+    let Some(secret) = secret else {
+        output::line(&format!(
+            "created service account {} in tenant {} (no secret: it authenticates with {})",
+            sa.name,
+            sa.tenant,
+            sa.auth_methods.join(", ")
+        ))?;
+        return output::fields(&[
+            ("id", sa.id.clone()),
+            ("client_id", sa.client_id.clone()),
+            ("issuer", sa.issuer.clone()),
+            ("token endpoint", sa.token_endpoint.clone()),
+            ("grants", grants_text(&sa.grants)),
+        ]);
+    };
     output::line(&format!(
         "created service account {} in tenant {}",
         sa.name, sa.tenant
@@ -371,6 +471,11 @@ pub fn print_account(sa: &ServiceAccount, out: Output) -> Result<()> {
             },
         ),
         ("auth methods", sa.auth_methods.join(", ")),
+        ("credentials", credentials_text(sa)),
+        (
+            "dpop required",
+            if sa.dpop_bound_access_tokens { "yes" } else { "no" }.into(),
+        ),
         ("created", sa.created_at.clone()),
         ("updated", sa.updated_at.clone()),
         ("revision", sa.revision.to_string()),
@@ -406,5 +511,42 @@ mod tests {
         assert_eq!(parse_claims(r#"{"team":"x"}"#).unwrap()["team"], "x");
         assert!(parse_claims("[1]").is_err());
         assert!(parse_claims("{").is_err());
+    }
+}
+
+/// The secretless credentials of an account, one line.
+fn credentials_text(sa: &ServiceAccount) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = sa
+        .jwks
+        .as_ref()
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array)
+        .map(Vec::len)
+    {
+        parts.push(format!("jwks ({n} keys)"));
+    }
+    if let Some(u) = &sa.jwks_uri {
+        parts.push(format!("jwks_uri {u}"));
+    }
+    for (k, v) in [
+        ("subject DN", &sa.tls_client_auth_subject_dn),
+        ("DNS SAN", &sa.tls_client_auth_san_dns),
+        ("URI SAN", &sa.tls_client_auth_san_uri),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("certificate with {k} {v}"));
+        }
+    }
+    if !sa.tls_client_certificate_thumbprints.is_empty() {
+        parts.push(format!(
+            "{} registered certificate(s)",
+            sa.tls_client_certificate_thumbprints.len()
+        ));
+    }
+    if parts.is_empty() {
+        "secrets".into()
+    } else {
+        parts.join("; ")
     }
 }

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use warrant_core::{ChangeFeed, CoreConfig, MasterKey, Store, SystemClock, TenantName, Warrant};
 use warrant_proto::admin::CredentialsFile;
+use warrant_server::tls::{ClientCa, TlsServer};
 use warrant_server::{AppState, Limits, TrustedProxies};
 use warrant_store_postgres::PostgresStore;
 use warrant_store_sqlite::SqliteStore;
@@ -77,6 +78,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let hsm_modules = crate::hsm::open_configured(&cfg.hsm).await?;
+    // Built at start-up so that a bad `outbound.ca_file` stops the server here, not at the
+    // first `jwks_uri` fetch. Not wired yet: private_key_jwt by `jwks_uri` will use it.
+    let _jwks_fetcher = warrant_server::outbound::HttpJwksFetcher::new(cfg.outbound.policy()?)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     serve(cfg, crate::hsm::ports(hsm_modules)).await
 }
 
@@ -306,7 +311,18 @@ async fn serve(
     );
     limits.feed_streams_per_account = rl.feed_streams_per_account as usize;
     let proxies = TrustedProxies::parse(&cfg.trusted_proxies).map_err(anyhow::Error::msg)?;
-    let state = AppState::new(warrant.clone(), limits, proxies);
+    let mut state = AppState::new(warrant.clone(), limits, proxies);
+    let client_ca = match &cfg.tls_client_ca {
+        Some(path) => Some(load_client_ca(path)?),
+        None => None,
+    };
+    if let Some(ca) = &client_ca {
+        state = state.with_client_ca(ca.clone());
+    }
+    let tls = match &cfg.tls {
+        Some(tls) => Some(load_tls(tls, client_ca)?),
+        None => None,
+    };
 
     let main_app = match cfg.admin_listen {
         Some(_) => warrant_server::protocol_app(state.clone()),
@@ -331,6 +347,7 @@ async fn serve(
         listen = %local,
         public_url = %cfg.public_url,
         admin_listen = ?admin_listener.as_ref().and_then(|l| l.local_addr().ok()),
+        tls = tls.is_some(),
         admin_credentials = %creds_path.display(),
         "warrant is serving"
     );
@@ -343,18 +360,20 @@ async fn serve(
     let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let main = warrant_server::serve(
+    let main = warrant_server::serve_with_tls(
         listener,
         main_app,
         Some(state.clone()),
+        tls.clone(),
         shutdown(stop_rx.clone()),
     );
     let admin = async {
         if let Some(l) = admin_listener {
-            warrant_server::serve(
+            warrant_server::serve_with_tls(
                 l,
                 warrant_server::admin_app(state.clone()),
                 None,
+                tls.clone(),
                 shutdown(stop_rx.clone()),
             )
             .await
@@ -383,6 +402,37 @@ async fn serve(
     Ok(())
 }
 
+/// `tls.client_ca` (docs/tls.md): for the handshake's certificates and for those forwarded by
+/// trusted proxies.
+fn load_client_ca(path: &Path) -> anyhow::Result<Arc<ClientCa>> {
+    let pem =
+        fs::read(path).with_context(|| format!("tls.client_ca: reading {}", path.display()))?;
+    let ca =
+        ClientCa::from_pem(&pem).with_context(|| format!("tls.client_ca: {}", path.display()))?;
+    Ok(Arc::new(ca))
+}
+
+/// `tls.cert` and `tls.key` (docs/tls.md): HTTPS for both listeners.
+fn load_tls(
+    cfg: &config::TlsConfig,
+    client_ca: Option<Arc<ClientCa>>,
+) -> anyhow::Result<Arc<TlsServer>> {
+    let cert =
+        fs::read(&cfg.cert).with_context(|| format!("tls.cert: reading {}", cfg.cert.display()))?;
+    let key = Zeroizing::new(
+        fs::read(&cfg.key).with_context(|| format!("tls.key: reading {}", cfg.key.display()))?,
+    );
+    let server =
+        TlsServer::from_pem(&cert, &key, client_ca, Arc::new(SystemClock)).with_context(|| {
+            format!(
+                "tls.cert {} / tls.key {}",
+                cfg.cert.display(),
+                cfg.key.display()
+            )
+        })?;
+    Ok(Arc::new(server))
+}
+
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
@@ -402,7 +452,8 @@ async fn wait_for_signal() {
 }
 
 /// Once a minute: writes secrets' last-used times (authentication itself never writes),
-/// prunes revocations that no live token can match any more, and rotates the signing keys of
+/// prunes revocations that no live token can match any more and expired single-use ids
+/// (assertion and DPoP `jti`s), and rotates the signing keys of
 /// tenants whose rotation period says so (docs/key-rotation.md).
 async fn housekeeping(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -420,6 +471,9 @@ async fn housekeeping(warrant: Arc<Warrant>, mut stop: tokio::sync::watch::Recei
                 }
                 if let Err(e) = warrant.rotate_due_keys().await {
                     tracing::warn!(error = %e, "could not run scheduled key rotation");
+                }
+                if let Err(e) = warrant.prune_used_jtis().await {
+                    tracing::warn!(error = %e, "could not prune used assertion and DPoP ids");
                 }
             }
             _ = stop.changed() => return,

@@ -57,6 +57,9 @@ pub struct ClientEntry {
     pub secrets: Vec<LiveSecret>,
     /// The custom claims, pre-serialised as `,"k":v…` to append to the claims object.
     pub(crate) claims_fragment: String,
+    /// The inline `private_key_jwt` keys, parsed once (keys that do not parse are skipped:
+    /// they were checked on write).
+    pub(crate) assertion_keys: Arc<Vec<warrant_jose::PublicKey>>,
 }
 
 impl ClientEntry {
@@ -71,10 +74,22 @@ impl ClientEntry {
             claims_fragment.push(':');
             claims_fragment.push_str(&v.to_string());
         }
+        let assertion_keys = account
+            .credentials
+            .jwks
+            .as_ref()
+            .map(|set| {
+                set.keys
+                    .iter()
+                    .filter_map(|k| warrant_jose::PublicKey::from_jwk(k).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
             account,
             secrets: secrets.iter().map(|s| LiveSecret::new(s)).collect(),
             claims_fragment,
+            assertion_keys: Arc::new(assertion_keys),
         }
     }
 }

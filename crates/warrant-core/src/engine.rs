@@ -55,6 +55,9 @@ pub struct Warrant {
     /// Configured HSM modules (`None`: none configured; a tenant whose keys are in an HSM then
     /// has no signer and its issuance fails closed).
     pub(crate) hsm: Option<Arc<dyn crate::hsm::HsmKeys>>,
+    /// Keys of accounts registered by `jwks_uri` (unset: this server fetches nothing, and
+    /// such accounts cannot authenticate). Set once at start-up, see [`Warrant::fetch_client_keys_with`].
+    pub(crate) client_jwks: std::sync::OnceLock<crate::client_auth::jwks_cache::JwksCache>,
 }
 
 impl std::fmt::Debug for Warrant {
@@ -118,9 +121,31 @@ impl Warrant {
             audit,
             key_writes: tokio::sync::Mutex::new(()),
             hsm,
+            client_jwks: std::sync::OnceLock::new(),
         };
         this.reload_all().await?;
         Ok((this, outcome))
+    }
+
+    /// Lets accounts register their `private_key_jwt` keys by `jwks_uri`: fetched through
+    /// `fetcher` (the server's outbound policy), cached `ttl_secs`, and re-fetched for an
+    /// unknown `kid` at most once per `min_refetch_secs`. Only the first call has an effect.
+    pub fn fetch_client_keys_with(
+        &self,
+        fetcher: Arc<dyn crate::client_auth::jwks_cache::JwksFetcher>,
+        ttl_secs: u64,
+        min_refetch_secs: u64,
+    ) {
+        let _ = self.client_jwks.set(crate::client_auth::jwks_cache::JwksCache::new(
+            fetcher,
+            ttl_secs,
+            min_refetch_secs,
+        ));
+    }
+
+    /// Removes single-use identifiers (assertion and DPoP `jti`s) that expired.
+    pub async fn prune_used_jtis(&self) -> Result<u64, CoreError> {
+        Ok(self.store.prune_used_jtis(self.clock.now()).await?)
     }
 
     /// Rebuilds every in-memory view from the store.

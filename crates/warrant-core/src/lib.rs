@@ -11,7 +11,9 @@
 pub mod admin;
 pub mod audit;
 mod bootstrap;
+pub mod client_auth;
 mod directory;
+pub mod dpop;
 mod engine;
 pub mod grants;
 pub mod hsm;

@@ -17,6 +17,9 @@ pub struct Tenant {
     pub key_rotation_period: Option<u64>,
     /// Where the tenant's new signing keys are made (docs/hsm.md).
     pub key_source: KeySource,
+    /// Whether a `private_key_jwt` assertion may name the token endpoint URL as its `aud`
+    /// (old clients; draft-ietf-oauth-rfc7523bis wants the issuer). Default `false`.
+    pub token_endpoint_audience: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,
@@ -81,26 +84,65 @@ pub struct Grant {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2: a JWT signed by a key the account registered.
+    PrivateKeyJwt,
+    /// RFC 8705 §2.1: a certificate from the configured client CA matching the account's rule.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a self-signed certificate the account registered.
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
     pub const SECRET_METHODS: [AuthMethod; 2] =
         [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
 
+    /// Every method, in the order discovery lists them.
+    pub const ALL: [AuthMethod; 5] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
+        AuthMethod::TlsClientAuth,
+        AuthMethod::SelfSignedTlsClientAuth,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
-            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
+
+    /// Whether the method proves a shared secret (the weakest kind: RFC 9700 §2.5).
+    pub fn is_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
+    }
+}
+
+/// An account's public credentials and sender constraint: what `private_key_jwt`,
+/// `tls_client_auth` and `self_signed_tls_client_auth` check, and whether tokens must be
+/// DPoP-bound. Empty for a secret-only account.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountCredentials {
+    /// `private_key_jwt`: public keys registered inline.
+    pub jwks: Option<warrant_jose::JwkSet>,
+    /// `private_key_jwt`: an `https` URL Warrant fetches the keys from (outbound policy).
+    pub jwks_uri: Option<String>,
+    /// `tls_client_auth`: the rule a certificate from the configured client CA must match.
+    pub tls_client_auth: Option<crate::client_auth::CertificateMatch>,
+    /// `self_signed_tls_client_auth`: the registered certificates' `x5t#S256` thumbprints.
+    pub self_signed_certificates: Vec<String>,
+    /// Tokens are issued only with a DPoP proof (RFC 9449), bound by `cnf.jkt`.
+    pub dpop_required: bool,
 }
 
 /// A service account: a first-class OAuth client.
@@ -120,6 +162,8 @@ pub struct ServiceAccount {
     /// Custom claims; never a registered claim name (checked on write).
     pub claims: Map<String, Value>,
     pub auth_methods: Vec<AuthMethod>,
+    /// Keys, certificates and the DPoP requirement (see [`AccountCredentials`]).
+    pub credentials: AccountCredentials,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,

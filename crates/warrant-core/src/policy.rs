@@ -1,9 +1,9 @@
-//! Account policy checked when it is written: lifetimes, grants and custom claims.
+//! Account policy checked when it is written: lifetimes, grants, custom claims and credentials.
 
 use serde_json::{Map, Value};
 
 use crate::CoreConfig;
-use crate::model::Grant;
+use crate::model::{AccountCredentials, AuthMethod, Grant};
 
 /// Claim names a custom claim may never take: registered JWT claims (RFC 7519 §4.1), the ones
 /// Warrant sets itself, and the IANA "JSON Web Token Claims" registry entries that carry
@@ -200,4 +200,143 @@ mod tests {
         assert!(check_lifetimes(600, 3601, &c).is_err());
         assert!(check_lifetimes(0, 60, &c).is_err());
     }
+}
+
+/// At most this many keys in an inline JWKS, and certificates registered per account.
+pub const MAX_CLIENT_KEYS: usize = 16;
+
+/// Checks an account's authentication methods against its credentials and returns the methods
+/// to store (`methods` if given, else derived from `credentials`). No downgrade: secret
+/// methods never mix with key or certificate methods (RFC 9700 §2.5: an account that proves a
+/// key must not fall back to a secret that could leak), and every method given has what it
+/// needs.
+pub fn check_credentials(
+    methods: Option<&[AuthMethod]>,
+    credentials: &AccountCredentials,
+) -> Result<Vec<AuthMethod>, PolicyViolation> {
+    let bad = |m: &str| Err(PolicyViolation(m.to_owned()));
+    let c = credentials;
+    let derived;
+    let methods = match methods {
+        Some(m) => m,
+        None => {
+            let mut d = Vec::new();
+            if c.jwks.is_some() || c.jwks_uri.is_some() {
+                d.push(AuthMethod::PrivateKeyJwt);
+            }
+            if c.tls_client_auth.is_some() {
+                d.push(AuthMethod::TlsClientAuth);
+            }
+            if !c.self_signed_certificates.is_empty() {
+                d.push(AuthMethod::SelfSignedTlsClientAuth);
+            }
+            if d.is_empty() {
+                d = AuthMethod::SECRET_METHODS.to_vec();
+            }
+            derived = d;
+            &derived
+        }
+    };
+    if methods.is_empty() {
+        return bad("auth_methods must name at least one method");
+    }
+    let mut seen = Vec::with_capacity(methods.len());
+    for m in methods {
+        if seen.contains(m) {
+            return bad("auth_methods names a method twice");
+        }
+        seen.push(*m);
+    }
+    let secret = methods.iter().any(|m| m.is_secret());
+    if secret && methods.iter().any(|m| !m.is_secret()) {
+        return bad(
+            "auth_methods cannot mix client secrets with private_key_jwt or certificates: an \
+             account that proves a key must not fall back to a secret (no downgrade)",
+        );
+    }
+    let has = |m: AuthMethod| methods.contains(&m);
+    match (&c.jwks, &c.jwks_uri) {
+        (Some(_), Some(_)) => return bad("give jwks or jwks_uri, not both"),
+        (None, None) if has(AuthMethod::PrivateKeyJwt) => {
+            return bad("private_key_jwt needs jwks or jwks_uri");
+        }
+        (Some(_), _) | (_, Some(_)) if !has(AuthMethod::PrivateKeyJwt) => {
+            return bad("jwks and jwks_uri are only for accounts allowed private_key_jwt");
+        }
+        _ => {}
+    }
+    if let Some(set) = &c.jwks {
+        if set.keys.is_empty() || set.keys.len() > MAX_CLIENT_KEYS {
+            return Err(PolicyViolation(format!(
+                "jwks must hold between 1 and {MAX_CLIENT_KEYS} keys"
+            )));
+        }
+        for (i, k) in set.keys.iter().enumerate() {
+            if let Err(e) = warrant_jose::PublicKey::from_jwk(k) {
+                return Err(PolicyViolation(format!(
+                    "jwks key {i} is not a usable public signing key (ES256, EdDSA, RS256 or \
+                     PS256; RSA keys need \"alg\" and 2048 bits or more): {e}"
+                )));
+            }
+        }
+    }
+    if let Some(uri) = &c.jwks_uri
+        && !valid_https_url(uri)
+    {
+        return bad("jwks_uri must be an https URL without userinfo or fragment");
+    }
+    if has(AuthMethod::TlsClientAuth) != c.tls_client_auth.is_some() {
+        return bad(
+            "tls_client_auth needs exactly one of tls_client_auth_subject_dn, \
+             tls_client_auth_san_dns or tls_client_auth_san_uri, and those are only for accounts \
+             allowed tls_client_auth",
+        );
+    }
+    if has(AuthMethod::SelfSignedTlsClientAuth) == c.self_signed_certificates.is_empty() {
+        return bad(
+            "self_signed_tls_client_auth needs registered certificates, and certificates are \
+             only for accounts allowed self_signed_tls_client_auth",
+        );
+    }
+    if c.self_signed_certificates.len() > MAX_CLIENT_KEYS {
+        return Err(PolicyViolation(format!(
+            "at most {MAX_CLIENT_KEYS} certificates per account"
+        )));
+    }
+    Ok(methods.to_vec())
+}
+
+/// An absolute `https` URL with a host, without userinfo or fragment, at most 2048 bytes.
+pub fn valid_https_url(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("https://") else {
+        return false;
+    };
+    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..host_end];
+    s.len() <= 2048
+        && !authority.is_empty()
+        && !authority.contains('@')
+        && !s.contains('#')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The `x5t#S256` thumbprint (RFC 8705 §3.1) of a PEM certificate: unpadded base64url SHA-256
+/// of its DER. Only the first `CERTIFICATE` block is read.
+pub fn pem_certificate_thumbprint(pem: &str) -> Result<String, PolicyViolation> {
+    use base64::Engine as _;
+    let bad = || PolicyViolation("a certificate must be one PEM CERTIFICATE block".into());
+    let start = pem.find("-----BEGIN CERTIFICATE-----").ok_or_else(bad)?;
+    let body = &pem[start + "-----BEGIN CERTIFICATE-----".len()..];
+    let end = body.find("-----END CERTIFICATE-----").ok_or_else(bad)?;
+    let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| bad())?;
+    // A DER SEQUENCE, not just any bytes.
+    if der.len() < 64 || der[0] != 0x30 {
+        return Err(bad());
+    }
+    Ok(warrant_jose::b64::encode(warrant_jose::crypto::sha256(
+        &der,
+    )))
 }

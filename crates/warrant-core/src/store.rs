@@ -307,6 +307,21 @@ pub trait Store: Send + Sync + 'static {
     /// Returns how many were deleted.
     async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64>;
 
+    // --- single-use identifiers (client assertions, DPoP proofs) ---
+    /// Records `jti` (of `kind`, in `tenant`) as used until `expires_at`: `true` the first
+    /// time, `false` while an earlier use is still recorded — on every replica sharing the
+    /// store. An entry past its `expires_at` (compared with `now`) may be used again.
+    async fn use_once(
+        &self,
+        tenant: &TenantName,
+        kind: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Removes entries expired at `now`; the number removed.
+    async fn prune_used_jtis(&self, now: Timestamp) -> StoreResult<u64>;
+
     // --- audit ---
     /// Inserts the records and upserts the segment heads in one durable transaction (the
     /// caller returns tokens only after this succeeds). `Conflict` if a (tenant, segment, seq)
@@ -346,7 +361,8 @@ pub mod codec {
     use warrant_jose::Algorithm;
 
     use super::StoreError;
-    use crate::model::{AuthMethod, Grant};
+    use crate::client_auth::CertificateMatch;
+    use crate::model::{AccountCredentials, AuthMethod, Grant};
     use crate::scope::{Audience, Scope, ScopeSet};
 
     fn corrupt(what: &str) -> StoreError {
@@ -419,5 +435,56 @@ pub mod codec {
 
     pub fn alg_from_str(s: &str) -> Result<Algorithm, StoreError> {
         Algorithm::parse(s).map_err(|_| corrupt("algorithm"))
+    }
+
+    /// The stored form of [`AccountCredentials`]: a JSON object, members omitted when empty
+    /// (`{}` for a secret-only account).
+    #[derive(serde::Serialize, serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct StoredCredentials {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jwks: Option<warrant_jose::JwkSet>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jwks_uri: Option<String>,
+        /// `["subject_dn" | "san_dns" | "san_uri", value]`
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls_client_auth: Option<(String, String)>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        self_signed_certificates: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dpop_required: bool,
+    }
+
+    pub fn credentials_to_json(c: &AccountCredentials) -> String {
+        let stored = StoredCredentials {
+            jwks: c.jwks.clone(),
+            jwks_uri: c.jwks_uri.clone(),
+            tls_client_auth: c.tls_client_auth.as_ref().map(|m| {
+                let (k, v) = m.parts();
+                (k.to_owned(), v.to_owned())
+            }),
+            self_signed_certificates: c.self_signed_certificates.clone(),
+            dpop_required: c.dpop_required,
+        };
+        serde_json::to_string(&stored).unwrap_or_else(|_| "{}".into())
+    }
+
+    pub fn credentials_from_json(text: &str) -> Result<AccountCredentials, StoreError> {
+        let s: StoredCredentials =
+            serde_json::from_str(text).map_err(|_| corrupt("account credentials"))?;
+        let tls_client_auth = match s.tls_client_auth {
+            None => None,
+            Some((k, v)) => Some(
+                CertificateMatch::from_parts(&k, v)
+                    .ok_or_else(|| corrupt("tls_client_auth rule"))?,
+            ),
+        };
+        Ok(AccountCredentials {
+            jwks: s.jwks,
+            jwks_uri: s.jwks_uri,
+            tls_client_auth,
+            self_signed_certificates: s.self_signed_certificates,
+            dpop_required: s.dpop_required,
+        })
     }
 }

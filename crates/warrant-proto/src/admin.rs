@@ -45,6 +45,9 @@ pub struct Tenant {
     /// `{"hsm":{"module":"<name>"}}`, a module of the server's `hsm.modules` configuration.
     #[serde(default)]
     pub key_source: KeySource,
+    /// Client assertions may name the token endpoint URL as `aud` (default: only the issuer).
+    #[serde(default)]
+    pub token_endpoint_audience: bool,
     pub created_at: String,
     pub updated_at: String,
     pub revision: i64,
@@ -83,6 +86,25 @@ pub struct ServiceAccount {
     pub max_lifetime_seconds: u64,
     pub claims: Map<String, Value>,
     pub auth_methods: Vec<String>,
+    /// `private_key_jwt` keys, inline (RFC 7517 JWK Set of public keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    /// `private_key_jwt` keys fetched from this `https` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// `tls_client_auth` rule (RFC 8705 §2.1.2): exactly one of the three.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// `x5t#S256` thumbprints of the certificates registered for `self_signed_tls_client_auth`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_client_certificate_thumbprints: Vec<String>,
+    /// Tokens are issued only with a DPoP proof (RFC 9449 §5.2 client metadata).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     pub client_id: String,
     pub issuer: String,
     pub token_endpoint: String,
@@ -110,6 +132,27 @@ pub struct CreateServiceAccount {
     pub max_lifetime_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<Map<String, Value>>,
+    /// Allowed client-authentication methods; derived from the credentials when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_methods: Option<Vec<String>>,
+    /// `private_key_jwt` keys, inline (RFC 7517 JWK Set of public keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    /// `private_key_jwt` keys fetched from this `https` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// `tls_client_auth` rule (RFC 8705 §2.1.2): exactly one of the three.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// PEM certificates for `self_signed_tls_client_auth` (only their thumbprints are kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_client_certificates: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A secret's metadata; the value is never shown again after creation.

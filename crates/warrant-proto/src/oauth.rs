@@ -45,6 +45,15 @@ pub struct ProviderMetadata {
     pub revocation_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 8414 §2: algorithms accepted for `private_key_jwt` assertions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 8705 §3.3: tokens of certificate-authenticated clients carry `cnf.x5t#S256`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_client_certificate_bound_access_tokens: bool,
+    /// RFC 9449 §5.1: algorithms accepted for DPoP proofs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// The access-token claims Warrant issues (RFC 9068 §2.2), as a client reads them.

@@ -1,5 +1,6 @@
 //! The client's address: the TCP peer, or — only when the peer is a trusted proxy — the
-//! nearest untrusted address in `X-Forwarded-For` (DESIGN.md, "Operations").
+//! nearest untrusted address in `X-Forwarded-For` (DESIGN.md, "Operations"). The same trust
+//! decides whether an RFC 9440 `Client-Cert` header is believed (`crate::tls`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -65,13 +66,18 @@ fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     }
 }
 
-/// Resolves the client address of a request.
-pub(crate) fn client_ip(parts: &Parts, trusted: &TrustedProxies) -> IpAddr {
-    let peer = parts
+/// The TCP peer of a request (`0.0.0.0` when there is none, as in tests without a socket).
+pub(crate) fn peer_ip(parts: &Parts) -> IpAddr {
+    parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Resolves the client address of a request.
+pub(crate) fn client_ip(parts: &Parts, trusted: &TrustedProxies) -> IpAddr {
+    let peer = peer_ip(parts);
     if !trusted.contains(peer) {
         return peer;
     }

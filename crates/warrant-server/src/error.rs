@@ -28,6 +28,9 @@ pub struct OAuthError {
     pub retry_after: Option<u64>,
     /// `Allow` for 405.
     pub allow: Option<&'static str>,
+    /// `DPoP-Nonce` (RFC 9449 §8): a fresh server nonce, with `use_dpop_nonce` and whenever
+    /// nonces are in use.
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -39,6 +42,7 @@ impl OAuthError {
             challenge: None,
             retry_after: None,
             allow: None,
+            dpop_nonce: None,
         }
     }
 
@@ -116,6 +120,9 @@ impl IntoResponse for OAuthError {
         }
         if let Some(a) = self.allow {
             h.insert(header::ALLOW, HeaderValue::from_static(a));
+        }
+        if let Some(v) = self.dpop_nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+            h.insert(crate::protocol::dpop::DPOP_NONCE, v);
         }
         resp
     }

@@ -8,10 +8,14 @@
 pub mod admin;
 mod client_addr;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 mod ops;
+pub mod outbound;
 pub mod protocol;
 mod state;
+pub mod tls;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -64,33 +68,46 @@ pub fn admin_app(state: AppState) -> Router {
     admin::routes().with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
-/// finish (at most [`DRAIN_TIMEOUT`]).
-///
-/// Our own accept loop rather than `axum::serve`: each connection's peer address goes into the
-/// request extensions (as `ConnectInfo`), Nagle's algorithm is off (responses are written
-/// whole), slow clients get [`HEADER_READ_TIMEOUT`] to send their headers, and the HTTP/1
-/// connection is served directly (no protocol sniffing). TLS will slot in here, between accept
-/// and serve.
-///
-/// With `token_route`, `POST /t/{tenant}/token` goes straight to the token endpoint's code
-/// without the router's matching and extractors (it is most of the traffic); everything else,
-/// and anything that does not look exactly like that path, goes through `router`.
+/// Serves `router` on `listener` over plain HTTP until `shutdown` completes, then lets the
+/// requests in flight finish (at most [`DRAIN_TIMEOUT`]). [`serve_with_tls`] without TLS.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     token_route: Option<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::extract::ConnectInfo;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt as _;
+    serve_with_tls(listener, router, token_route, None, shutdown).await
+}
+
+/// Serves `router` on `listener` — over HTTPS with `tls` — until `shutdown` completes, then
+/// lets the requests in flight finish (at most [`DRAIN_TIMEOUT`]).
+///
+/// Our own accept loop rather than `axum::serve`: each connection's peer address goes into the
+/// request extensions (as `ConnectInfo`), Nagle's algorithm is off (responses are written
+/// whole), slow clients get [`HEADER_READ_TIMEOUT`] to send their headers, and the HTTP/1
+/// connection is served directly (no protocol sniffing). With `tls`, the handshake runs in the
+/// connection's own task (at most [`tls::HANDSHAKE_TIMEOUT`]), and every request of the
+/// connection carries a [`tls::ConnectionCertificate`] extension: the client certificate, read
+/// once per connection (STACK.md, trap 5).
+///
+/// With `token_route`, `POST /t/{tenant}/token` goes straight to the token endpoint's code
+/// without the router's matching and extractors (it is most of the traffic); everything else,
+/// and anything that does not look exactly like that path, goes through `router`.
+pub async fn serve_with_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    token_route: Option<AppState>,
+    tls: Option<std::sync::Arc<tls::TlsServer>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::TokioTimer;
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .writev(false);
+    let http = std::sync::Arc::new(http);
     let site = std::sync::Arc::new((router, token_route));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -107,11 +124,71 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // One reference-counted handle per request, not one per field of the state.
-        let site = site.clone();
+        let conn = Connection {
+            site: site.clone(),
+            http: http.clone(),
+            peer,
+            watcher: graceful.watcher(),
+        };
+        match &tls {
+            None => {
+                tokio::spawn(conn.serve(stream, None));
+            }
+            Some(tls) => {
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    if let Some((stream, certificate)) = tls.handshake(stream, peer).await {
+                        conn.serve(stream, Some(certificate)).await;
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    // Revocation feed streams never finish by themselves: end them, or the drain would wait
+    // for them until its timeout.
+    if let Some(state) = &site.1 {
+        state.close_streams();
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still busy after the drain timeout");
+    }
+    Ok(())
+}
+
+/// One accepted connection, before its (optional) TLS handshake.
+struct Connection {
+    /// The router and the direct token route; one reference-counted handle per request, not
+    /// one per field of the state.
+    site: std::sync::Arc<(Router, Option<AppState>)>,
+    http: std::sync::Arc<hyper::server::conn::http1::Builder>,
+    peer: std::net::SocketAddr,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Connection {
+    async fn serve<I>(self, io: I, certificate: Option<tls::ConnectionCertificate>)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        use axum::extract::ConnectInfo;
+        use tower::ServiceExt as _;
+
+        let Connection {
+            site,
+            http,
+            peer,
+            watcher,
+        } = self;
         let service =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(certificate) = &certificate {
+                    req.extensions_mut().insert(certificate.clone());
+                }
                 let site = site.clone();
                 async move {
                     let (router, token_route) = &*site;
@@ -129,26 +206,11 @@ pub async fn serve(
                     }
                 }
             });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
     }
-    drop(listener);
-    // Revocation feed streams never finish by themselves: end them, or the drain would wait
-    // for them until its timeout.
-    if let Some(state) = &site.1 {
-        state.close_streams();
-    }
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections were still busy after the drain timeout");
-    }
-    Ok(())
 }
 
 /// How long a client may take to send a request's headers.

@@ -7,6 +7,7 @@ use warrant_core::ratelimit::RateLimiter;
 use crate::client_addr::TrustedProxies;
 use crate::metrics::Metrics;
 use crate::protocol::revocations::FeedStreams;
+use crate::tls::ClientCa;
 
 /// Rate limits (DESIGN.md, "Operations"): per client address on the protocol endpoints, and per
 /// client id for *failed* authentications only, so nobody can lock a client out by spraying its
@@ -60,6 +61,9 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Open revocation feed streams, per account, and the signal that ends them at shutdown.
     pub(crate) feed_streams: Arc<FeedStreams>,
+    /// `tls.client_ca`: the CAs a certificate forwarded by a trusted proxy (RFC 9440) must
+    /// chain to for `tls_client_auth`. Set with [`AppState::with_client_ca`].
+    pub(crate) client_ca: Option<Arc<ClientCa>>,
 }
 
 impl AppState {
@@ -70,7 +74,15 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             trusted_proxies: Arc::new(trusted_proxies),
             feed_streams: Arc::new(FeedStreams::default()),
+            client_ca: None,
         }
+    }
+
+    /// The client CA (`tls.client_ca`) for certificates forwarded by trusted proxies; give the
+    /// listener's [`crate::tls::TlsServer`] the same one for certificates presented in TLS.
+    pub fn with_client_ca(mut self, client_ca: Arc<ClientCa>) -> Self {
+        self.client_ca = Some(client_ca);
+        self
     }
 
     /// Ends the long-lived responses (revocation feed event streams), so that a graceful

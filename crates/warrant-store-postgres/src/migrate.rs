@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hsm_keys",
         include_str!("../migrations/0004_hsm_keys.sql"),
     ),
+    (
+        5,
+        "client_auth",
+        include_str!("../migrations/0005_client_auth.sql"),
+    ),
 ];
 
 /// The advisory lock key of Warrant's migrations ("warrant" in ASCII, then `m`).

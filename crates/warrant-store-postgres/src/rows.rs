@@ -73,6 +73,9 @@ pub(crate) fn tenant(row: &PgRow) -> Result<Tenant, StoreError> {
             .transpose()?,
         key_source: KeySource::from_stored(&text(row, "key_source")?)
             .ok_or_else(|| corrupt("key_source"))?,
+        token_endpoint_audience: row
+            .try_get::<bool, _>("token_endpoint_audience")
+            .map_err(backend)?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         revision: row.try_get("revision").map_err(backend)?,
@@ -106,6 +109,7 @@ pub(crate) fn account(row: &PgRow) -> Result<ServiceAccount, StoreError> {
         max_lifetime: lifetime("max_lifetime")?,
         claims: codec::claims_from_json(&text(row, "claims")?)?,
         auth_methods: codec::methods_from_json(&text(row, "auth_methods")?)?,
+        credentials: codec::credentials_from_json(&text(row, "credentials")?)?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         revision: row.try_get("revision").map_err(backend)?,

@@ -37,7 +37,7 @@ pub struct PostgresStore {
 }
 
 const ACCOUNT_COLS: &str = "id, tenant, name, description, enabled, default_audience, grants, \
-     default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision";
+     default_lifetime, max_lifetime, claims, auth_methods, credentials, created_at, updated_at, revision";
 
 const KEYRING_SQL: &str =
     "SELECT purpose, version, wrapped, created_at FROM keyring ORDER BY purpose, version";
@@ -201,7 +201,7 @@ impl Store for PostgresStore {
             .fetch_rows(&mut *tx, rows::keyring_entry)
             .await?;
         let tenants = sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision, deleted_at FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, key_source, token_endpoint_audience, created_at, updated_at, revision, deleted_at FROM tenants \
              ORDER BY name",
         )
         .fetch_rows(&mut *tx, rows::tenant_with_deleted)
@@ -363,7 +363,7 @@ impl Store for PostgresStore {
 
     async fn get_tenant(&self, name: &TenantName) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision FROM tenants WHERE name = $1 AND deleted_at IS NULL",
+            "SELECT name, signing_alg, key_rotation_period, key_source, token_endpoint_audience, created_at, updated_at, revision FROM tenants WHERE name = $1 AND deleted_at IS NULL",
         )
         .bind(name.as_str())
         .fetch_optional(&self.pool)
@@ -378,7 +378,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<Tenant>> {
         sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, key_source, token_endpoint_audience, created_at, updated_at, revision FROM tenants \
              WHERE deleted_at IS NULL AND name > $1 ORDER BY name LIMIT $2",
         )
         .bind(after.map_or("", TenantName::as_str))
@@ -390,11 +390,13 @@ impl Store for PostgresStore {
     async fn update_tenant(&self, t: &Tenant, expected_revision: i64) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE tenants SET signing_alg = $1, key_rotation_period = $2, key_source = $3, \
-             updated_at = $4, revision = $5 WHERE name = $6 AND revision = $7 AND deleted_at IS NULL",
+             token_endpoint_audience = $4, updated_at = $5, revision = $6 WHERE name = $7 \
+             AND revision = $8 AND deleted_at IS NULL",
         )
         .bind(t.signing_alg.as_str())
         .bind(rotation_period(t)?)
         .bind(t.key_source.to_stored())
+        .bind(t.token_endpoint_audience)
         .bind(ms(t.updated_at))
         .bind(expected_revision + 1)
         .bind(t.name.as_str())
@@ -506,8 +508,9 @@ impl Store for PostgresStore {
     async fn update_account(&self, a: &ServiceAccount, expected_revision: i64) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE service_accounts SET description = $1, enabled = $2, default_audience = $3, grants = $4, \
-             default_lifetime = $5, max_lifetime = $6, claims = $7, auth_methods = $8, updated_at = $9, \
-             revision = $10 WHERE id = $11 AND tenant = $12 AND revision = $13 AND deleted_at IS NULL",
+             default_lifetime = $5, max_lifetime = $6, claims = $7, auth_methods = $8, credentials = $9, \
+             updated_at = $10, revision = $11 WHERE id = $12 AND tenant = $13 AND revision = $14 \
+             AND deleted_at IS NULL",
         )
         .bind(&a.description)
         .bind(a.enabled)
@@ -517,6 +520,7 @@ impl Store for PostgresStore {
         .bind(a.max_lifetime as i64)
         .bind(codec::claims_to_json(&a.claims))
         .bind(codec::methods_to_json(&a.auth_methods))
+        .bind(codec::credentials_to_json(&a.credentials))
         .bind(ms(a.updated_at))
         .bind(expected_revision + 1)
         .bind(a.id.as_str())
@@ -705,6 +709,41 @@ impl Store for PostgresStore {
         revocations::after(&self.pool, after, limit).await
     }
 
+    async fn use_once(
+        &self,
+        tenant: &TenantName,
+        kind: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // One statement: the primary key decides between concurrent replicas; an expired
+        // entry is taken over in place.
+        let done = sqlx::query(
+            "INSERT INTO used_jtis (tenant, kind, jti, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, kind, jti) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE used_jtis.expires_at <= $5",
+        )
+        .bind(tenant.as_str())
+        .bind(kind)
+        .bind(jti)
+        .bind(ms(expires_at))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_used_jtis(&self, now: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM used_jtis WHERE expires_at <= $1")
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
     async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64> {
         revocations::prune(&self.pool, now).await
     }
@@ -778,13 +817,15 @@ async fn insert_tenant_row<'e>(
     deleted_at: Option<Timestamp>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO tenants (name, signing_alg, key_rotation_period, key_source, created_at, \
-         updated_at, revision, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO tenants (name, signing_alg, key_rotation_period, key_source, \
+         token_endpoint_audience, created_at, updated_at, revision, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(t.name.as_str())
     .bind(t.signing_alg.as_str())
     .bind(rotation_period(t)?)
     .bind(t.key_source.to_stored())
+    .bind(t.token_endpoint_audience)
     .bind(ms(t.created_at))
     .bind(ms(t.updated_at))
     .bind(t.revision)
@@ -802,8 +843,8 @@ async fn insert_account_row<'e>(
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO service_accounts (id, tenant, name, description, enabled, default_audience, grants, \
-         default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision, deleted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         default_lifetime, max_lifetime, claims, auth_methods, credentials, created_at, updated_at, revision, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(a.id.as_str())
     .bind(a.tenant.as_str())
@@ -816,6 +857,7 @@ async fn insert_account_row<'e>(
     .bind(a.max_lifetime as i64)
     .bind(codec::claims_to_json(&a.claims))
     .bind(codec::methods_to_json(&a.auth_methods))
+    .bind(codec::credentials_to_json(&a.credentials))
     .bind(ms(a.created_at))
     .bind(ms(a.updated_at))
     .bind(a.revision)

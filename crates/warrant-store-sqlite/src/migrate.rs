@@ -23,6 +23,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hsm_keys",
         include_str!("../migrations/0004_hsm_keys.sql"),
     ),
+    (
+        5,
+        "client_auth",
+        include_str!("../migrations/0005_client_auth.sql"),
+    ),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool, now_ms: i64) -> Result<(), StoreError> {

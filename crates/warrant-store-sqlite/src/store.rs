@@ -46,7 +46,7 @@ pub struct SqliteStore {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 const ACCOUNT_COLS: &str = "id, tenant, name, description, enabled, default_audience, grants, \
-     default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision";
+     default_lifetime, max_lifetime, claims, auth_methods, credentials, created_at, updated_at, revision";
 
 const KEYRING_SQL: &str =
     "SELECT purpose, version, wrapped, created_at FROM keyring ORDER BY purpose, version";
@@ -178,7 +178,7 @@ impl Store for SqliteStore {
             .fetch_rows(&mut *tx, rows::keyring_entry)
             .await?;
         let tenants = sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision, deleted_at FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, key_source, token_endpoint_audience, created_at, updated_at, revision, deleted_at FROM tenants \
              ORDER BY name",
         )
         .fetch_rows(&mut *tx, rows::tenant_with_deleted)
@@ -336,7 +336,7 @@ impl Store for SqliteStore {
 
     async fn get_tenant(&self, name: &TenantName) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision FROM tenants WHERE name = ? AND deleted_at IS NULL",
+            "SELECT name, signing_alg, key_rotation_period, key_source, token_endpoint_audience, created_at, updated_at, revision FROM tenants WHERE name = ? AND deleted_at IS NULL",
         )
         .bind(name.as_str())
         .fetch_optional(&self.pool)
@@ -351,7 +351,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Tenant>> {
         sqlx::query(
-            "SELECT name, signing_alg, key_rotation_period, key_source, created_at, updated_at, revision FROM tenants \
+            "SELECT name, signing_alg, key_rotation_period, key_source, token_endpoint_audience, created_at, updated_at, revision FROM tenants \
              WHERE deleted_at IS NULL AND name > ? ORDER BY name LIMIT ?",
         )
         .bind(after.map_or("", TenantName::as_str))
@@ -363,11 +363,12 @@ impl Store for SqliteStore {
     async fn update_tenant(&self, t: &Tenant, expected_revision: i64) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE tenants SET signing_alg = ?, key_rotation_period = ?, key_source = ?, \
-             updated_at = ?, revision = ? WHERE name = ? AND revision = ? AND deleted_at IS NULL",
+             token_endpoint_audience = ?, updated_at = ?, revision = ? WHERE name = ? AND revision = ? AND deleted_at IS NULL",
         )
         .bind(t.signing_alg.as_str())
         .bind(rotation_period(t)?)
         .bind(t.key_source.to_stored())
+        .bind(t.token_endpoint_audience)
         .bind(ms(t.updated_at))
         .bind(expected_revision + 1)
         .bind(t.name.as_str())
@@ -479,7 +480,7 @@ impl Store for SqliteStore {
     async fn update_account(&self, a: &ServiceAccount, expected_revision: i64) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE service_accounts SET description = ?, enabled = ?, default_audience = ?, grants = ?, \
-             default_lifetime = ?, max_lifetime = ?, claims = ?, auth_methods = ?, updated_at = ?, \
+             default_lifetime = ?, max_lifetime = ?, claims = ?, auth_methods = ?, credentials = ?, updated_at = ?, \
              revision = ? WHERE id = ? AND tenant = ? AND revision = ? AND deleted_at IS NULL",
         )
         .bind(&a.description)
@@ -490,6 +491,7 @@ impl Store for SqliteStore {
         .bind(a.max_lifetime as i64)
         .bind(codec::claims_to_json(&a.claims))
         .bind(codec::methods_to_json(&a.auth_methods))
+        .bind(codec::credentials_to_json(&a.credentials))
         .bind(ms(a.updated_at))
         .bind(expected_revision + 1)
         .bind(a.id.as_str())
@@ -674,6 +676,41 @@ impl Store for SqliteStore {
         revocations::after(&self.pool, after, limit).await
     }
 
+    async fn use_once(
+        &self,
+        tenant: &TenantName,
+        kind: &str,
+        jti: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // One statement: the primary key decides between concurrent replicas; an expired
+        // entry is taken over in place.
+        let done = sqlx::query(
+            "INSERT INTO used_jtis (tenant, kind, jti, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (tenant, kind, jti) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE used_jtis.expires_at <= ?",
+        )
+        .bind(tenant.as_str())
+        .bind(kind)
+        .bind(jti)
+        .bind(ms(expires_at))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_used_jtis(&self, now: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM used_jtis WHERE expires_at <= ?")
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
     async fn prune_revocations(&self, now: Timestamp) -> StoreResult<u64> {
         revocations::prune(&self.pool, now).await
     }
@@ -745,13 +782,15 @@ async fn insert_tenant_row<'e>(
     deleted_at: Option<Timestamp>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO tenants (name, signing_alg, key_rotation_period, key_source, created_at, \
-         updated_at, revision, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tenants (name, signing_alg, key_rotation_period, key_source, \
+         token_endpoint_audience, created_at, updated_at, revision, deleted_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(t.name.as_str())
     .bind(t.signing_alg.as_str())
     .bind(rotation_period(t)?)
     .bind(t.key_source.to_stored())
+    .bind(t.token_endpoint_audience)
     .bind(ms(t.created_at))
     .bind(ms(t.updated_at))
     .bind(t.revision)
@@ -769,8 +808,8 @@ async fn insert_account_row<'e>(
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO service_accounts (id, tenant, name, description, enabled, default_audience, grants, \
-         default_lifetime, max_lifetime, claims, auth_methods, created_at, updated_at, revision, deleted_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         default_lifetime, max_lifetime, claims, auth_methods, credentials, created_at, updated_at, revision, deleted_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(a.id.as_str())
     .bind(a.tenant.as_str())
@@ -783,6 +822,7 @@ async fn insert_account_row<'e>(
     .bind(a.max_lifetime as i64)
     .bind(codec::claims_to_json(&a.claims))
     .bind(codec::methods_to_json(&a.auth_methods))
+    .bind(codec::credentials_to_json(&a.credentials))
     .bind(ms(a.created_at))
     .bind(ms(a.updated_at))
     .bind(a.revision)

@@ -97,6 +97,8 @@ impl Log {
                     default_lifetime: None,
                     max_lifetime: None,
                     claims: Default::default(),
+                    auth_methods: None,
+                    credentials: Default::default(),
                 },
             };
             self.clock.advance_millis(1_007);

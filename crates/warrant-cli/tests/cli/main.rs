@@ -15,6 +15,7 @@ mod hsm;
 mod keys;
 mod master_key;
 mod revoke;
+mod tls;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

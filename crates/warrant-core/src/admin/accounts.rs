@@ -3,7 +3,7 @@ use serde_json::{Map, Value};
 use super::{AdminError, AdminPrincipal, page_limit};
 use crate::audit::{Origin, action};
 use crate::ids::{AccountId, AccountName, AccountRef, TenantName};
-use crate::model::{AuthMethod, Grant, ServiceAccount};
+use crate::model::{AccountCredentials, AuthMethod, Grant, ServiceAccount};
 use crate::policy;
 use crate::scope::Audience;
 use crate::store::Change;
@@ -20,6 +20,11 @@ pub struct AccountSpec {
     pub default_lifetime: Option<u64>,
     pub max_lifetime: Option<u64>,
     pub claims: Map<String, Value>,
+    /// Allowed client-authentication methods; `None` derives them from `credentials` (keys →
+    /// `private_key_jwt`, a certificate rule → `tls_client_auth`, registered certificates →
+    /// `self_signed_tls_client_auth`, nothing → the two secret methods).
+    pub auth_methods: Option<Vec<AuthMethod>>,
+    pub credentials: AccountCredentials,
 }
 
 impl AccountSpec {
@@ -32,6 +37,8 @@ impl AccountSpec {
             default_lifetime: Some(a.default_lifetime),
             max_lifetime: Some(a.max_lifetime),
             claims: a.claims.clone(),
+            auth_methods: Some(a.auth_methods.clone()),
+            credentials: a.credentials.clone(),
         }
     }
 }
@@ -77,6 +84,10 @@ impl Warrant {
         p.require(tenant)?;
         self.live_tenant(tenant).await?;
         let (default_lifetime, max_lifetime) = self.checked_lifetimes(&new.spec)?;
+        let auth_methods = policy::check_credentials(
+            new.spec.auth_methods.as_deref(),
+            &new.spec.credentials,
+        )?;
         let now = self.clock.now();
         let id = AccountId::generate(now).map_err(|_| AdminError::Internal("randomness".into()))?;
         let s = new.spec;
@@ -91,7 +102,8 @@ impl Warrant {
             default_lifetime,
             max_lifetime,
             claims: s.claims,
-            auth_methods: AuthMethod::SECRET_METHODS.to_vec(),
+            auth_methods,
+            credentials: s.credentials,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -175,7 +187,11 @@ impl Warrant {
             return Err(AdminError::PreconditionFailed);
         }
         let (default_lifetime, max_lifetime) = self.checked_lifetimes(&spec)?;
+        let auth_methods =
+            policy::check_credentials(spec.auth_methods.as_deref(), &spec.credentials)?;
         let mut next = current.clone();
+        next.auth_methods = auth_methods;
+        next.credentials = spec.credentials;
         next.description = spec.description;
         next.enabled = spec.enabled;
         next.default_audience = spec.default_audience;

@@ -10,6 +10,7 @@ mod tenants;
 pub use accounts::{AccountSpec, NewAccount};
 pub use auth::AdminPrincipal;
 pub use secrets::SecretView;
+pub use tenants::TenantSettings;
 
 use crate::StoreError;
 

@@ -30,6 +30,19 @@ impl Warrant {
     ) -> Result<(SecretView, ClientSecret), AdminError> {
         p.require(tenant)?;
         let account = self.find_account(tenant, r).await?;
+        if !account.auth_methods.iter().any(|m| m.is_secret()) {
+            // No downgrade: a key- or certificate-bound account never holds a secret.
+            return Err(AdminError::Conflict(format!(
+                "account {} authenticates with {} only; it cannot have a secret",
+                account.name,
+                account
+                    .auth_methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let now = self.clock.now();
         if expires_at.is_some_and(|t| t <= now) {
             return Err(AdminError::Invalid("expires_at is in the past".into()));

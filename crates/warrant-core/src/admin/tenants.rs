@@ -28,6 +28,7 @@ impl Warrant {
             signing_alg: alg.unwrap_or(Tenant::DEFAULT_SIGNING_ALG),
             key_rotation_period: None,
             key_source: Default::default(),
+            token_endpoint_audience: false,
             created_at: now,
             updated_at: now,
             revision: 1,
@@ -73,10 +74,14 @@ impl Warrant {
         p: &AdminPrincipal,
         name: &TenantName,
         if_revision: Option<i64>,
-        signing_alg: Algorithm,
-        key_rotation_period: Option<u64>,
-        key_source: KeySource,
+        settings: TenantSettings,
     ) -> Result<Tenant, AdminError> {
+        let TenantSettings {
+            signing_alg,
+            key_rotation_period,
+            key_source,
+            token_endpoint_audience,
+        } = settings;
         p.require(name)?;
         let current = self.live_tenant(name).await?;
         if if_revision.is_some_and(|rev| rev != current.revision) {
@@ -99,6 +104,7 @@ impl Warrant {
         if current.signing_alg == signing_alg
             && current.key_rotation_period == key_rotation_period
             && current.key_source == key_source
+            && current.token_endpoint_audience == token_endpoint_audience
         {
             return Ok(current);
         }
@@ -106,6 +112,7 @@ impl Warrant {
             signing_alg,
             key_rotation_period,
             key_source: key_source.clone(),
+            token_endpoint_audience,
             updated_at: self.clock.now(),
             revision: current.revision + 1,
             ..current.clone()
@@ -125,6 +132,7 @@ impl Warrant {
                 "previous_key_rotation_period": current.key_rotation_period,
                 "key_source": key_source.to_stored(),
                 "previous_key_source": current.key_source.to_stored(),
+                "token_endpoint_audience": token_endpoint_audience,
                 "revision": next.revision,
             }),
         )
@@ -200,4 +208,14 @@ impl Warrant {
         .await?;
         Ok(())
     }
+}
+
+/// A tenant's editable settings (`PATCH /admin/v1/tenants/{t}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSettings {
+    pub signing_alg: Algorithm,
+    pub key_rotation_period: Option<u64>,
+    pub key_source: KeySource,
+    /// Client assertions may name the token endpoint URL as `aud` (rfc7523bis opt-in).
+    pub token_endpoint_audience: bool,
 }

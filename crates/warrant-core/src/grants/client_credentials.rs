@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::issue::{Unsigned, build};
+use super::issue::{Confirmation, Unsigned, build};
+use crate::client_auth::{Authenticated, ClientAuth};
 use super::{ClientFailure, IssuedToken, TokenError};
 use crate::audit::{Origin, Outcome, action};
 use crate::directory::ClientEntry;
@@ -25,11 +26,15 @@ pub struct SecretCredentials<'a> {
 pub struct ClientCredentials<'a> {
     /// The tenant's keys, as the caller already looked them up (the tenant exists).
     pub keys: &'a crate::TenantKeys,
-    pub credentials: SecretCredentials<'a>,
+    /// How the client authenticates (exactly one method).
+    pub auth: ClientAuth<'a>,
     /// Every `resource` and `audience` value (RFC 8707 §2 allows repeats).
     pub audiences: &'a [&'a str],
     /// The `scope` parameter, if sent.
     pub scope: Option<&'a str>,
+    /// RFC 9449: the thumbprint of a DPoP proof's key, the proof already checked and its `jti`
+    /// recorded by the caller. The token is then bound to it (`cnf.jkt`, `token_type: DPoP`).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A fixed hash that no secret is known to match, so an unknown client costs one HMAC and one
@@ -94,26 +99,20 @@ impl Warrant {
         Ok(entry)
     }
 
-    /// Issues an access token for the client credentials grant. Signs on the calling thread,
-    /// which an HSM key blocks: async callers use [`Self::client_credentials_audited`].
-    pub fn client_credentials(
-        &self,
-        req: ClientCredentials<'_>,
-    ) -> Result<IssuedToken, TokenError> {
-        self.client_credentials_unsigned(req)?.sign()
-    }
-
-    /// Everything but the signature: authentication, target, revocation watermark, claims.
+    /// Everything but the authentication and the signature: sender constraint, target,
+    /// revocation watermark, claims.
     fn client_credentials_unsigned(
         &self,
-        req: ClientCredentials<'_>,
+        req: &ClientCredentials<'_>,
+        authenticated: &Authenticated,
+        now: Timestamp,
     ) -> Result<Unsigned, TokenError> {
-        let now = self.clock.now();
         let keys = req.keys;
-        let client = self
-            .authenticate_secret(&keys.tenant, req.credentials, now)
-            .map_err(TokenError::InvalidClient)?;
-        let (audience, scopes) = resolve_target(&client, req.audiences, req.scope)?;
+        let client = &authenticated.client;
+        if client.account.credentials.dpop_required && req.dpop_jkt.is_none() {
+            return Err(TokenError::DpopRequired);
+        }
+        let (audience, scopes) = resolve_target(client, req.audiences, req.scope)?;
         if self
             .revocations
             .not_before(&keys.tenant, client.account.id.as_str())
@@ -124,19 +123,31 @@ impl Warrant {
                 "the account's tokens were revoked this second; retry in a second".into(),
             ));
         }
-        let lifetime = self.lifetime_for(&client);
-        build(&self.jti, keys, &client, &audience, &scopes, lifetime, now)
+        let lifetime = self.lifetime_for(client);
+        let cnf = Confirmation {
+            jkt: req.dpop_jkt,
+            x5t_s256: authenticated.certificate_thumbprint.as_deref(),
+        };
+        build(
+            &self.jti, keys, client, &audience, &scopes, lifetime, cnf, now,
+        )
     }
 
-    /// [`Self::client_credentials`], then the issuance is recorded in the audit log; the token
-    /// is returned only once its record is durably committed. A key held in an HSM signs on a
-    /// blocking thread (a PKCS#11 round trip must not stall the async workers).
+    /// Issues an access token for the client credentials grant (RFC 6749 §4.4): authenticates
+    /// the client by any allowed method, applies its policy, signs, and records the issuance in
+    /// the audit log; the token is returned only once its record is durably committed. A key
+    /// held in an HSM signs on a blocking thread (a PKCS#11 round trip must not stall the async
+    /// workers).
     pub async fn client_credentials_audited(
         &self,
         req: ClientCredentials<'_>,
         origin: &Origin,
     ) -> Result<IssuedToken, TokenError> {
-        let unsigned = self.client_credentials_unsigned(req)?;
+        let now = self.clock.now();
+        let authenticated = self
+            .authenticate_client(&req.keys.tenant, &req.keys.issuer, &req.auth, now)
+            .await?;
+        let unsigned = self.client_credentials_unsigned(&req, &authenticated, now)?;
         let issued = if unsigned.is_blocking() {
             tokio::task::spawn_blocking(move || unsigned.sign())
                 .await
@@ -152,7 +163,8 @@ impl Warrant {
             action::TOKEN_ISSUE,
             Outcome::Success,
         );
-        e.subject = Some(req.credentials.client_id.to_owned());
+        e.subject = Some(authenticated.client.account.id.as_str().to_owned());
+        e.auth_method = Some(authenticated.method.as_str().to_owned());
         e.jti = Some(issued.jti.clone());
         e.scopes = Some(issued.scope.clone());
         e.audience = Some(issued.audience.as_str().to_owned());

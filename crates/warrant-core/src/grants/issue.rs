@@ -19,6 +19,24 @@ pub struct IssuedToken {
     pub scope: String,
     pub jti: String,
     pub audience: Audience,
+    /// `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449 §5).
+    pub token_type: &'static str,
+}
+
+/// The confirmation a token carries (RFC 7800 `cnf`): the DPoP key's thumbprint (RFC 9449
+/// §6.1) and/or the client certificate's (RFC 8705 §3.1).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Confirmation<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<&'a str>,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<&'a str>,
+}
+
+impl Confirmation<'_> {
+    fn is_empty(&self) -> bool {
+        self.jkt.is_none() && self.x5t_s256.is_none()
+    }
 }
 
 #[derive(Serialize)]
@@ -34,6 +52,8 @@ struct Claims<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
     tenant: &'a str,
+    #[serde(skip_serializing_if = "Confirmation::is_empty")]
+    cnf: Confirmation<'a>,
 }
 
 /// Token ids: a random 64-bit prefix drawn once per process and a 64-bit counter, base64url
@@ -103,7 +123,8 @@ impl Unsigned {
 }
 
 /// Builds the claims of a token for `client` addressed to `audience` with `scopes`, living
-/// `lifetime` seconds, to be signed by the tenant's active key.
+/// `lifetime` seconds, bound by `cnf`, to be signed by the tenant's active key.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     jti: &JtiSource,
     keys: &TenantKeys,
@@ -111,6 +132,7 @@ pub(crate) fn build(
     audience: &Audience,
     scopes: &ScopeSet,
     lifetime: u64,
+    cnf: Confirmation<'_>,
     now: Timestamp,
 ) -> Result<Unsigned, TokenError> {
     let signer = keys.signer.as_ref().ok_or_else(|| {
@@ -131,6 +153,7 @@ pub(crate) fn build(
         client_id: a.id.as_str(),
         scope: &scope,
         tenant: a.tenant.as_str(),
+        cnf,
     };
     let mut json = serde_json::to_vec(&claims)
         .map_err(|_| TokenError::Unavailable("claims serialisation failed".into()))?;
@@ -148,6 +171,7 @@ pub(crate) fn build(
             scope,
             jti,
             audience: audience.clone(),
+            token_type: if cnf.jkt.is_some() { "DPoP" } else { "Bearer" },
         },
     })
 }

@@ -6,7 +6,7 @@ mod client_credentials;
 mod issue;
 
 pub use client_credentials::{ClientCredentials, SecretCredentials};
-pub use issue::IssuedToken;
+pub use issue::{Confirmation, IssuedToken};
 pub(crate) use issue::JtiSource;
 
 /// Why a client failed to authenticate. Shown to operators (logs, metrics) but never to the
@@ -20,6 +20,13 @@ pub enum ClientFailure {
     SecretExpired,
     Disabled,
     MethodNotAllowed,
+    /// The certificate neither chains to the client CA and matches the account's rule, nor is
+    /// one the account registered.
+    CertificateMismatch,
+    /// The account's `jwks_uri` could not be fetched and no keys are cached.
+    KeysUnavailable,
+    /// A client assertion failed one check (the check's name, e.g. `audience`, `replayed`).
+    Assertion(&'static str),
 }
 
 impl ClientFailure {
@@ -32,6 +39,9 @@ impl ClientFailure {
             ClientFailure::SecretExpired => "secret_expired",
             ClientFailure::Disabled => "disabled",
             ClientFailure::MethodNotAllowed => "method_not_allowed",
+            ClientFailure::CertificateMismatch => "certificate_mismatch",
+            ClientFailure::KeysUnavailable => "client_keys_unavailable",
+            ClientFailure::Assertion(why) => why,
         }
     }
 }
@@ -62,6 +72,9 @@ pub enum TokenError {
     /// pool exhausted): fails closed like [`TokenError::Unavailable`], counted apart.
     #[error("temporarily unavailable: {0}")]
     SigningUnavailable(String),
+    /// RFC 9449: the account requires DPoP and the request carried no proof.
+    #[error("invalid_dpop_proof: this client must send a DPoP proof")]
+    DpopRequired,
 }
 
 impl TokenError {
@@ -74,6 +87,7 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::UnknownTenant => "invalid_request",
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
+            TokenError::DpopRequired => "invalid_dpop_proof",
             TokenError::Unavailable(_) | TokenError::SigningUnavailable(_) => {
                 "temporarily_unavailable"
             }

@@ -47,7 +47,13 @@ pub(crate) async fn create(
     let t = tenant(&t)?;
     let name = AccountName::parse(&b.name)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let (auth_methods, credentials) = match serde_json::to_value(&b) {
+        Ok(Value::Object(m)) => views::credentials_in(&m)?,
+        _ => return Err(ApiError::bad_request("unserialisable account")),
+    };
     let spec = AccountSpec {
+        auth_methods,
+        credentials,
         description: b.description.unwrap_or_default(),
         enabled: b.enabled.unwrap_or(true),
         default_audience: views::audience_in(b.default_audience.as_deref())?,

@@ -80,10 +80,10 @@ pub(crate) async fn patch(
     if if_match.is_some_and(|rev| rev != current.revision) {
         return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
     }
-    let (alg, period, source) = views::patched_tenant(&current, s.warrant.config(), &patch)?;
+    let settings = views::patched_tenant(&current, s.warrant.config(), &patch)?;
     let t = s
         .warrant
-        .update_tenant(&p, &name, Some(current.revision), alg, period, source)
+        .update_tenant(&p, &name, Some(current.revision), settings)
         .await?;
     Ok((
         [etag(t.revision)],

@@ -1,8 +1,9 @@
 //! Conversions between core records and admin wire types, and the checks on what admins send.
 
 use serde_json::{Map, Value};
-use warrant_core::admin::AccountSpec;
-use warrant_core::model::{Grant, KeySource, ServiceAccount, Tenant};
+use warrant_core::admin::{AccountSpec, TenantSettings};
+use warrant_core::client_auth::CertificateMatch;
+use warrant_core::model::{AccountCredentials, AuthMethod, Grant, KeySource, ServiceAccount, Tenant};
 use warrant_core::{Audience, CoreConfig, Scope, ScopeSet};
 use warrant_jose::Algorithm;
 use warrant_proto::admin as wire;
@@ -26,6 +27,7 @@ pub(crate) fn tenant(t: &Tenant, config: &CoreConfig) -> wire::Tenant {
                 module: module.clone(),
             },
         },
+        token_endpoint_audience: t.token_endpoint_audience,
         created_at: t.created_at.to_rfc3339(),
         updated_at: t.updated_at.to_rfc3339(),
         revision: t.revision,
@@ -76,6 +78,14 @@ pub(crate) fn audience_in(a: Option<&str>) -> Result<Option<Audience>, ApiError>
 
 pub(crate) fn account(a: &ServiceAccount, config: &CoreConfig) -> wire::ServiceAccount {
     let issuer = config.issuer(&a.tenant);
+    let c = &a.credentials;
+    let rule = |kind: &str| {
+        c.tls_client_auth
+            .as_ref()
+            .map(CertificateMatch::parts)
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| v.to_owned())
+    };
     wire::ServiceAccount {
         id: a.id.to_string(),
         name: a.name.to_string(),
@@ -92,6 +102,16 @@ pub(crate) fn account(a: &ServiceAccount, config: &CoreConfig) -> wire::ServiceA
             .iter()
             .map(|m| m.as_str().to_owned())
             .collect(),
+        jwks: c
+            .jwks
+            .as_ref()
+            .and_then(|j| serde_json::to_value(j).ok()),
+        jwks_uri: c.jwks_uri.clone(),
+        tls_client_auth_subject_dn: rule("subject_dn"),
+        tls_client_auth_san_dns: rule("san_dns"),
+        tls_client_auth_san_uri: rule("san_uri"),
+        tls_client_certificate_thumbprints: c.self_signed_certificates.clone(),
+        dpop_bound_access_tokens: c.dpop_required,
         client_id: a.id.to_string(),
         token_endpoint: format!("{issuer}/token"),
         issuer,
@@ -110,7 +130,112 @@ const EDITABLE: &[&str] = &[
     "default_lifetime_seconds",
     "max_lifetime_seconds",
     "claims",
+    "auth_methods",
+    "jwks",
+    "jwks_uri",
+    "tls_client_auth_subject_dn",
+    "tls_client_auth_san_dns",
+    "tls_client_auth_san_uri",
+    "tls_client_certificate_thumbprints",
+    "tls_client_certificates",
+    "dpop_bound_access_tokens",
 ];
+
+/// An account's authentication methods and credentials as admins send them (creation body or
+/// merge-patched representation): `auth_methods` (absent: derived), `jwks` / `jwks_uri`, one
+/// `tls_client_auth_*` rule, `tls_client_certificate_thumbprints` plus PEM
+/// `tls_client_certificates`, `dpop_bound_access_tokens`.
+pub(crate) fn credentials_in(
+    v: &Map<String, Value>,
+) -> Result<(Option<Vec<AuthMethod>>, AccountCredentials), ApiError> {
+    let field = |k: &str| v.get(k).filter(|x| !x.is_null());
+    let string = |k: &str| -> Result<Option<String>, ApiError> {
+        field(k)
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("{k} must be a string")))
+            })
+            .transpose()
+    };
+    let strings = |k: &str| -> Result<Vec<String>, ApiError> {
+        match field(k) {
+            None => Ok(Vec::new()),
+            Some(x) => serde_json::from_value(x.clone())
+                .map_err(|_| invalid(format!("{k} must be a list of strings"))),
+        }
+    };
+    let auth_methods = match field("auth_methods") {
+        None => None,
+        Some(_) => Some(
+            strings("auth_methods")?
+                .iter()
+                .map(|m| {
+                    AuthMethod::parse(m).ok_or_else(|| {
+                        invalid(format!(
+                            "auth_methods: {m:?} is not one of {}",
+                            AuthMethod::ALL.map(AuthMethod::as_str).join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let jwks = match field("jwks") {
+        None => None,
+        Some(x) => Some(serde_json::from_value(x.clone()).map_err(|_| {
+            invalid("jwks must be a JWK Set: {\"keys\":[{\"kty\",…}]} of public keys")
+        })?),
+    };
+    let mut rules = Vec::new();
+    for kind in ["subject_dn", "san_dns", "san_uri"] {
+        if let Some(value) = string(&format!("tls_client_auth_{kind}"))? {
+            rules.push(CertificateMatch::from_parts(kind, value).ok_or_else(|| {
+                invalid(format!(
+                    "tls_client_auth_{kind} must be a non-empty string without control characters"
+                ))
+            })?);
+        }
+    }
+    if rules.len() > 1 {
+        return Err(invalid(
+            "give one of tls_client_auth_subject_dn, tls_client_auth_san_dns or \
+             tls_client_auth_san_uri",
+        ));
+    }
+    let mut certificates = Vec::new();
+    for t in strings("tls_client_certificate_thumbprints")? {
+        if t.len() != 43 || warrant_jose::b64::decode(&t).is_none() {
+            return Err(invalid(
+                "tls_client_certificate_thumbprints must be x5t#S256 values (43 base64url characters)",
+            ));
+        }
+        certificates.push(t);
+    }
+    for pem in strings("tls_client_certificates")? {
+        let t = warrant_core::policy::pem_certificate_thumbprint(&pem)
+            .map_err(|e| invalid(format!("tls_client_certificates: {}", e.0)))?;
+        certificates.push(t);
+    }
+    certificates.sort();
+    certificates.dedup();
+    let dpop_required = match field("dpop_bound_access_tokens") {
+        None => false,
+        Some(x) => x
+            .as_bool()
+            .ok_or_else(|| invalid("dpop_bound_access_tokens must be a boolean"))?,
+    };
+    Ok((
+        auth_methods,
+        AccountCredentials {
+            jwks,
+            jwks_uri: string("jwks_uri")?,
+            tls_client_auth: rules.pop(),
+            self_signed_certificates: certificates,
+            dpop_required,
+        },
+    ))
+}
 
 /// RFC 7396 JSON Merge Patch.
 pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
@@ -157,12 +282,17 @@ pub(crate) fn patched_tenant(
     current: &Tenant,
     config: &CoreConfig,
     patch: &Value,
-) -> Result<(Algorithm, Option<u64>, KeySource), ApiError> {
+) -> Result<TenantSettings, ApiError> {
     let before = serde_json::to_value(tenant(current, config))
         .map_err(|_| ApiError::bad_request("unserialisable tenant"))?;
     let after = patched(
         before,
-        &["signing_alg", "key_rotation_period_seconds", "key_source"],
+        &[
+            "signing_alg",
+            "key_rotation_period_seconds",
+            "key_source",
+            "token_endpoint_audience",
+        ],
         patch,
     )?;
     let alg = match after.get("signing_alg").filter(|v| !v.is_null()) {
@@ -182,7 +312,18 @@ pub(crate) fn patched_tenant(
         None => KeySource::Software,
         Some(v) => key_source_in(v)?,
     };
-    Ok((alg, period, source))
+    let token_endpoint_audience = match after.get("token_endpoint_audience") {
+        None | Some(Value::Null) => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| invalid("token_endpoint_audience must be a boolean"))?,
+    };
+    Ok(TenantSettings {
+        signing_alg: alg,
+        key_rotation_period: period,
+        key_source: source,
+        token_endpoint_audience,
+    })
 }
 
 /// A tenant's `key_source` as admins send it: `"software"` or `{"hsm":{"module":"<name>"}}`.
@@ -222,6 +363,10 @@ pub(crate) fn patched_spec(
         .map_err(|_| ApiError::bad_request("unserialisable account"))?;
     let after = patched(before, EDITABLE, patch)?;
     let field = |k: &str| after.get(k).filter(|v| !v.is_null());
+    let (auth_methods, credentials) = match &after {
+        Value::Object(m) => credentials_in(m)?,
+        _ => (None, AccountCredentials::default()),
+    };
     let description = match field("description") {
         None => String::new(),
         Some(v) => v
@@ -268,6 +413,8 @@ pub(crate) fn patched_spec(
         default_lifetime: secs("default_lifetime_seconds")?,
         max_lifetime: secs("max_lifetime_seconds")?,
         claims,
+        auth_methods,
+        credentials,
     })
 }
 

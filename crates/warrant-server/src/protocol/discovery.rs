@@ -7,6 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use warrant_core::model::AuthMethod;
+use warrant_jose::Algorithm;
 use warrant_proto::oauth::ProviderMetadata;
 
 use super::tenant_keys;
@@ -18,7 +20,21 @@ pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuth
     let issuer = keys.issuer.clone();
     let algs = keys.algs.iter().map(|a| a.as_str().to_owned()).collect();
     // Introspection and revocation authenticate clients exactly as the token endpoint does.
-    let auth_methods: Vec<String> = vec!["client_secret_basic".into(), "client_secret_post".into()];
+    // Certificate methods only where a certificate can reach us (HTTPS here, or a trusted
+    // proxy forwarding one): metadata is truthful.
+    let certificates = state.client_ca.is_some();
+    let auth_methods: Vec<String> = AuthMethod::ALL
+        .into_iter()
+        .filter(|m| {
+            certificates
+                || !matches!(
+                    m,
+                    AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+                )
+        })
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    let jws_algs: Vec<String> = Algorithm::ALL.map(|a| a.as_str().to_owned()).to_vec();
     let body = ProviderMetadata {
         token_endpoint: format!("{issuer}/token"),
         jwks_uri: format!("{issuer}/jwks"),
@@ -35,6 +51,9 @@ pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuth
         subject_types_supported: vec!["public".into()],
         id_token_signing_alg_values_supported: algs,
         scopes_supported: Vec::new(),
+        token_endpoint_auth_signing_alg_values_supported: jws_algs.clone(),
+        tls_client_certificate_bound_access_tokens: certificates,
+        dpop_signing_alg_values_supported: jws_algs,
     };
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(

@@ -4,7 +4,8 @@
 
 mod client_auth;
 pub mod discovery;
-mod form;
+pub(crate) mod dpop;
+pub(crate) mod form; // pub(crate) for `crate::fuzzing`
 pub mod introspect;
 pub mod jwks;
 pub mod revocations;

@@ -37,7 +37,10 @@ use warrant_core::revocation::{
 use warrant_core::{ClientEntry, TenantKeys, TenantName, Warrant};
 use warrant_proto::oauth::{RevocationFeedEntry, RevocationFeedPage};
 
-use super::client_auth::{Presented, authenticate};
+use warrant_core::grants::SecretCredentials;
+use warrant_core::model::AuthMethod;
+
+use super::client_auth::truncate;
 use super::form::parse_basic;
 use crate::AppState;
 use crate::error::ApiError;
@@ -194,11 +197,25 @@ fn admit(
         .get(header::AUTHORIZATION)
         .ok_or_else(unauthorized)?;
     let (client_id, secret) = parse_basic(header.as_bytes()).map_err(|()| unauthorized())?;
-    let presented = Presented::Basic { client_id, secret };
-    let client = authenticate(s, &keys.tenant, &presented).map_err(|e| match e.retry_after {
-        Some(retry) => too_many(retry, "too many failed authentications; retry later"),
-        None => unauthorized(),
-    })?;
+    // Feed readers authenticate by secret (Basic): the feed is read by verifiers, whose
+    // accounts hold a secret; key- and certificate-bound accounts are refused here.
+    let now = s.warrant.now();
+    let creds = SecretCredentials {
+        method: AuthMethod::ClientSecretBasic,
+        client_id: &client_id,
+        secret: &secret,
+    };
+    let client = s
+        .warrant
+        .authenticate_secret(&keys.tenant, creds, now)
+        .map_err(|why| {
+            let key = truncate(&client_id);
+            tracing::info!(tenant = %keys.tenant, client_id = %key, why = why.as_str(), "feed client authentication failed");
+            match s.limits.failed_auth_per_client.check(&key, now) {
+                Err(retry) => too_many(retry.0, "too many failed authentications; retry later"),
+                Ok(()) => unauthorized(),
+            }
+        })?;
     Ok((keys, client))
 }
 

@@ -19,7 +19,9 @@ use warrant_core::audit::{AuditEvent, Origin, Outcome, action};
 use warrant_core::grants::{ClientCredentials, TokenError};
 use warrant_proto::oauth::TokenResponse;
 
-use super::client_auth::{post_only, presented, read_form, truncate};
+use super::client_auth::{
+    client_certificate, invalid_client, post_only, presented, read_form, truncate,
+};
 use crate::AppState;
 use crate::client_addr::client_ip;
 use crate::error::{OAuthError, no_store};
@@ -104,8 +106,8 @@ async fn handle(
     }
     let keys = super::tenant_keys(s, tenant).map_err(|e| Refusal(e, "unknown_tenant"))?;
     let params = read_form(parts, body, "token endpoint").await?;
-    let presented = presented(parts, &params)?;
-    seen.method = Some(presented.method().as_str());
+    let presented = presented(parts, &params, client_certificate(parts, s))?;
+    seen.method = Some(presented.method_name());
     // The refusal's audit record names the client; a successful request needs no copy of its id.
     let seen_why = &mut seen.why;
     let result = async {
@@ -128,28 +130,30 @@ async fn handle(
             .all("resource")
             .chain(params.all("audience"))
             .collect();
+        let client_id = presented.client_id();
         let request = ClientCredentials {
             keys: &keys,
-            credentials: presented.credentials(),
+            auth: presented.auth(),
             audiences: &audiences,
             scope: params.get("scope"),
+            dpop_jkt: None,
         };
         let origin = Origin::client(
-            presented.client_id(),
+            &client_id,
             Some(ip.to_string()),
-            Some(presented.method().as_str()),
+            Some(presented.method_name()),
         );
         let issued = match s.warrant.client_credentials_audited(request, &origin).await {
             Ok(t) => t,
             Err(TokenError::InvalidClient(why)) => {
-                let key = truncate(presented.client_id());
+                let key = truncate(&client_id);
                 tracing::info!(tenant, client_id = %key, why = why.as_str(), "client authentication failed");
                 *seen_why = Some(why.as_str());
                 if let Err(retry) = s.limits.failed_auth_per_client.check(&key, now) {
                     return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
                 }
                 return Err(Refusal(
-                    OAuthError::invalid_client(used_basic),
+                    invalid_client(&keys, why, used_basic),
                     "invalid_client",
                 ));
             }
@@ -158,6 +162,7 @@ async fn handle(
                     TokenError::InvalidTarget(_) => "invalid_target",
                     TokenError::InvalidScope(_) => "invalid_scope",
                     TokenError::Unavailable(_) => "unavailable",
+                    TokenError::DpopRequired => "invalid_dpop_proof",
                     TokenError::SigningUnavailable(_) => {
                         s.metrics.hsm_sign_failed(tenant);
                         "unavailable"
@@ -170,10 +175,10 @@ async fn handle(
                 ));
             }
         };
-        tracing::debug!(tenant, client_id = presented.client_id(), jti = %issued.jti, aud = %issued.audience, "token issued");
+        tracing::debug!(tenant, client_id = %client_id, jti = %issued.jti, aud = %issued.audience, "token issued");
         let body = TokenResponse {
             access_token: issued.access_token,
-            token_type: "Bearer".into(),
+            token_type: issued.token_type.into(),
             expires_in: issued.expires_in,
             scope: (!issued.scope.is_empty()).then_some(issued.scope),
             issued_token_type: None,
@@ -195,7 +200,7 @@ async fn handle(
     }
     .await;
     if result.is_err() {
-        seen.client_id = Some(truncate(presented.client_id()));
+        seen.client_id = Some(truncate(&presented.client_id()));
     }
     result
 }

@@ -9,7 +9,8 @@
 //! `restart` (state survives a restart), `introspection` and `revocation` (RFC 7662, RFC 7009,
 //! the feed and its stream), `audit` (records, query, verify, export), `audit_writer` (group commit under load, no token
 //! without its record, aggregation of refusals), `rotation` (the signing-key lifecycle on a moved
-//! clock: publish before use, keep until expiry, `--now`, revocation, scheduled rotation).
+//! clock: publish before use, keep until expiry, `--now`, revocation, scheduled rotation), `tls` (HTTPS
+//! on the accept loop, client certificates from the handshake and from trusted proxies).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
@@ -21,7 +22,9 @@ mod discovery;
 mod harness;
 mod introspection;
 mod limits;
+mod outbound;
 mod restart;
 mod revocation;
 mod rotation;
+mod tls;
 mod token;
