@@ -23,6 +23,7 @@ mod harness;
 mod introspection;
 mod limits;
 mod outbound;
+mod private_key_jwt;
 mod restart;
 mod revocation;
 mod rotation;
