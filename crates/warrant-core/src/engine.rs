@@ -58,6 +58,8 @@ pub struct Warrant {
     /// Keys of accounts registered by `jwks_uri` (unset: this server fetches nothing, and
     /// such accounts cannot authenticate). Set once at start-up, see [`Warrant::fetch_client_keys_with`].
     pub(crate) client_jwks: std::sync::OnceLock<crate::client_auth::jwks_cache::JwksCache>,
+    /// Stateless DPoP nonces (RFC 9449 §8), keyed from the master key so replicas agree.
+    pub(crate) dpop_nonces: crate::dpop::NonceKey,
 }
 
 impl std::fmt::Debug for Warrant {
@@ -106,6 +108,7 @@ impl Warrant {
             keys.clone(),
             config.audit.clone(),
         )?;
+        let dpop_nonces = crate::dpop::NonceKey::new(&*master.derive(b"warrant dpop nonce v1")?);
         let this = Self {
             store,
             clock,
@@ -122,6 +125,7 @@ impl Warrant {
             key_writes: tokio::sync::Mutex::new(()),
             hsm,
             client_jwks: std::sync::OnceLock::new(),
+            dpop_nonces,
         };
         this.reload_all().await?;
         Ok((this, outcome))
@@ -141,6 +145,11 @@ impl Warrant {
             ttl_secs,
             min_refetch_secs,
         ));
+    }
+
+    /// The key of this deployment's DPoP nonces (every replica derives the same one).
+    pub fn dpop_nonce_key(&self) -> &crate::dpop::NonceKey {
+        &self.dpop_nonces
     }
 
     /// Removes single-use identifiers (assertion and DPoP `jti`s) that expired.

@@ -64,6 +64,9 @@ pub struct AppState {
     /// `tls.client_ca`: the CAs a certificate forwarded by a trusted proxy (RFC 9440) must
     /// chain to for `tls_client_auth`. Set with [`AppState::with_client_ca`].
     pub(crate) client_ca: Option<Arc<ClientCa>>,
+    /// RFC 9449 §8: DPoP proofs at the token endpoint must carry a server nonce
+    /// (`dpop.require_nonce`, default off). Nonces are stateless, keyed from the master key.
+    pub dpop_require_nonce: bool,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
             trusted_proxies: Arc::new(trusted_proxies),
             feed_streams: Arc::new(FeedStreams::default()),
             client_ca: None,
+            dpop_require_nonce: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! `tls.*`: `warrant serve` with a certificate and key (set as `WARRANT_TLS__*` variables)
-//! answers over HTTPS, with an https `public_url` by default, and refuses plain HTTP.
+//! answers over HTTPS on both listeners, with an https `public_url` by default, and gives plain
+//! HTTP no answer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -44,10 +45,12 @@ async fn serve_answers_over_https_with_tls_configured() {
     std::fs::write(path("ca.pem"), ca.pem()).unwrap();
 
     let port = free_port();
+    let admin_port = free_port();
     let log = std::fs::File::create(path("server.log")).unwrap();
     let mut child = Killed(
         warrant()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
             .arg("--data-dir")
             .arg(path("data"))
             .env("WARRANT_TLS__CERT", path("server.pem"))
@@ -96,6 +99,13 @@ async fn serve_answers_over_https_with_tls_configured() {
         .await
         .unwrap();
     assert_eq!(discovery["issuer"], format!("{url}/t/default"));
+    // The admin listener serves HTTPS too (an unauthenticated call is refused, over TLS).
+    let admin = https
+        .get(format!("https://127.0.0.1:{admin_port}/admin/v1/tenants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 401);
     // Plain HTTP on the same port gets no HTTP answer.
     let plain = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/healthz"))

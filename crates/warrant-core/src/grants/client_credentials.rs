@@ -32,10 +32,25 @@ pub struct ClientCredentials<'a> {
     pub audiences: &'a [&'a str],
     /// The `scope` parameter, if sent.
     pub scope: Option<&'a str>,
-    /// RFC 9449: the thumbprint of a DPoP proof's key, the proof already checked and its `jti`
-    /// recorded by the caller. The token is then bound to it (`cnf.jkt`, `token_type: DPoP`).
-    pub dpop_jkt: Option<&'a str>,
+    /// RFC 9449: a DPoP proof the caller checked ([`crate::dpop::check_proof`]). Once the
+    /// client is authenticated its `jti` is recorded (single use across replicas) and the
+    /// token is bound to its key (`cnf.jkt`, `token_type: DPoP`).
+    pub dpop: Option<DpopBinding<'a>>,
 }
+
+/// A checked DPoP proof, as issuance needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct DpopBinding<'a> {
+    /// The proof key's RFC 7638 thumbprint.
+    pub jkt: &'a str,
+    /// [`crate::dpop::DpopProof::replay_key`].
+    pub replay_key: &'a str,
+    /// [`crate::dpop::DpopProof::replay_until`].
+    pub until: Timestamp,
+}
+
+/// The replay-cache kind of DPoP proof `jti`s.
+pub const DPOP_JTI: &str = "dpop";
 
 /// A fixed hash that no secret is known to match, so an unknown client costs one HMAC and one
 /// comparison, like a known client with a wrong secret.
@@ -109,7 +124,7 @@ impl Warrant {
     ) -> Result<Unsigned, TokenError> {
         let keys = req.keys;
         let client = &authenticated.client;
-        if client.account.credentials.dpop_required && req.dpop_jkt.is_none() {
+        if client.account.credentials.dpop_required && req.dpop.is_none() {
             return Err(TokenError::DpopRequired);
         }
         let (audience, scopes) = resolve_target(client, req.audiences, req.scope)?;
@@ -125,7 +140,7 @@ impl Warrant {
         }
         let lifetime = self.lifetime_for(client);
         let cnf = Confirmation {
-            jkt: req.dpop_jkt,
+            jkt: req.dpop.map(|d| d.jkt),
             x5t_s256: authenticated.certificate_thumbprint.as_deref(),
         };
         build(
@@ -148,6 +163,13 @@ impl Warrant {
             .authenticate_client(&req.keys.tenant, &req.keys.issuer, &req.auth, now)
             .await?;
         let unsigned = self.client_credentials_unsigned(&req, &authenticated, now)?;
+        if let Some(d) = req.dpop
+            && !self
+                .use_once(&req.keys.tenant, DPOP_JTI, d.replay_key, d.until)
+                .await?
+        {
+            return Err(TokenError::DpopReplayed);
+        }
         let issued = if unsigned.is_blocking() {
             tokio::task::spawn_blocking(move || unsigned.sign())
                 .await

@@ -5,7 +5,7 @@
 mod client_credentials;
 mod issue;
 
-pub use client_credentials::{ClientCredentials, SecretCredentials};
+pub use client_credentials::{ClientCredentials, DPOP_JTI, DpopBinding, SecretCredentials};
 pub use issue::{Confirmation, IssuedToken};
 pub(crate) use issue::JtiSource;
 
@@ -75,6 +75,9 @@ pub enum TokenError {
     /// RFC 9449: the account requires DPoP and the request carried no proof.
     #[error("invalid_dpop_proof: this client must send a DPoP proof")]
     DpopRequired,
+    /// RFC 9449 §11.1: the proof's `jti` was seen before.
+    #[error("invalid_dpop_proof: the DPoP proof was already used")]
+    DpopReplayed,
 }
 
 impl TokenError {
@@ -87,7 +90,7 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::UnknownTenant => "invalid_request",
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
-            TokenError::DpopRequired => "invalid_dpop_proof",
+            TokenError::DpopRequired | TokenError::DpopReplayed => "invalid_dpop_proof",
             TokenError::Unavailable(_) | TokenError::SigningUnavailable(_) => {
                 "temporarily_unavailable"
             }

@@ -177,7 +177,7 @@ mod tests {
         SigningKey::generate(Algorithm::Es256).unwrap().0
     }
 
-    async fn body(e: OAuthError) -> (StatusCode, Option<String>, Value) {
+    async fn answer(e: OAuthError) -> (StatusCode, Option<String>, Value) {
         let resp = e.into_response();
         let status = resp.status();
         let nonce = resp
@@ -218,7 +218,7 @@ mod tests {
         let k = key();
         let one = proof(&k, None);
         let e = dpop_proof(&parts(&[&one, &one]), HTU, now(), None, false).unwrap_err();
-        let (status, nonce, body) = body(e).await;
+        let (status, nonce, body) = answer(e).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(nonce, None);
         assert_eq!(body["error"], "invalid_dpop_proof");
@@ -264,7 +264,7 @@ mod tests {
         // required, missing: use_dpop_nonce with a nonce to retry with
         let e =
             dpop_proof(&parts(&[&proof(&k, None)]), HTU, now(), Some(&nonces), true).unwrap_err();
-        let (status, nonce, body) = body(e).await;
+        let (status, nonce, body) = answer(e).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"], "use_dpop_nonce");
         let nonce = nonce.expect("a DPoP-Nonce header");
@@ -299,12 +299,12 @@ mod tests {
     #[tokio::test]
     async fn challenges_and_successful_responses_carry_a_nonce() {
         let nonces = NonceKey::new(&[3u8; 32]);
-        let (status, nonce, body) = body(nonce_challenge(&nonces, now())).await;
+        let (status, nonce, body) = answer(nonce_challenge(&nonces, now())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"], "use_dpop_nonce");
         assert!(nonces.accepts(&nonce.unwrap(), now()));
 
-        let (_, nonce, body) = body(missing_proof(None, now())).await;
+        let (_, nonce, body) = answer(missing_proof(None, now())).await;
         assert_eq!(body["error"], "invalid_dpop_proof");
         assert_eq!(nonce, None);
 

@@ -16,7 +16,7 @@ use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use warrant_core::TenantName;
 use warrant_core::audit::{AuditEvent, Origin, Outcome, action};
-use warrant_core::grants::{ClientCredentials, TokenError};
+use warrant_core::grants::{ClientCredentials, DpopBinding, TokenError};
 use warrant_proto::oauth::TokenResponse;
 
 use super::client_auth::{
@@ -108,6 +108,13 @@ async fn handle(
     let params = read_form(parts, body, "token endpoint").await?;
     let presented = presented(parts, &params, client_certificate(parts, s))?;
     seen.method = Some(presented.method_name());
+    // RFC 9449: a DPoP proof, if sent, is checked before anything is issued; its `jti` is
+    // recorded once the client is authenticated.
+    let nonces = s.dpop_require_nonce.then(|| s.warrant.dpop_nonce_key());
+    let htu = format!("{}/token", keys.issuer);
+    let proof = super::dpop::dpop_proof(parts, &htu, now, nonces, nonces.is_some())
+        .map_err(|e| Refusal(e, "invalid_dpop_proof"))?;
+    let replay_key = proof.as_ref().map(|p| p.replay_key());
     // The refusal's audit record names the client; a successful request needs no copy of its id.
     let seen_why = &mut seen.why;
     let result = async {
@@ -136,7 +143,14 @@ async fn handle(
             auth: presented.auth(),
             audiences: &audiences,
             scope: params.get("scope"),
-            dpop_jkt: None,
+            dpop: proof
+                .as_ref()
+                .zip(replay_key.as_deref())
+                .map(|(p, key)| DpopBinding {
+                    jkt: &p.jkt,
+                    replay_key: key,
+                    until: p.replay_until(&super::dpop::policy("POST", &htu, now)),
+                }),
         };
         let origin = Origin::client(
             &client_id,
@@ -162,17 +176,22 @@ async fn handle(
                     TokenError::InvalidTarget(_) => "invalid_target",
                     TokenError::InvalidScope(_) => "invalid_scope",
                     TokenError::Unavailable(_) => "unavailable",
-                    TokenError::DpopRequired => "invalid_dpop_proof",
+                    TokenError::DpopRequired | TokenError::DpopReplayed => {
+                        "invalid_dpop_proof"
+                    }
                     TokenError::SigningUnavailable(_) => {
                         s.metrics.hsm_sign_failed(tenant);
                         "unavailable"
                     }
                     _ => "invalid_request",
                 };
-                return Err(Refusal(
-                    OAuthError::from_token_error(&e, used_basic),
-                    reason,
-                ));
+                let mut err = OAuthError::from_token_error(&e, used_basic);
+                if reason == "invalid_dpop_proof"
+                    && let Some(n) = nonces
+                {
+                    err.dpop_nonce = Some(n.issue(now));
+                }
+                return Err(Refusal(err, reason));
             }
         };
         tracing::debug!(tenant, client_id = %client_id, jti = %issued.jti, aud = %issued.audience, "token issued");
@@ -196,6 +215,9 @@ async fn handle(
         })?;
         let mut resp = ([(header::CONTENT_TYPE, "application/json")], buf).into_response();
         no_store(&mut resp);
+        if let Some(n) = nonces {
+            super::dpop::attach_nonce(&mut resp, n, now);
+        }
         Ok::<_, Refusal>(resp)
     }
     .await;

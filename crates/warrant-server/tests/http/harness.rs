@@ -79,6 +79,7 @@ pub struct Options {
     pub limits: Limits,
     pub max_token_lifetime: u64,
     pub trusted_proxies: Vec<String>,
+    pub dpop_require_nonce: bool,
 }
 
 impl Default for Options {
@@ -87,6 +88,7 @@ impl Default for Options {
             limits: Limits::unlimited(),
             max_token_lifetime: 3600,
             trusted_proxies: Vec::new(),
+            dpop_require_nonce: false,
         }
     }
 }
@@ -125,11 +127,12 @@ impl Env {
             .admin_credentials
             .expect("first start creates the admin");
         let warrant = Arc::new(warrant);
-        let state = AppState::new(
+        let mut state = AppState::new(
             warrant.clone(),
             opts.limits,
             TrustedProxies::parse(&opts.trusted_proxies).unwrap(),
         );
+        state.dpop_require_nonce = opts.dpop_require_nonce;
         Self {
             app: warrant_server::app(state),
             dir,

@@ -19,6 +19,7 @@ mod audit;
 mod audit_writer;
 mod credentials;
 mod discovery;
+mod dpop;
 mod harness;
 mod introspection;
 mod limits;
