@@ -165,3 +165,54 @@ async fn replicas_revoking_at_once_keep_cursors_in_commit_order() {
     assert_eq!(all.len(), REPLICAS * EACH, "cursors must be distinct");
     assert_eq!(seen, all, "the reader saw every entry");
 }
+
+/// Replicas checking the same `jti` at once (each its own pool, on several threads): exactly
+/// one of them sees it first — a replayed assertion or DPoP proof is refused on every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_racing_on_one_jti_admit_it_once() {
+    use warrant_core::Timestamp;
+
+    const REPLICAS: usize = 8;
+    let fixture = fresh_store().await;
+    fixture.store.migrate().await.expect("migrate");
+    let opts = fixture
+        .server
+        .clone()
+        .application_name(&fixture.schema)
+        .options([("search_path", fixture.schema.as_str())]);
+    for round in 0..5 {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(REPLICAS));
+        let mut replicas = Vec::new();
+        for _ in 0..REPLICAS {
+            let opts = opts.clone();
+            let barrier = barrier.clone();
+            replicas.push(tokio::spawn(async move {
+                let store = PostgresStore::connect_with(opts)
+                    .await
+                    .expect("connect a replica");
+                let tenant = warrant_testkit::tenant_name("acme");
+                let now = Timestamp::from_secs(1_800_000_000);
+                barrier.wait().await;
+                let first = store
+                    .use_once(
+                        &tenant,
+                        "client_assertion",
+                        &format!("sa_x:jti-{round}"),
+                        Timestamp::from_secs(1_800_000_060),
+                        now,
+                    )
+                    .await
+                    .expect("use_once");
+                store.close().await;
+                first
+            }));
+        }
+        let mut firsts = 0;
+        for r in replicas {
+            if r.await.expect("a replica task") {
+                firsts += 1;
+            }
+        }
+        assert_eq!(firsts, 1, "round {round}: exactly one replica admits the jti");
+    }
+}

@@ -165,12 +165,86 @@ pub fn rich_account(tenant: &TenantName, name: &str) -> ServiceAccount {
         default_lifetime: 1,
         max_lifetime: 86_400 * 365,
         claims: rich_claims(),
-        auth_methods: vec![AuthMethod::ClientSecretPost],
+        auth_methods: vec![
+            AuthMethod::PrivateKeyJwt,
+            AuthMethod::TlsClientAuth,
+            AuthMethod::SelfSignedTlsClientAuth,
+        ],
+        credentials: rich_credentials(),
         created_at: ms(T0, 1),
         updated_at: ms(T0, 999),
         revision: 7,
         ..account(tenant, name)
     }
+}
+
+/// Credentials with every member set (a store keeps them as they are).
+pub fn rich_credentials() -> warrant_core::model::AccountCredentials {
+    let (key, _) = warrant_jose::SigningKey::generate(warrant_jose::Algorithm::EdDsa)
+        .unwrap_or_else(|e| panic!("generate a key: {e:?}"));
+    warrant_core::model::AccountCredentials {
+        jwks: Some(warrant_jose::JwkSet {
+            keys: vec![key.public_jwk().clone()],
+        }),
+        jwks_uri: None,
+        tls_client_auth: Some(warrant_core::client_auth::CertificateMatch::SanUri(
+            "spiffe://example.org/ns/prod/sa/api".into(),
+        )),
+        self_signed_certificates: vec![
+            "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU".into(),
+            "bJ3rTwL8xqXj2jMmXy4Ixw3Ix8nEDTjY7wX3l-ZKMbU".into(),
+        ],
+        dpop_required: true,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// single-use identifiers (client assertion and DPoP `jti`s)
+
+/// `use_once` is true the first time and false while the entry lives, per (tenant, kind, jti);
+/// an expired entry may be used again; pruning removes only expired entries.
+pub async fn used_jtis_are_single_use_until_they_expire(store: &dyn Store) {
+    let a = tenant_name("acme");
+    let b = tenant_name("beta");
+    let now = ms(T0, 0);
+    let until = ms(T0, 60_000);
+    let once = |t: &TenantName, kind: &'static str, jti: &'static str, at: Timestamp| {
+        let t = t.clone();
+        async move { ok(store.use_once(&t, kind, jti, until, at).await, "use_once") }
+    };
+    assert!(once(&a, "dpop", "j1", now).await, "first use");
+    assert!(!once(&a, "dpop", "j1", now).await, "a replay");
+    assert!(!once(&a, "dpop", "j1", ms(T0, 59_999)).await, "a replay before expiry");
+    assert!(once(&a, "client_assertion", "j1", now).await, "kinds are apart");
+    assert!(once(&b, "dpop", "j1", now).await, "tenants are apart");
+    assert!(once(&a, "dpop", "j2", now).await, "another jti");
+    // A jti far longer than any real one, with odd characters, is still an exact key.
+    assert!(once(&a, "dpop", "sa_01:é'\";--", now).await);
+    assert!(!once(&a, "dpop", "sa_01:é'\";--", now).await);
+    assert_eq!(ok(store.prune_used_jtis(now).await, "prune"), 0);
+    // Past its expiry the entry is gone for good: reusable, and pruned.
+    let later = ms(T0, 120_000);
+    let reuse = |at| store.use_once(&a, "dpop", "j1", later, at);
+    assert!(ok(reuse(ms(T0, 60_000)).await, "use_once"), "reusable once expired");
+    assert!(!ok(reuse(ms(T0, 60_000)).await, "use_once"), "and single use again");
+    let pruned = ok(store.prune_used_jtis(ms(T0, 61_000)).await, "prune");
+    assert_eq!(pruned, 4, "expired entries are pruned, the renewed one stays");
+    assert!(!ok(reuse(ms(T0, 61_000)).await, "use_once"), "the renewed entry survived");
+    assert!(once(&b, "dpop", "j1", ms(T0, 61_000)).await);
+}
+
+/// A tenant's `token_endpoint_audience` opt-in persists through update and read.
+pub async fn tenant_update_persists_token_endpoint_audience(store: &dyn Store) {
+    let t = seed_tenant(store, "acme").await;
+    assert!(!t.token_endpoint_audience);
+    let next = Tenant {
+        token_endpoint_audience: true,
+        revision: t.revision + 1,
+        ..t.clone()
+    };
+    ok(store.update_tenant(&next, t.revision).await, "update_tenant");
+    let got = ok(store.get_tenant(&t.name).await, "get_tenant");
+    assert_eq!(got.map(|g| g.token_endpoint_audience), Some(true));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ macro_rules! __with_store_checks {
                 tenant_signing_keys_newest_first,
                 migrations_all_applied_after_migrate,
                 import_refuses_a_non_empty_store,
+                used_jtis_are_single_use_until_they_expire,
+                tenant_update_persists_token_endpoint_audience,
                 ;
                 export_import_round_trip,
             }
