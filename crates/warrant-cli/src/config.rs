@@ -119,6 +119,14 @@ struct RawConfig {
     audit: Option<RawAudit>,
     outbound: Option<RawOutbound>,
     hsm: Option<RawHsm>,
+    dpop: Option<RawDpop>,
+}
+
+/// `[dpop]`: DPoP proofs at the token endpoint (docs/dpop.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDpop {
+    require_nonce: Option<bool>,
 }
 
 /// Validated server configuration.
@@ -144,6 +152,8 @@ pub struct ServeConfig {
     pub hsm: Vec<HsmModuleConfig>,
     /// `outbound.*`: the policy of outbound requests (JWKS by `jwks_uri`).
     pub outbound: OutboundConfig,
+    /// `dpop.require_nonce`: DPoP proofs must carry a server nonce (RFC 9449 §8). Default false.
+    pub dpop_require_nonce: bool,
     /// Keys given that this version accepts but does not act on (logged as a warning).
     pub inert_keys: Vec<&'static str>,
     /// `WARRANT_*` variables that name no configuration key (logged as a warning).
@@ -438,6 +448,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "outbound",
     "audit",
     "hsm",
+    "dpop",
 ];
 
 fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
@@ -546,6 +557,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         audit,
         hsm,
         outbound,
+        dpop_require_nonce: raw.dpop.and_then(|d| d.require_nonce).unwrap_or(false),
         inert_keys,
         ignored_vars: Vec::new(),
     })

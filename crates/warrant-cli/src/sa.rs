@@ -153,10 +153,10 @@ impl CredentialArgs {
         body.tls_client_auth_san_dns = self.tls_san_dns;
         body.tls_client_auth_san_uri = self.tls_san_uri;
         for path in &self.tls_certificate {
-            body.tls_client_certificates.push(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read --tls-certificate {}", path.display()))?,
-            );
+            body.tls_client_certificates
+                .push(std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read --tls-certificate {}", path.display())
+                })?);
         }
         body.dpop_bound_access_tokens = self.dpop.then_some(true);
         Ok(())
@@ -474,7 +474,12 @@ pub fn print_account(sa: &ServiceAccount, out: Output) -> Result<()> {
         ("credentials", credentials_text(sa)),
         (
             "dpop required",
-            if sa.dpop_bound_access_tokens { "yes" } else { "no" }.into(),
+            if sa.dpop_bound_access_tokens {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
         ),
         ("created", sa.created_at.clone()),
         ("updated", sa.updated_at.clone()),
@@ -499,19 +504,6 @@ fn grants_text(grants: &[Grant]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn claims_must_be_an_object() {
-        assert_eq!(parse_claims(r#"{"team":"x"}"#).unwrap()["team"], "x");
-        assert!(parse_claims("[1]").is_err());
-        assert!(parse_claims("{").is_err());
-    }
 }
 
 /// The secretless credentials of an account, one line.
@@ -548,5 +540,18 @@ fn credentials_text(sa: &ServiceAccount) -> String {
         "secrets".into()
     } else {
         parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_must_be_an_object() {
+        assert_eq!(parse_claims(r#"{"team":"x"}"#).unwrap()["team"], "x");
+        assert!(parse_claims("[1]").is_err());
+        assert!(parse_claims("{").is_err());
     }
 }

@@ -79,10 +79,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let hsm_modules = crate::hsm::open_configured(&cfg.hsm).await?;
     // Built at start-up so that a bad `outbound.ca_file` stops the server here, not at the
-    // first `jwks_uri` fetch. Not wired yet: private_key_jwt by `jwks_uri` will use it.
-    let _jwks_fetcher = warrant_server::outbound::HttpJwksFetcher::new(cfg.outbound.policy()?)
+    // first `jwks_uri` fetch.
+    let jwks_fetcher = warrant_server::outbound::HttpJwksFetcher::new(cfg.outbound.policy()?)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    serve(cfg, crate::hsm::ports(hsm_modules)).await
+    serve(cfg, crate::hsm::ports(hsm_modules), jwks_fetcher).await
 }
 
 fn init_logging() {
@@ -263,6 +263,7 @@ impl Db {
 async fn serve(
     cfg: ServeConfig,
     hsm: Option<Arc<dyn warrant_core::hsm::HsmKeys>>,
+    jwks_fetcher: warrant_server::outbound::HttpJwksFetcher,
 ) -> anyhow::Result<()> {
     let shared = Db::is_shared(&cfg)?;
     let dir = DataDir::open(&cfg.data_dir, !shared)?;
@@ -290,6 +291,13 @@ async fn serve(
     .await
     .context("opening the store")?;
     let warrant = Arc::new(warrant);
+    // private_key_jwt keys registered by `jwks_uri`: cached 5 minutes, an unknown `kid`
+    // re-fetched at most every 30 s per URL (docs/client-authentication.md).
+    warrant.fetch_client_keys_with(
+        Arc::new(jwks_fetcher),
+        warrant_core::client_auth::jwks_cache::DEFAULT_TTL_SECS,
+        warrant_core::client_auth::jwks_cache::DEFAULT_MIN_REFETCH_SECS,
+    );
     let creds_path = dir.path.join("admin-credentials.json");
     if let Some((id, secret)) = &outcome.admin_credentials {
         let creds = CredentialsFile {
@@ -312,6 +320,7 @@ async fn serve(
     limits.feed_streams_per_account = rl.feed_streams_per_account as usize;
     let proxies = TrustedProxies::parse(&cfg.trusted_proxies).map_err(anyhow::Error::msg)?;
     let mut state = AppState::new(warrant.clone(), limits, proxies);
+    state.dpop_require_nonce = cfg.dpop_require_nonce;
     let client_ca = match &cfg.tls_client_ca {
         Some(path) => Some(load_client_ca(path)?),
         None => None,

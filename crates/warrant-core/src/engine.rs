@@ -140,11 +140,13 @@ impl Warrant {
         ttl_secs: u64,
         min_refetch_secs: u64,
     ) {
-        let _ = self.client_jwks.set(crate::client_auth::jwks_cache::JwksCache::new(
-            fetcher,
-            ttl_secs,
-            min_refetch_secs,
-        ));
+        let _ = self
+            .client_jwks
+            .set(crate::client_auth::jwks_cache::JwksCache::new(
+                fetcher,
+                ttl_secs,
+                min_refetch_secs,
+            ));
     }
 
     /// The key of this deployment's DPoP nonces (every replica derives the same one).

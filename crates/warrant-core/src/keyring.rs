@@ -53,7 +53,8 @@ impl MasterKey {
 
     /// A 32-byte key for `purpose` (HKDF from the master key), the same on every replica.
     pub(crate) fn derive(&self, purpose: &[u8]) -> Result<Zeroizing<[u8; 32]>, CoreError> {
-        crypto::hkdf_sha256(self.kek.as_ref(), b"warrant derive", purpose).map_err(CoreError::crypto)
+        crypto::hkdf_sha256(self.kek.as_ref(), b"warrant derive", purpose)
+            .map_err(CoreError::crypto)
     }
 
     pub fn wrap(&self, plaintext: &[u8], aad: &str) -> Result<Vec<u8>, CoreError> {

@@ -173,35 +173,6 @@ pub fn check_grants(grants: &[Grant]) -> Result<(), PolicyViolation> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reserved_claims_refused_rfc9068_roles_allowed() {
-        let mut m = Map::new();
-        m.insert("roles".into(), Value::from(vec!["a"]));
-        m.insert("team".into(), Value::from("payments"));
-        assert!(check_claims(&m).is_ok());
-        m.insert("sub".into(), Value::from("x"));
-        assert!(check_claims(&m).is_err());
-    }
-
-    #[test]
-    fn lifetimes() {
-        let c = CoreConfig {
-            public_url: "http://x".into(),
-            max_token_lifetime: 3600,
-            jwks_max_age: 300,
-            audit: Default::default(),
-        };
-        assert!(check_lifetimes(600, 3600, &c).is_ok());
-        assert!(check_lifetimes(601, 600, &c).is_err());
-        assert!(check_lifetimes(600, 3601, &c).is_err());
-        assert!(check_lifetimes(0, 60, &c).is_err());
-    }
-}
-
 /// At most this many keys in an inline JWKS, and certificates registered per account.
 pub const MAX_CLIENT_KEYS: usize = 16;
 
@@ -339,4 +310,33 @@ pub fn pem_certificate_thumbprint(pem: &str) -> Result<String, PolicyViolation> 
     Ok(warrant_jose::b64::encode(warrant_jose::crypto::sha256(
         &der,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_claims_refused_rfc9068_roles_allowed() {
+        let mut m = Map::new();
+        m.insert("roles".into(), Value::from(vec!["a"]));
+        m.insert("team".into(), Value::from("payments"));
+        assert!(check_claims(&m).is_ok());
+        m.insert("sub".into(), Value::from("x"));
+        assert!(check_claims(&m).is_err());
+    }
+
+    #[test]
+    fn lifetimes() {
+        let c = CoreConfig {
+            public_url: "http://x".into(),
+            max_token_lifetime: 3600,
+            jwks_max_age: 300,
+            audit: Default::default(),
+        };
+        assert!(check_lifetimes(600, 3600, &c).is_ok());
+        assert!(check_lifetimes(601, 600, &c).is_err());
+        assert!(check_lifetimes(600, 3601, &c).is_err());
+        assert!(check_lifetimes(0, 60, &c).is_err());
+    }
 }

@@ -213,6 +213,9 @@ async fn replicas_racing_on_one_jti_admit_it_once() {
                 firsts += 1;
             }
         }
-        assert_eq!(firsts, 1, "round {round}: exactly one replica admits the jti");
+        assert_eq!(
+            firsts, 1,
+            "round {round}: exactly one replica admits the jti"
+        );
     }
 }

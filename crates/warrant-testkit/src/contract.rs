@@ -214,8 +214,14 @@ pub async fn used_jtis_are_single_use_until_they_expire(store: &dyn Store) {
     };
     assert!(once(&a, "dpop", "j1", now).await, "first use");
     assert!(!once(&a, "dpop", "j1", now).await, "a replay");
-    assert!(!once(&a, "dpop", "j1", ms(T0, 59_999)).await, "a replay before expiry");
-    assert!(once(&a, "client_assertion", "j1", now).await, "kinds are apart");
+    assert!(
+        !once(&a, "dpop", "j1", ms(T0, 59_999)).await,
+        "a replay before expiry"
+    );
+    assert!(
+        once(&a, "client_assertion", "j1", now).await,
+        "kinds are apart"
+    );
     assert!(once(&b, "dpop", "j1", now).await, "tenants are apart");
     assert!(once(&a, "dpop", "j2", now).await, "another jti");
     // A jti far longer than any real one, with odd characters, is still an exact key.
@@ -225,11 +231,23 @@ pub async fn used_jtis_are_single_use_until_they_expire(store: &dyn Store) {
     // Past its expiry the entry is gone for good: reusable, and pruned.
     let later = ms(T0, 120_000);
     let reuse = |at| store.use_once(&a, "dpop", "j1", later, at);
-    assert!(ok(reuse(ms(T0, 60_000)).await, "use_once"), "reusable once expired");
-    assert!(!ok(reuse(ms(T0, 60_000)).await, "use_once"), "and single use again");
+    assert!(
+        ok(reuse(ms(T0, 60_000)).await, "use_once"),
+        "reusable once expired"
+    );
+    assert!(
+        !ok(reuse(ms(T0, 60_000)).await, "use_once"),
+        "and single use again"
+    );
     let pruned = ok(store.prune_used_jtis(ms(T0, 61_000)).await, "prune");
-    assert_eq!(pruned, 4, "expired entries are pruned, the renewed one stays");
-    assert!(!ok(reuse(ms(T0, 61_000)).await, "use_once"), "the renewed entry survived");
+    assert_eq!(
+        pruned, 4,
+        "expired entries are pruned, the renewed one stays"
+    );
+    assert!(
+        !ok(reuse(ms(T0, 61_000)).await, "use_once"),
+        "the renewed entry survived"
+    );
     assert!(once(&b, "dpop", "j1", ms(T0, 61_000)).await);
 }
 
@@ -242,7 +260,10 @@ pub async fn tenant_update_persists_token_endpoint_audience(store: &dyn Store) {
         revision: t.revision + 1,
         ..t.clone()
     };
-    ok(store.update_tenant(&next, t.revision).await, "update_tenant");
+    ok(
+        store.update_tenant(&next, t.revision).await,
+        "update_tenant",
+    );
     let got = ok(store.get_tenant(&t.name).await, "get_tenant");
     assert_eq!(got.map(|g| g.token_endpoint_audience), Some(true));
 }

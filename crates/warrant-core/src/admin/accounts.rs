@@ -84,10 +84,8 @@ impl Warrant {
         p.require(tenant)?;
         self.live_tenant(tenant).await?;
         let (default_lifetime, max_lifetime) = self.checked_lifetimes(&new.spec)?;
-        let auth_methods = policy::check_credentials(
-            new.spec.auth_methods.as_deref(),
-            &new.spec.credentials,
-        )?;
+        let auth_methods =
+            policy::check_credentials(new.spec.auth_methods.as_deref(), &new.spec.credentials)?;
         let now = self.clock.now();
         let id = AccountId::generate(now).map_err(|_| AdminError::Internal("randomness".into()))?;
         let s = new.spec;

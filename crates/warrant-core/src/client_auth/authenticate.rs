@@ -159,10 +159,9 @@ impl Warrant {
                 .as_ref()
                 .is_some_and(|rule| rule.matches(cert));
         let self_signed = allows(AuthMethod::SelfSignedTlsClientAuth)
-            && a.credentials
-                .self_signed_certificates
-                .iter()
-                .any(|t| warrant_jose::crypto::constant_time_eq(t.as_bytes(), cert.x5t_s256.as_bytes()));
+            && a.credentials.self_signed_certificates.iter().any(|t| {
+                warrant_jose::crypto::constant_time_eq(t.as_bytes(), cert.x5t_s256.as_bytes())
+            });
         let method = match (pki, self_signed) {
             (true, _) => AuthMethod::TlsClientAuth,
             (false, true) => AuthMethod::SelfSignedTlsClientAuth,
@@ -189,8 +188,8 @@ impl Warrant {
         now: Timestamp,
     ) -> Result<Authenticated, TokenError> {
         let fail = TokenError::InvalidClient;
-        let claimed = assertion::claimed_client_id(jwt)
-            .ok_or(fail(ClientFailure::Assertion("malformed")))?;
+        let claimed =
+            assertion::claimed_client_id(jwt).ok_or(fail(ClientFailure::Assertion("malformed")))?;
         if client_id.is_some_and(|id| id != claimed) {
             return Err(fail(ClientFailure::Assertion("client_id_mismatch")));
         }
@@ -206,9 +205,7 @@ impl Warrant {
                     tracing::warn!(tenant = %tenant, account = %a.id, "an account names a jwks_uri but this server fetches none");
                     return Err(fail(ClientFailure::KeysUnavailable));
                 };
-                let kid = warrant_jose::dangerous::decode_unverified(jwt)
-                    .ok()
-                    .and_then(|(h, _)| h.get("kid").and_then(|k| k.as_str()).map(str::to_owned));
+                let kid = assertion::claimed_key_id(jwt);
                 cache
                     .keys(uri, kid.as_deref(), now)
                     .await

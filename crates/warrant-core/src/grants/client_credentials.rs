@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use super::issue::{Confirmation, Unsigned, build};
-use crate::client_auth::{Authenticated, ClientAuth};
 use super::{ClientFailure, IssuedToken, TokenError};
 use crate::audit::{Origin, Outcome, action};
+use crate::client_auth::{Authenticated, ClientAuth};
 use crate::directory::ClientEntry;
 use crate::ids::{AccountId, TenantName};
 use crate::model::AuthMethod;

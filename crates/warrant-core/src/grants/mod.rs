@@ -6,8 +6,8 @@ mod client_credentials;
 mod issue;
 
 pub use client_credentials::{ClientCredentials, DPOP_JTI, DpopBinding, SecretCredentials};
-pub use issue::{Confirmation, IssuedToken};
 pub(crate) use issue::JtiSource;
+pub use issue::{Confirmation, IssuedToken};
 
 /// Why a client failed to authenticate. Shown to operators (logs, metrics) but never to the
 /// client, which only learns `invalid_client`.

@@ -3,7 +3,9 @@
 use serde_json::{Map, Value};
 use warrant_core::admin::{AccountSpec, TenantSettings};
 use warrant_core::client_auth::CertificateMatch;
-use warrant_core::model::{AccountCredentials, AuthMethod, Grant, KeySource, ServiceAccount, Tenant};
+use warrant_core::model::{
+    AccountCredentials, AuthMethod, Grant, KeySource, ServiceAccount, Tenant,
+};
 use warrant_core::{Audience, CoreConfig, Scope, ScopeSet};
 use warrant_jose::Algorithm;
 use warrant_proto::admin as wire;
@@ -102,10 +104,7 @@ pub(crate) fn account(a: &ServiceAccount, config: &CoreConfig) -> wire::ServiceA
             .iter()
             .map(|m| m.as_str().to_owned())
             .collect(),
-        jwks: c
-            .jwks
-            .as_ref()
-            .and_then(|j| serde_json::to_value(j).ok()),
+        jwks: c.jwks.as_ref().and_then(|j| serde_json::to_value(j).ok()),
         jwks_uri: c.jwks_uri.clone(),
         tls_client_auth_subject_dn: rule("subject_dn"),
         tls_client_auth_san_dns: rule("san_dns"),

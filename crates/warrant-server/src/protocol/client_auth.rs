@@ -306,6 +306,5 @@ pub(crate) fn client_certificate(
     parts: &Parts,
     s: &crate::AppState,
 ) -> Option<Arc<PresentedCertificate>> {
-    let _ = (parts, s);
-    None
+    crate::tls::presented_certificate(parts, s)
 }

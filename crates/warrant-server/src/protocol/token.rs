@@ -112,8 +112,11 @@ async fn handle(
     // recorded once the client is authenticated.
     let nonces = s.dpop_require_nonce.then(|| s.warrant.dpop_nonce_key());
     let htu = format!("{}/token", keys.issuer);
-    let proof = super::dpop::dpop_proof(parts, &htu, now, nonces, nonces.is_some())
-        .map_err(|e| Refusal(e, "invalid_dpop_proof"))?;
+    let proof =
+        super::dpop::dpop_proof(parts, &htu, now, nonces, nonces.is_some()).map_err(|e| {
+            let reason = e.code;
+            Refusal(e, reason)
+        })?;
     let replay_key = proof.as_ref().map(|p| p.replay_key());
     // The refusal's audit record names the client; a successful request needs no copy of its id.
     let seen_why = &mut seen.why;

@@ -20,7 +20,10 @@ fn proof_with(key: &SigningKey, claims: &Value) -> String {
 }
 
 fn proof(key: &SigningKey, jti: &str) -> String {
-    proof_with(key, &json!({"jti": jti, "htm": "POST", "htu": htu(), "iat": T0}))
+    proof_with(
+        key,
+        &json!({"jti": jti, "htm": "POST", "htu": htu(), "iat": T0}),
+    )
 }
 
 async fn token(env: &Env, id: &str, secret: &str, dpop: Option<&str>) -> Resp {
@@ -30,8 +33,11 @@ async fn token(env: &Env, id: &str, secret: &str, dpop: Option<&str>) -> Resp {
     if let Some(p) = dpop {
         req = req.header("dpop", p);
     }
-    env.send(req.body(Body::from("grant_type=client_credentials")).unwrap())
-        .await
+    env.send(
+        req.body(Body::from("grant_type=client_credentials"))
+            .unwrap(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -40,7 +46,13 @@ async fn a_proof_binds_the_token_to_its_key() {
     let (id, secret) = env.account("default", "svc", AUD, &["read"]).await;
     for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256] {
         let (key, _) = SigningKey::generate(alg).unwrap();
-        let r = token(&env, &id, &secret, Some(&proof(&key, &format!("p-{}", alg.as_str())))).await;
+        let r = token(
+            &env,
+            &id,
+            &secret,
+            Some(&proof(&key, &format!("p-{}", alg.as_str()))),
+        )
+        .await;
         let t = r.access_token();
         assert_eq!(r.json()["token_type"], "DPoP");
         let claims = env.verify("default", &t, AUD).await;
@@ -117,7 +129,9 @@ async fn replayed_and_misdirected_proofs_are_refused() {
         .header("dpop", proof(&key, "two-b"))
         .body(Body::from("grant_type=client_credentials"))
         .unwrap();
-    env.send(req).await.assert_oauth_error(400, "invalid_dpop_proof");
+    env.send(req)
+        .await
+        .assert_oauth_error(400, "invalid_dpop_proof");
     // A proof is no credential: a wrong secret with a valid proof is still 401.
     token(&env, &id, "wrong-secret-value", Some(&proof(&key, "wrong")))
         .await
@@ -135,7 +149,12 @@ async fn an_account_can_require_dpop() {
             Some(json!({"dpop_bound_access_tokens": true})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     token(&env, &id, &secret, None)
         .await
         .assert_oauth_error(400, "invalid_dpop_proof");
@@ -156,7 +175,10 @@ async fn server_nonces_when_configured() {
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     let r = token(&env, &id, &secret, Some(&proof(&key, "n1"))).await;
     r.assert_oauth_error(400, "use_dpop_nonce");
-    let nonce = r.header("dpop-nonce").expect("a nonce to retry with").to_owned();
+    let nonce = r
+        .header("dpop-nonce")
+        .expect("a nonce to retry with")
+        .to_owned();
     let with = |jti: &str, nonce: &str| {
         proof_with(
             &key,

@@ -23,6 +23,7 @@ mod dpop;
 mod harness;
 mod introspection;
 mod limits;
+mod mtls;
 mod outbound;
 mod private_key_jwt;
 mod restart;

@@ -316,3 +316,91 @@ async fn a_server_certificate_from_another_ca_is_refused() {
     // and a ca_file that holds no certificate is refused when the fetcher is built
     assert!(HttpJwksFetcher::new(policy("not a pem")).is_err());
 }
+
+/// `private_key_jwt` with keys registered by `jwks_uri`, at the token endpoint: fetched under
+/// the outbound policy; a `jwks_uri` on a private address (here loopback) is never fetched
+/// unless the server allows that network, and the client is then refused.
+#[tokio::test]
+async fn jwks_uri_keys_authenticate_only_under_the_outbound_policy() {
+    use crate::harness::{Env, PUBLIC_URL, T0, form_encode};
+    use http::{Method, StatusCode};
+    use serde_json::json;
+
+    let s = setup().await;
+    let uri = format!("https://127.0.0.1:{}/jwks", s.addr.port());
+    let assertion = |id: &str, jti: &str| {
+        let header = json!({"alg": "ES256", "kid": s.key.kid()});
+        let claims = json!({"iss": id, "sub": id, "aud": format!("{PUBLIC_URL}/t/default"),
+                            "jti": jti, "iat": T0, "exp": T0 + 60});
+        let mut out = warrant_jose::b64::encode(header.to_string());
+        out.push('.');
+        out.push_str(&warrant_jose::b64::encode(claims.to_string()));
+        let sig = s.key.sign(out.as_bytes()).unwrap();
+        out.push('.');
+        out.push_str(&warrant_jose::b64::encode(sig));
+        format!(
+            "grant_type=client_credentials&client_assertion_type={}&client_assertion={}",
+            form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            form_encode(&out)
+        )
+    };
+    let create = |env: &'static Env| {
+        let uri = uri.clone();
+        async move {
+            let r = env
+                .admin(
+                    Method::POST,
+                    "/admin/v1/tenants/default/service-accounts",
+                    Some(
+                        json!({"name": "svc", "default_audience": "https://api.example",
+                                "grants": [{"audience": "https://api.example", "scopes": ["read"]}],
+                                "jwks_uri": uri}),
+                    ),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::CREATED,
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
+            r.json()["id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // Allowed: 127.0.0.0/8 is in the allow list.
+    let allowed: &'static Env = Box::leak(Box::new(Env::new().await));
+    allowed
+        .warrant
+        .fetch_client_keys_with(Arc::new(s.fetcher.clone()), 300, 30);
+    let id = create(allowed).await;
+    let r = allowed
+        .token_request("default", None, &assertion(&id, "u1"))
+        .await;
+    allowed
+        .verify("default", &r.access_token(), "https://api.example")
+        .await;
+
+    // The default policy: loopback is private, so nothing is fetched and the client is refused.
+    let strict: &'static Env = Box::leak(Box::new(Env::new().await));
+    let default_policy = OutboundPolicy {
+        allow_networks: Vec::new(),
+        ..policy(&s.pki.ca_pem)
+    };
+    strict.warrant.fetch_client_keys_with(
+        Arc::new(HttpJwksFetcher::new(default_policy).unwrap()),
+        300,
+        30,
+    );
+    let id = create(strict).await;
+    strict
+        .token_request("default", None, &assertion(&id, "u2"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    // A server that fetches nothing refuses such clients too.
+    let none: &'static Env = Box::leak(Box::new(Env::new().await));
+    let id = create(none).await;
+    none.token_request("default", None, &assertion(&id, "u3"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+}

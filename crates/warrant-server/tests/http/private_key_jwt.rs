@@ -67,7 +67,12 @@ async fn key_account(env: &Env, name: &str, keys: &[&SigningKey]) -> String {
             })),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_eq!(r.json()["auth_methods"], json!(["private_key_jwt"]));
     r.json()["id"].as_str().unwrap().to_owned()
 }
@@ -83,14 +88,22 @@ async fn every_algorithm_authenticates_and_the_token_verifies() {
     let env = Env::new().await;
     for alg in Algorithm::ALL {
         let (key, _) = SigningKey::generate(alg).unwrap();
-        let id = key_account(&env, &format!("svc-{}", alg.as_str().to_lowercase()), &[&key]).await;
+        let id = key_account(
+            &env,
+            &format!("svc-{}", alg.as_str().to_lowercase()),
+            &[&key],
+        )
+        .await;
         let r = env
             .token_request("default", None, &form(&assertion(&key, &id, "a1")))
             .await;
         let token = r.access_token();
         let c = env.verify("default", &token, AUD).await;
         assert_eq!(c["sub"], id.as_str());
-        assert!(c.get("cnf").is_none(), "a key-authenticated Bearer token carries no cnf");
+        assert!(
+            c.get("cnf").is_none(),
+            "a key-authenticated Bearer token carries no cnf"
+        );
         assert_eq!(r.json()["token_type"], "Bearer");
     }
 }
@@ -111,7 +124,9 @@ async fn an_assertion_made_by_jsonwebtoken_is_accepted_without_kid() {
     // and with client_id repeated in the body, as RFC 7521 §4.2 allows
     let jwt2 = jsonwebtoken::encode(&h, &claims(&id, "jwt-2"), &enc).unwrap();
     let body = format!("{}&client_id={id}", form(&jwt2));
-    env.token_request("default", None, &body).await.access_token();
+    env.token_request("default", None, &body)
+        .await
+        .access_token();
 }
 
 #[tokio::test]
@@ -120,7 +135,9 @@ async fn a_replayed_assertion_is_refused() {
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     let id = key_account(&env, "svc", &[&key]).await;
     let a = assertion(&key, &id, "once");
-    env.token_request("default", None, &form(&a)).await.access_token();
+    env.token_request("default", None, &form(&a))
+        .await
+        .access_token();
     refused(&env, &form(&a)).await;
     // The same jti with a fresh signature (other claims changed) is still a replay.
     let mut c = claims(&id, "once");
@@ -168,7 +185,12 @@ async fn the_audience_must_be_the_issuer_as_one_string() {
             Some(json!({"token_endpoint_audience": true})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_eq!(r.json()["token_endpoint_audience"], true);
     let mut c = claims(&id, "aud-te");
     c["aud"] = json!(token_endpoint);
@@ -298,11 +320,20 @@ async fn no_downgrade_between_secrets_and_keys() {
             Some(json!({"name": "sneaky"})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     // ...nor authenticate with one (Basic or post).
-    env.token_request("default", Some((&id, "wrong-but-well-formed-secret")), "grant_type=client_credentials")
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    env.token_request(
+        "default",
+        Some((&id, "wrong-but-well-formed-secret")),
+        "grant_type=client_credentials",
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
     // A secret account cannot use an assertion, even signed by a key it never registered.
     let (secret_id, secret) = env.account("default", "secretive", AUD, &["read"]).await;
     refused(&env, &form(&assertion(&key, &secret_id, "downgrade"))).await;
@@ -321,9 +352,18 @@ async fn no_downgrade_between_secrets_and_keys() {
         json!({"name": "badmethod", "auth_methods": ["none"]}),
     ] {
         let r = env
-            .admin(Method::POST, "/admin/v1/tenants/default/service-accounts", Some(body.clone()))
+            .admin(
+                Method::POST,
+                "/admin/v1/tenants/default/service-accounts",
+                Some(body.clone()),
+            )
             .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     // Switching a secret account to keys is one patch; its secrets then stop working.
     let r = env
@@ -334,13 +374,26 @@ async fn no_downgrade_between_secrets_and_keys() {
                         "jwks": {"keys": [serde_json::to_value(key.public_jwk()).unwrap()]}})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
-    env.token_request("default", Some((&secret_id, &secret)), "grant_type=client_credentials")
-        .await
-        .assert_oauth_error(401, "invalid_client");
-    env.token_request("default", None, &form(&assertion(&key, &secret_id, "switched")))
-        .await
-        .access_token();
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    env.token_request(
+        "default",
+        Some((&secret_id, &secret)),
+        "grant_type=client_credentials",
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
+    env.token_request(
+        "default",
+        None,
+        &form(&assertion(&key, &secret_id, "switched")),
+    )
+    .await
+    .access_token();
 }
 
 #[tokio::test]
@@ -351,12 +404,18 @@ async fn malformed_assertion_requests_are_clear_errors() {
     let a = assertion(&key, &id, "m");
     // wrong or missing client_assertion_type
     for body in [
-        format!("grant_type=client_credentials&client_assertion={}", form_encode(&a)),
+        format!(
+            "grant_type=client_credentials&client_assertion={}",
+            form_encode(&a)
+        ),
         format!(
             "grant_type=client_credentials&client_assertion_type=urn%3Aother&client_assertion={}",
             form_encode(&a)
         ),
-        format!("grant_type=client_credentials&client_assertion_type={}", form_encode(ASSERTION_TYPE)),
+        format!(
+            "grant_type=client_credentials&client_assertion_type={}",
+            form_encode(ASSERTION_TYPE)
+        ),
         // two methods
         format!("{}&client_secret=x&client_id={id}", form(&a)),
     ] {
@@ -369,7 +428,15 @@ async fn malformed_assertion_requests_are_clear_errors() {
         .await;
     r.assert_oauth_error(400, "invalid_request");
     // garbage assertions are 401, never 5xx
-    for junk in ["", "a", "a.b", "a.b.c", "....", "eyJhbGciOiJFUzI1NiJ9.e30.AAAA", "\u{1F600}.x.y"] {
+    for junk in [
+        "",
+        "a",
+        "a.b",
+        "a.b.c",
+        "....",
+        "eyJhbGciOiJFUzI1NiJ9.e30.AAAA",
+        "\u{1F600}.x.y",
+    ] {
         let r = env.token_request("default", None, &form(junk)).await;
         assert!(r.status == 401 || r.status == 400, "{junk:?}: {}", r.status);
     }
@@ -410,7 +477,12 @@ async fn introspection_accepts_private_key_jwt() {
         form_encode(&assertion(&key, &id, "i"))
     );
     let r = env.post_form("/t/default/introspect", None, &body).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_eq!(r.json()["active"], true);
     // The assertion was used: the same one again is refused.
     let r = env.post_form("/t/default/introspect", None, &body).await;
@@ -423,13 +495,19 @@ async fn refusals_are_audited_with_the_failed_check() {
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     let id = key_account(&env, "svc", &[&key]).await;
     let a = assertion(&key, &id, "audit");
-    env.token_request("default", None, &form(&a)).await.access_token();
+    env.token_request("default", None, &form(&a))
+        .await
+        .access_token();
     refused(&env, &form(&a)).await;
     // The refusal is noted asynchronously; give the writer a moment (not a timing assertion).
     let mut found = false;
     for _ in 0..50 {
         let r = env
-            .admin(Method::GET, "/admin/v1/tenants/default/audit?action=token.refuse", None)
+            .admin(
+                Method::GET,
+                "/admin/v1/tenants/default/audit?action=token.refuse",
+                None,
+            )
             .await;
         let text = String::from_utf8_lossy(&r.body).to_string();
         if text.contains("replayed") {
@@ -441,7 +519,11 @@ async fn refusals_are_audited_with_the_failed_check() {
     }
     assert!(found, "the refusal names the failed check");
     let issued = env
-        .admin(Method::GET, "/admin/v1/tenants/default/audit?action=token.issue", None)
+        .admin(
+            Method::GET,
+            "/admin/v1/tenants/default/audit?action=token.issue",
+            None,
+        )
         .await;
     assert!(String::from_utf8_lossy(&issued.body).contains("private_key_jwt"));
 }

@@ -19,28 +19,28 @@ use warrant_server::{AppState, Limits, TrustedProxies};
 
 use crate::harness::{Env, Options, PUBLIC_URL, basic_header};
 
-const SPIFFE_ID: &str = "spiffe://example.org/ns/prod/sa/api";
+pub(crate) const SPIFFE_ID: &str = "spiffe://example.org/ns/prod/sa/api";
 
 /// A certificate and its key, as PEM, and the certificate's DER.
-struct Cert {
-    pem: String,
-    key_pem: String,
-    der: Vec<u8>,
+pub(crate) struct Cert {
+    pub(crate) pem: String,
+    pub(crate) key_pem: String,
+    pub(crate) der: Vec<u8>,
 }
 
 impl Cert {
-    fn identity(&self) -> reqwest::Identity {
+    pub(crate) fn identity(&self) -> reqwest::Identity {
         reqwest::Identity::from_pem(format!("{}{}", self.pem, self.key_pem).as_bytes()).unwrap()
     }
 
     /// `x5t#S256`, computed here independently of the server's code path.
-    fn x5t(&self) -> String {
+    pub(crate) fn x5t(&self) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(warrant_jose::crypto::sha256(&self.der))
     }
 
     /// The RFC 9440 `Client-Cert` value.
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         format!(
             ":{}:",
             base64::engine::general_purpose::STANDARD.encode(&self.der)
@@ -48,17 +48,17 @@ impl Cert {
     }
 }
 
-struct Pki {
-    ca: Cert,
-    server: Cert,
+pub(crate) struct Pki {
+    pub(crate) ca: Cert,
+    pub(crate) server: Cert,
     /// Issued by the CA for client auth, with a DNS and a SPIFFE URI SAN.
-    client: Cert,
+    pub(crate) client: Cert,
     /// Issued by an intermediate CA (itself issued by the CA).
-    via_intermediate: Cert,
-    intermediate: Cert,
+    pub(crate) via_intermediate: Cert,
+    pub(crate) intermediate: Cert,
     /// Issued by the CA, but for server authentication only.
-    server_only: Cert,
-    self_signed: Cert,
+    pub(crate) server_only: Cert,
+    pub(crate) self_signed: Cert,
 }
 
 fn cert(params: &CertificateParams, key: &KeyPair, issuer: Option<&Issuer<'_, KeyPair>>) -> Cert {
@@ -185,14 +185,14 @@ async fn echo(State(state): State<AppState>, parts: http::request::Parts) -> axu
 }
 
 /// A running HTTPS server; stopped when dropped.
-struct Server {
-    env: Env,
-    base: String,
-    pki: Pki,
+pub(crate) struct Server {
+    pub(crate) env: Env,
+    pub(crate) base: String,
+    pub(crate) pki: Pki,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn start(trusted_proxies: &[&str], with_client_ca: bool) -> Server {
+pub(crate) async fn start(trusted_proxies: &[&str], with_client_ca: bool) -> Server {
     let pki = pki();
     let env = Env::with(Options::default()).await;
     let proxies: Vec<String> = trusted_proxies.iter().map(|p| p.to_string()).collect();
@@ -238,7 +238,7 @@ async fn start(trusted_proxies: &[&str], with_client_ca: bool) -> Server {
 }
 
 impl Server {
-    fn client(&self, identity: Option<&Cert>) -> reqwest::Client {
+    pub(crate) fn client(&self, identity: Option<&Cert>) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(self.pki.ca.pem.as_bytes()).unwrap();
         let mut b = reqwest::Client::builder().tls_certs_only([ca]);
         if let Some(cert) = identity {
