@@ -36,9 +36,14 @@
 //! and a tenant per algorithm, loaded one tenant after the other, each set against ES256 (see
 //! algorithms.rs); then software key vs HSM key (SoftHSM2) for ES256 and RS256 on one real
 //! `warrant serve` with an HSM module configured (see hsm.rs; `--scenario hsm` runs only that).
+//! `--scenario client-auth` measures issuance per client authentication method on one real
+//! `warrant serve` (SQLite, audit log on): `client_secret_basic` (the baseline), `private_key_jwt`
+//! with a fresh ES256 assertion per request, and `client_secret_basic` plus a fresh DPoP proof
+//! per request, each against the baseline (see client_auth.rs).
 //! `--scenario all` runs floor, stores, audit and algorithms.
 
 mod algorithms;
+mod client_auth;
 mod commit;
 mod floor;
 mod hsm;
@@ -71,7 +76,7 @@ const TOKEN_PATH: &str = "/t/default/token";
 /// How long a new account may take to reach every replica (LISTEN/NOTIFY) before the load.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|algorithms|hsm|all] \
+const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|algorithms|hsm|client-auth|all] \
                      [--duration SECS] [--warrant PATH] [--connections N,N,...]";
 
 const FLOOR_CONNECTIONS: &[usize] = &[1, 16, 64];
@@ -95,6 +100,7 @@ enum Scenario {
     Algorithms,
     /// Only the HSM rows of `algorithms`.
     Hsm,
+    ClientAuth,
     All,
 }
 
@@ -163,10 +169,12 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
                     "audit" => Scenario::Audit,
                     "algorithms" => Scenario::Algorithms,
                     "hsm" => Scenario::Hsm,
+                    "client-auth" => Scenario::ClientAuth,
                     "all" => Scenario::All,
                     other => {
                         bail!(
-                            "--scenario: floor, stores, audit, algorithms, hsm or all, not {other:?}"
+                            "--scenario: floor, stores, audit, algorithms, hsm, client-auth or all, \
+                             not {other:?}"
                         )
                     }
                 }
@@ -223,6 +231,7 @@ async fn bench(options: Options) -> Result<()> {
         Scenario::Audit => audit_scenario(&options).await,
         Scenario::Algorithms => algorithms_scenario(&options).await,
         Scenario::Hsm => hsm_scenario(&options).await,
+        Scenario::ClientAuth => client_auth::run(&options).await,
         Scenario::All => {
             println!("\n== scenario floor");
             floor_scenario(&options).await?;

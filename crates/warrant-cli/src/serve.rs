@@ -332,6 +332,7 @@ async fn serve(
         Some(tls) => Some(load_tls(tls, client_ca)?),
         None => None,
     };
+    state.serves_tls = tls.is_some();
 
     let main_app = match cfg.admin_listen {
         Some(_) => warrant_server::protocol_app(state.clone()),

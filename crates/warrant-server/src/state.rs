@@ -67,6 +67,9 @@ pub struct AppState {
     /// RFC 9449 §8: DPoP proofs at the token endpoint must carry a server nonce
     /// (`dpop.require_nonce`, default off). Nonces are stateless, keyed from the master key.
     pub dpop_require_nonce: bool,
+    /// The listener serves HTTPS and reads client certificates (`tls.cert`): discovery then
+    /// advertises the certificate methods even without a client CA (self-signed ones).
+    pub serves_tls: bool,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             feed_streams: Arc::new(FeedStreams::default()),
             client_ca: None,
             dpop_require_nonce: false,
+            serves_tls: false,
         }
     }
 
@@ -87,6 +91,12 @@ impl AppState {
     pub fn with_client_ca(mut self, client_ca: Arc<ClientCa>) -> Self {
         self.client_ca = Some(client_ca);
         self
+    }
+
+    /// Whether a client certificate can reach this server: over its own HTTPS, or verified
+    /// against `tls.client_ca` when a trusted proxy forwards it.
+    pub fn accepts_client_certificates(&self) -> bool {
+        self.serves_tls || self.client_ca.is_some()
     }
 
     /// Ends the long-lived responses (revocation feed event streams), so that a graceful

@@ -10,6 +10,7 @@
 
 // Later verbs, one module each; they use the helpers of this file through `super::`.
 mod audit;
+mod client_auth;
 mod crash;
 mod hsm;
 mod keys;
@@ -527,6 +528,7 @@ async fn walkthrough() {
         .map(String::as_str)
         .collect();
     let mut want = vec![
+        "auth_methods",
         "client_id",
         "id",
         "issuer",
@@ -1424,7 +1426,7 @@ async fn check_bootstrapped_once(cluster: &Cluster) {
         "1"
     );
     assert_eq!(db.query("SELECT count(*) FROM secrets"), "1");
-    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "4");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "5");
 
     // Every replica serves the same JWKS for `default`.
     let mut first: Option<Value> = None;

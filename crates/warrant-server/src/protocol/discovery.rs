@@ -22,7 +22,7 @@ pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuth
     // Introspection and revocation authenticate clients exactly as the token endpoint does.
     // Certificate methods only where a certificate can reach us (HTTPS here, or a trusted
     // proxy forwarding one): metadata is truthful.
-    let certificates = state.client_ca.is_some();
+    let certificates = state.accepts_client_certificates();
     let auth_methods: Vec<String> = AuthMethod::ALL
         .into_iter()
         .filter(|m| {

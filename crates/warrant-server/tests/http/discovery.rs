@@ -22,10 +22,21 @@ async fn both_well_known_forms_serve_truthful_metadata() {
         m["grant_types_supported"],
         serde_json::json!(["client_credentials"])
     );
-    assert_eq!(
-        m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    // Without HTTPS or a client CA no certificate can reach the server: mTLS methods and
+    // certificate-bound tokens are not advertised.
+    let methods = serde_json::json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt"
+    ]);
+    assert_eq!(m["token_endpoint_auth_methods_supported"], methods);
+    assert!(
+        m.get("tls_client_certificate_bound_access_tokens")
+            .is_none()
     );
+    let algs = serde_json::json!(["ES256", "EdDSA", "RS256", "PS256"]);
+    assert_eq!(m["token_endpoint_auth_signing_alg_values_supported"], algs);
+    assert_eq!(m["dpop_signing_alg_values_supported"], algs);
     assert_eq!(m["subject_types_supported"], serde_json::json!(["public"]));
     assert_eq!(
         m["response_types_supported"],
@@ -43,7 +54,11 @@ async fn both_well_known_forms_serve_truthful_metadata() {
     ] {
         assert_eq!(
             m[methods],
-            serde_json::json!(["client_secret_basic", "client_secret_post"]),
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ]),
             "{methods}"
         );
     }
