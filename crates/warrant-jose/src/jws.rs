@@ -49,6 +49,55 @@ fn typ_matches(actual: &str, expected: &str) -> bool {
     actual == expected.to_ascii_lowercase()
 }
 
+/// A compact JWS split and its header read, its signature not yet checked: what every
+/// verifier here does first (three base64url parts, a JSON header, no `crit`, an accepted
+/// `alg`).
+pub(crate) struct Parsed<'t> {
+    pub(crate) header: Header,
+    pub(crate) alg: Algorithm,
+    /// `header.payload`, the bytes the signature covers.
+    pub(crate) signed: &'t [u8],
+    pub(crate) signature: Vec<u8>,
+    payload: &'t str,
+}
+
+impl<'t> Parsed<'t> {
+    pub(crate) fn split(token: &'t str) -> Result<Self, JoseError> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JoseError::Malformed);
+        };
+        let header_bytes = b64::decode(h).ok_or(JoseError::Malformed)?;
+        let header: Header =
+            serde_json::from_slice(&header_bytes).map_err(|_| JoseError::BadHeader)?;
+        if header.crit.is_some() {
+            return Err(JoseError::UnsupportedCrit);
+        }
+        let alg = Algorithm::parse(&header.alg)?;
+        Ok(Parsed {
+            header,
+            alg,
+            signed: &token.as_bytes()[..h.len() + 1 + p.len()],
+            signature: b64::decode(s).ok_or(JoseError::Malformed)?,
+            payload: p,
+        })
+    }
+
+    /// The claims, once the caller has verified the signature.
+    pub(crate) fn verified(self) -> Result<VerifiedJws, JoseError> {
+        let payload = b64::decode(self.payload).ok_or(JoseError::Malformed)?;
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&payload).map_err(|_| JoseError::BadClaims)?;
+        Ok(VerifiedJws {
+            header: self.header,
+            alg: self.alg,
+            claims,
+        })
+    }
+}
+
 /// Verifies a compact JWS against `keys` (selected by `kid`), checking `typ` when given.
 /// Claims are *not* validated here (exp, aud, …): that is the caller's policy.
 pub fn verify_compact(
@@ -56,43 +105,23 @@ pub fn verify_compact(
     keys: &[PublicKey],
     expected_typ: Option<&'static str>,
 ) -> Result<VerifiedJws, JoseError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JoseError::Malformed);
-    };
-    let header_bytes = b64::decode(h).ok_or(JoseError::Malformed)?;
-    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| JoseError::BadHeader)?;
-    if header.crit.is_some() {
-        return Err(JoseError::UnsupportedCrit);
-    }
-    let alg = Algorithm::parse(&header.alg)?;
+    let parsed = Parsed::split(token)?;
     if let Some(expected) = expected_typ {
-        match header.typ.as_deref() {
+        match parsed.header.typ.as_deref() {
             Some(t) if typ_matches(t, expected) => {}
             _ => return Err(JoseError::WrongType { expected }),
         }
     }
-    let kid = header.kid.as_deref().ok_or(JoseError::BadHeader)?;
+    let kid = parsed.header.kid.as_deref().ok_or(JoseError::BadHeader)?;
     let key = keys
         .iter()
         .find(|k| k.kid() == Some(kid))
         .ok_or_else(|| JoseError::UnknownKey(kid.chars().take(64).collect()))?;
-    if key.alg() != alg {
+    if key.alg() != parsed.alg {
         return Err(JoseError::AlgorithmMismatch);
     }
-    let sig = b64::decode(s).ok_or(JoseError::Malformed)?;
-    let signed_len = h.len() + 1 + p.len();
-    key.verify(&token.as_bytes()[..signed_len], &sig)?;
-    let payload = b64::decode(p).ok_or(JoseError::Malformed)?;
-    let claims: Map<String, Value> =
-        serde_json::from_slice(&payload).map_err(|_| JoseError::BadClaims)?;
-    Ok(VerifiedJws {
-        header,
-        alg,
-        claims,
-    })
+    key.verify(parsed.signed, &parsed.signature)?;
+    parsed.verified()
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! ignores) and still takes the algorithm from the key, never from the token alone
 //! (RFC 8725 §3.1): a key is only tried when its own algorithm equals the header's `alg`.
 
-use crate::{Algorithm, Header, JoseError, PublicKey, VerifiedJws, b64};
+use crate::jws::Parsed;
+use crate::{Algorithm, JoseError, PublicKey, VerifiedJws};
 
 /// At most this many keys are tried for one token without a `kid`. Every try is a signature
 /// verification, and anyone can send a token naming any client: the cap bounds the work one
@@ -30,35 +31,16 @@ pub const MAX_KEYS_TRIED: usize = 8;
 /// for that `alg`), [`JoseError::AlgorithmMismatch`] when the named key has another algorithm,
 /// [`JoseError::BadSignature`] when every key tried refused the signature.
 pub fn verify_compact_any_key(token: &str, keys: &[PublicKey]) -> Result<VerifiedJws, JoseError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JoseError::Malformed);
-    };
-    let header_bytes = b64::decode(h).ok_or(JoseError::Malformed)?;
-    let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| JoseError::BadHeader)?;
-    if header.crit.is_some() {
-        return Err(JoseError::UnsupportedCrit);
-    }
-    let alg = Algorithm::parse(&header.alg)?;
-    let candidates = candidates(keys, header.kid.as_deref(), alg)?;
-    let sig = b64::decode(s).ok_or(JoseError::Malformed)?;
-    let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
+    let parsed = Parsed::split(token)?;
+    let candidates = candidates(keys, parsed.header.kid.as_deref(), parsed.alg)?;
     if !candidates
         .iter()
         .take(MAX_KEYS_TRIED)
-        .any(|key| key.verify(signed, &sig).is_ok())
+        .any(|key| key.verify(parsed.signed, &parsed.signature).is_ok())
     {
         return Err(JoseError::BadSignature);
     }
-    let payload = b64::decode(p).ok_or(JoseError::Malformed)?;
-    let claims = serde_json::from_slice(&payload).map_err(|_| JoseError::BadClaims)?;
-    Ok(VerifiedJws {
-        header,
-        alg,
-        claims,
-    })
+    parsed.verified()
 }
 
 /// The keys [`verify_compact_any_key`] tries, in the caller's order.
@@ -95,7 +77,7 @@ fn candidates<'k>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Jwk, SigningKey};
+    use crate::{Jwk, SigningKey, b64};
 
     fn keypair(alg: Algorithm) -> (SigningKey, PublicKey) {
         let (k, _) = SigningKey::generate(alg).unwrap();

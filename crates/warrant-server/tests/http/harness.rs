@@ -222,19 +222,14 @@ impl Env {
         self.admin_with(&token, method, path, body).await
     }
 
-    /// Creates an account with one grant and a secret named `initial`; returns (id, secret).
-    pub async fn account(
-        &self,
-        tenant: &str,
-        name: &str,
-        audience: &str,
-        scopes: &[&str],
-    ) -> (String, String) {
+    /// `POST /admin/v1/tenants/{tenant}/service-accounts` with `body`; panics unless 201.
+    /// Returns the account as shown.
+    pub async fn create_account_json(&self, tenant: &str, body: Value) -> Value {
         let r = self
             .admin(
                 Method::POST,
                 &format!("/admin/v1/tenants/{tenant}/service-accounts"),
-                Some(json!({"name": name, "default_audience": audience, "grants": [{"audience": audience, "scopes": scopes}]})),
+                Some(body),
             )
             .await;
         assert_eq!(
@@ -243,7 +238,24 @@ impl Env {
             "{}",
             String::from_utf8_lossy(&r.body)
         );
-        let id = r.json()["id"].as_str().unwrap().to_owned();
+        r.json()
+    }
+
+    /// Creates an account with one grant and a secret named `initial`; returns (id, secret).
+    pub async fn account(
+        &self,
+        tenant: &str,
+        name: &str,
+        audience: &str,
+        scopes: &[&str],
+    ) -> (String, String) {
+        let created = self
+            .create_account_json(
+                tenant,
+                json!({"name": name, "default_audience": audience, "grants": [{"audience": audience, "scopes": scopes}]}),
+            )
+            .await;
+        let id = created["id"].as_str().unwrap().to_owned();
         let secret = self.add_secret(tenant, &id, "initial").await;
         (id, secret)
     }

@@ -21,21 +21,8 @@ async fn account(s: &Server, name: &str, credentials: Value) -> String {
     for (k, v) in credentials.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let r = s
-        .env
-        .admin(
-            Method::POST,
-            "/admin/v1/tenants/default/service-accounts",
-            Some(body),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    r.json()["id"].as_str().unwrap().to_owned()
+    let created = s.env.create_account_json("default", body).await;
+    created["id"].as_str().unwrap().to_owned()
 }
 
 /// `POST /t/default/token` over TLS with `identity` as the client certificate.

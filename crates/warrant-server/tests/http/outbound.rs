@@ -323,7 +323,6 @@ async fn a_server_certificate_from_another_ca_is_refused() {
 #[tokio::test]
 async fn jwks_uri_keys_authenticate_only_under_the_outbound_policy() {
     use crate::harness::{Env, PUBLIC_URL, T0, form_encode};
-    use http::{Method, StatusCode};
     use serde_json::json;
 
     let s = setup().await;
@@ -347,24 +346,15 @@ async fn jwks_uri_keys_authenticate_only_under_the_outbound_policy() {
     let create = |env: &'static Env| {
         let uri = uri.clone();
         async move {
-            let r = env
-                .admin(
-                    Method::POST,
-                    "/admin/v1/tenants/default/service-accounts",
-                    Some(
-                        json!({"name": "svc", "default_audience": "https://api.example",
-                                "grants": [{"audience": "https://api.example", "scopes": ["read"]}],
-                                "jwks_uri": uri}),
-                    ),
+            let created = env
+                .create_account_json(
+                    "default",
+                    json!({"name": "svc", "default_audience": "https://api.example",
+                           "grants": [{"audience": "https://api.example", "scopes": ["read"]}],
+                           "jwks_uri": uri}),
                 )
                 .await;
-            assert_eq!(
-                r.status,
-                StatusCode::CREATED,
-                "{}",
-                String::from_utf8_lossy(&r.body)
-            );
-            r.json()["id"].as_str().unwrap().to_owned()
+            created["id"].as_str().unwrap().to_owned()
         }
     };
 

@@ -56,25 +56,18 @@ async fn key_account(env: &Env, name: &str, keys: &[&SigningKey]) -> String {
         .iter()
         .map(|k| serde_json::to_value(k.public_jwk()).unwrap())
         .collect();
-    let r = env
-        .admin(
-            Method::POST,
-            "/admin/v1/tenants/default/service-accounts",
-            Some(json!({
+    let created = env
+        .create_account_json(
+            "default",
+            json!({
                 "name": name, "default_audience": AUD,
                 "grants": [{"audience": AUD, "scopes": ["read"]}],
                 "jwks": {"keys": jwks},
-            })),
+            }),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(r.json()["auth_methods"], json!(["private_key_jwt"]));
-    r.json()["id"].as_str().unwrap().to_owned()
+    assert_eq!(created["auth_methods"], json!(["private_key_jwt"]));
+    created["id"].as_str().unwrap().to_owned()
 }
 
 async fn refused(env: &Env, body: &str) -> Value {
