@@ -20,10 +20,10 @@
 //! signed on every core while the server is idle, sized from the baseline's tokens/s at the same
 //! connection count (× 1.3, for warm-up + window + 1 s); the load takes one item per request,
 //! each used once. Items stay valid for the row: assertions expire 60 s after `iat` (the server
-//! allows 60 s of skew on top) and proofs are refused 60 s after `iat`, while a row lasts warm-up
-//! + window + at most 2 s of grace after the pool is signed. A pool older than [`MAX_POOL_AGE`]
-//! (a long `--duration`) or used up is not trusted: the request is signed in line instead, and
-//! the report counts those (0 in a normal run).
+//! allows 60 s of skew on top) and proofs are refused 60 s after `iat`, while a row lasts the
+//! warm-up, the window and at most 2 s of grace after the pool is signed. A pool older than
+//! [`MAX_POOL_AGE`] (a long `--duration`) or used up is not trusted: the request is signed in
+//! line instead, and the report counts those (0 in a normal run).
 //!
 //! Both single-use checks cost the server one row in the store's `used_jtis` table per request
 //! (an `INSERT … ON CONFLICT`, its own SQLite transaction with `synchronous=FULL`, besides the
@@ -230,7 +230,8 @@ async fn run_methods(
                     let window = WARMUP + options.duration + Duration::from_secs(1);
                     let count =
                         ((baseline * window.as_secs_f64() * POOL_HEADROOM) as usize).max(MIN_POOL);
-                    let pool = presign(maker.clone(), format!("{run_id}-{n}"), count).await?;
+                    let prefix = format!("{run_id}-{}", rows.len());
+                    let pool = presign(maker.clone(), prefix, count).await?;
                     eprintln!(
                         "{method}: {n} connections: {} pre-signed in {:.1} s",
                         pool.items.len(),

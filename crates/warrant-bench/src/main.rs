@@ -76,7 +76,8 @@ const TOKEN_PATH: &str = "/t/default/token";
 /// How long a new account may take to reach every replica (LISTEN/NOTIFY) before the load.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: warrant-bench [--scenario floor|stores|audit|algorithms|hsm|client-auth|all] \
+const USAGE: &str = "usage: warrant-bench \
+                     [--scenario floor|stores|audit|algorithms|hsm|client-auth|all] \
                      [--duration SECS] [--warrant PATH] [--connections N,N,...]";
 
 const FLOOR_CONNECTIONS: &[usize] = &[1, 16, 64];

@@ -65,6 +65,7 @@ struct RawTls {
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
     client_ca: Option<PathBuf>,
+    forwarded_client_cert: Option<bool>,
 }
 
 /// `[outbound]`: the policy of the requests Warrant makes itself (JWKS by `jwks_uri`).
@@ -147,6 +148,10 @@ pub struct ServeConfig {
     /// certificates presented in our own handshake or forwarded by a trusted proxy (which is
     /// why it does not need `tls.cert`). Default none: no certificate counts as CA-issued.
     pub tls_client_ca: Option<PathBuf>,
+    /// `tls.forwarded_client_cert`: believe RFC 9440 `Client-Cert` from `trusted_proxies`
+    /// (default false: a proxy trusted for `X-Forwarded-For` may still pass a client's own
+    /// `Client-Cert` header through, and a certificate is public).
+    pub tls_forwarded_client_cert: bool,
     pub audit: warrant_core::audit::AuditSettings,
     /// `hsm.modules.*`, in name order; opened at start-up (fail closed), not yet used to sign.
     pub hsm: Vec<HsmModuleConfig>,
@@ -466,6 +471,11 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
                 .context("admin_listen must be an address like 127.0.0.1:8081")
         })
         .transpose()?;
+    let tls_forwarded_client_cert = raw
+        .tls
+        .as_ref()
+        .and_then(|t| t.forwarded_client_cert)
+        .unwrap_or(false);
     let (tls, tls_client_ca) = validate_tls(raw.tls)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = match raw.public_url {
@@ -554,6 +564,7 @@ fn validate(raw: RawConfig) -> anyhow::Result<ServeConfig> {
         rate_limit,
         tls,
         tls_client_ca,
+        tls_forwarded_client_cert,
         audit,
         hsm,
         outbound,

@@ -333,6 +333,7 @@ async fn serve(
         None => None,
     };
     state.serves_tls = tls.is_some();
+    state.forwarded_client_certs = cfg.tls_forwarded_client_cert;
 
     let main_app = match cfg.admin_listen {
         Some(_) => warrant_server::protocol_app(state.clone()),

@@ -8,6 +8,9 @@ use crate::signing::KeyRegistry;
 use crate::store::Change;
 use crate::{Clock, CoreError, Store, TenantName, Timestamp};
 
+/// How long after its expiry a single-use identifier is kept (replica clock skew).
+const PRUNE_MARGIN_SECS: i64 = 300;
+
 /// Server-wide settings the core needs (already validated by the caller).
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -154,9 +157,15 @@ impl Warrant {
         &self.dpop_nonces
     }
 
-    /// Removes single-use identifiers (assertion and DPoP `jti`s) that expired.
+    /// Removes single-use identifiers (assertion and DPoP `jti`s) that expired five minutes
+    /// ago: the margin keeps a replica whose clock runs fast from pruning an entry that a
+    /// replica whose clock runs slow would still accept.
     pub async fn prune_used_jtis(&self) -> Result<u64, CoreError> {
-        Ok(self.store.prune_used_jtis(self.clock.now()).await?)
+        let before = self.clock.now().secs().saturating_sub(PRUNE_MARGIN_SECS);
+        Ok(self
+            .store
+            .prune_used_jtis(Timestamp::from_secs(before))
+            .await?)
     }
 
     /// Rebuilds every in-memory view from the store.

@@ -42,6 +42,10 @@ impl TrustedProxies {
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|(net, len)| in_cidr(ip, *net, *len))
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {

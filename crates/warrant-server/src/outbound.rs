@@ -175,6 +175,11 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
         // NAT64 (RFC 6052): the IPv4 address it reaches
         return is_public_v4(low_v4());
     }
+    if s[..3] == [0x64, 0xff9b, 1] {
+        // Local-use NAT64 (RFC 8215, 64:ff9b:1::/48): translated inside this network, so never
+        // public whatever the embedded address.
+        return false;
+    }
     if s[0] == 0x2002 {
         // 6to4 (RFC 3056): the IPv4 address in bits 16..48
         return is_public_v4(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])));
@@ -355,6 +360,7 @@ mod tests {
     fn private_and_special_addresses_are_not_public() {
         for a in [
             "0.0.0.0",
+            "64:ff9b:1::808:808",
             "0.1.2.3",
             "10.1.2.3",
             "127.0.0.1",

@@ -70,6 +70,10 @@ pub struct AppState {
     /// The listener serves HTTPS and reads client certificates (`tls.cert`): discovery then
     /// advertises the certificate methods even without a client CA (self-signed ones).
     pub serves_tls: bool,
+    /// `tls.forwarded_client_cert`: a `Client-Cert` header (RFC 9440) from a trusted proxy
+    /// stands for the client certificate. Off by default: trusting a proxy for
+    /// `X-Forwarded-For` does not mean it strips a client's own `Client-Cert`.
+    pub forwarded_client_certs: bool,
 }
 
 impl AppState {
@@ -83,6 +87,7 @@ impl AppState {
             client_ca: None,
             dpop_require_nonce: false,
             serves_tls: false,
+            forwarded_client_certs: false,
         }
     }
 
@@ -96,7 +101,7 @@ impl AppState {
     /// Whether a client certificate can reach this server: over its own HTTPS, or verified
     /// against `tls.client_ca` when a trusted proxy forwards it.
     pub fn accepts_client_certificates(&self) -> bool {
-        self.serves_tls || self.client_ca.is_some()
+        self.serves_tls || (self.forwarded_client_certs && !self.trusted_proxies.is_empty())
     }
 
     /// Ends the long-lived responses (revocation feed event streams), so that a graceful

@@ -233,7 +233,8 @@ pub struct ConnectionCertificate(pub Option<Arc<PresentedCertificate>>);
 
 /// The client certificate that stands for this request (RFC 8705 client authentication):
 ///
-/// - from a peer in `trusted_proxies`: the RFC 9440 `Client-Cert` header (with
+/// - with `tls.forwarded_client_cert` on, from a peer in `trusted_proxies`: the RFC 9440
+///   `Client-Cert` header (with
 ///   `Client-Cert-Chain` for intermediates), and nothing else — no header or a malformed one
 ///   means no certificate; the proxy's own TLS certificate identifies the proxy, not its client;
 /// - from any other peer: the certificate of the TLS handshake; `Client-Cert` is ignored.
@@ -242,7 +243,7 @@ pub(crate) fn presented_certificate(
     state: &AppState,
 ) -> Option<Arc<PresentedCertificate>> {
     let peer = crate::client_addr::peer_ip(parts);
-    if state.trusted_proxies.contains(peer) {
+    if state.forwarded_client_certs && state.trusted_proxies.contains(peer) {
         return forwarded_certificate(
             &parts.headers,
             state.client_ca.as_deref(),

@@ -187,6 +187,21 @@ impl Warrant {
         let (default_lifetime, max_lifetime) = self.checked_lifetimes(&spec)?;
         let auth_methods =
             policy::check_credentials(spec.auth_methods.as_deref(), &spec.credentials)?;
+        // No downgrade, also over time: an account leaving secrets must hold none, or a later
+        // change back to secrets would revive a secret that may be why it left them.
+        if !auth_methods.iter().any(|m| m.is_secret())
+            && !self.store.list_secrets(&current.id).await?.is_empty()
+        {
+            return Err(AdminError::Conflict(format!(
+                "account {} still has secrets: revoke them before it authenticates with {}",
+                current.name,
+                auth_methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let mut next = current.clone();
         next.auth_methods = auth_methods;
         next.credentials = spec.credentials;

@@ -72,6 +72,14 @@ impl Warrant {
         if s("aud") != Some(self.config.admin_audience().as_str()) {
             return Err(BAD);
         }
+        // A sender-constrained token (DPoP `cnf.jkt`, certificate `cnf.x5t#S256`) must be
+        // presented with its proof (RFC 9449 §7.1, RFC 8705 §3). The admin API takes Bearer
+        // tokens only, so it refuses bound tokens rather than accept one without its proof.
+        if c.contains_key("cnf") {
+            return Err(AdminError::Unauthorized(
+                "the admin API accepts unbound Bearer tokens only; this token is sender-constrained",
+            ));
+        }
         let id = s("sub").and_then(|x| AccountId::parse(x).ok()).ok_or(BAD)?;
         let entry = self.directory.get(&id).ok_or(BAD)?;
         if !entry.account.enabled || !entry.account.tenant.is_system() {

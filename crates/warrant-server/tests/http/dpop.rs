@@ -203,3 +203,38 @@ async fn server_nonces_when_configured() {
     // Bearer requests are unaffected.
     token(&env, &id, &secret, None).await.access_token();
 }
+
+#[tokio::test]
+async fn the_admin_api_refuses_sender_constrained_tokens() {
+    // A DPoP-bound admin token must not work as a Bearer token (RFC 9449 §7.1): the admin API
+    // takes unbound Bearer tokens only.
+    let env = Env::new().await;
+    let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let req = Request::post("/t/system/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, basic_header(&env.admin_id, &env.admin_secret))
+        .header(
+            "dpop",
+            proof_with(
+                &key,
+                &json!({"jti": "adm", "htm": "POST", "htu": format!("{PUBLIC_URL}/t/system/token"), "iat": T0}),
+            ),
+        )
+        .body(Body::from(format!(
+            "grant_type=client_credentials&resource={PUBLIC_URL}/admin&scope=admin"
+        )))
+        .unwrap();
+    let bound = env.send(req).await.access_token();
+    let r = env
+        .admin_with(&bound, Method::GET, "/admin/v1/tenants", None)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // The same account's unbound token works.
+    let r = env.admin(Method::GET, "/admin/v1/tenants", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+}

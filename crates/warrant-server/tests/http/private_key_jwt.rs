@@ -358,13 +358,60 @@ async fn no_downgrade_between_secrets_and_keys() {
             String::from_utf8_lossy(&r.body)
         );
     }
-    // Switching a secret account to keys is one patch; its secrets then stop working.
+    // Switching a secret account to keys: refused while it holds secrets (a later switch back
+    // would revive them), then one patch once they are revoked.
+    let to_keys = json!({"auth_methods": ["private_key_jwt"],
+                         "jwks": {"keys": [serde_json::to_value(key.public_jwk()).unwrap()]}});
+    let path = format!("/admin/v1/tenants/default/service-accounts/{secret_id}");
+    let r = env.admin(Method::PATCH, &path, Some(to_keys.clone())).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = env
+        .admin(Method::DELETE, &format!("{path}/secrets/initial"), None)
+        .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = env.admin(Method::PATCH, &path, Some(to_keys)).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // Back to secrets: the revoked secret stays revoked.
     let r = env
         .admin(
             Method::PATCH,
-            &format!("/admin/v1/tenants/default/service-accounts/{secret_id}"),
+            &path,
+            Some(json!({"auth_methods": null, "jwks": null})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    env.token_request(
+        "default",
+        Some((&secret_id, &secret)),
+        "grant_type=client_credentials",
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
+    let r = env
+        .admin(
+            Method::PATCH,
+            &path,
             Some(json!({"auth_methods": ["private_key_jwt"],
-                        "jwks": {"keys": [serde_json::to_value(key.public_jwk()).unwrap()]}})),
+            "jwks": {"keys": [serde_json::to_value(key.public_jwk()).unwrap()]}})),
         )
         .await;
     assert_eq!(

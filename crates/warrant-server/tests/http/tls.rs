@@ -193,6 +193,12 @@ pub(crate) struct Server {
 }
 
 pub(crate) async fn start(trusted_proxies: &[&str], with_client_ca: bool) -> Server {
+    start_with(trusted_proxies, with_client_ca, !trusted_proxies.is_empty()).await
+}
+
+/// [`start`], saying whether `Client-Cert` from the trusted proxies is believed
+/// (`tls.forwarded_client_cert`).
+async fn start_with(trusted_proxies: &[&str], with_client_ca: bool, forwarded: bool) -> Server {
     let pki = pki();
     let env = Env::with(Options::default()).await;
     let proxies: Vec<String> = trusted_proxies.iter().map(|p| p.to_string()).collect();
@@ -206,6 +212,8 @@ pub(crate) async fn start(trusted_proxies: &[&str], with_client_ca: bool) -> Ser
     if let Some(ca) = &client_ca {
         state = state.with_client_ca(ca.clone());
     }
+    state.serves_tls = true;
+    state.forwarded_client_certs = forwarded;
     let tls = TlsServer::from_pem(
         pki.server.pem.as_bytes(),
         pki.server.key_pem.as_bytes(),
@@ -457,4 +465,23 @@ async fn a_malformed_client_cert_header_from_a_trusted_proxy_means_none() {
         )
         .await;
     assert_eq!(got, Value::Null);
+}
+
+#[tokio::test]
+async fn client_cert_from_a_trusted_proxy_needs_the_opt_in() {
+    // A proxy trusted for X-Forwarded-For is not thereby trusted for Client-Cert: without
+    // `tls.forwarded_client_cert` the header is ignored and the handshake's certificate stands.
+    let s = start_with(&["127.0.0.1"], true, false).await;
+    let forged = s.pki.client.header();
+    assert_eq!(
+        s.presented(None, &[("client-cert", forged.as_str())]).await,
+        Value::Null
+    );
+    let got = s
+        .presented(
+            Some(&s.pki.self_signed),
+            &[("client-cert", forged.as_str())],
+        )
+        .await;
+    assert_eq!(got["x5t"], s.pki.self_signed.x5t());
 }
