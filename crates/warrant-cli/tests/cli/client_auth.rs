@@ -39,10 +39,7 @@ async fn sa_create_with_keys_certificates_and_dpop() {
     let endpoint = created["token_endpoint"].as_str().unwrap().to_owned();
 
     // An assertion made by jsonwebtoken (no kid: the one registered key is used).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = warrant_core::Clock::now(&warrant_core::SystemClock).secs();
     let assertion = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
         &json!({"iss": id, "sub": id, "aud": issuer, "jti": "cli-1", "iat": now, "exp": now + 60}),
