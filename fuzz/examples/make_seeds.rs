@@ -110,4 +110,112 @@ fn main() {
     seed("form_parse", "repeated", "grant_type=a&grant_type=b&scope=");
     seed("form_parse", "basic", "Basic c2ElNUYxOnArdyUzQQ==");
     seed("form_parse", "basic-unpadded", "basic   c2FfMTpzZWNyZXQ ");
+
+    assertion_seeds(&keys);
+    dpop_seeds(&keys);
+}
+
+/// The fixed time, issuer and client of the `client_assertion` and `dpop_proof` targets.
+const NOW: i64 = 1_700_000_000;
+const ISSUER: &str = "https://warrant.test/t/acme";
+const TOKEN_ENDPOINT: &str = "https://warrant.test/t/acme/token";
+
+/// `[flags] ‖ rest`, the input shape of the targets that read a flags byte.
+fn flagged(flags: u8, rest: impl AsRef<[u8]>) -> Vec<u8> {
+    let mut out = vec![flags];
+    out.extend_from_slice(rest.as_ref());
+    out
+}
+
+/// client_assertion: claims for the target to sign (bit 0 set) and whole assertions (bit 0
+/// clear), each accepted as the target sets things up.
+fn assertion_seeds(keys: &[SigningKey]) {
+    use warrant_core::Timestamp;
+    use warrant_core::client_auth::assertion::{AssertionPolicy, check_assertion};
+
+    let claims = |aud: &str, extra: &str| {
+        format!(
+            r#"{{"iss":"sa_1","sub":"sa_1","aud":"{aud}","exp":{},"iat":{NOW},"jti":"a1"{extra}}}"#,
+            NOW + 60
+        )
+    };
+    seed(
+        "client_assertion",
+        "signed",
+        flagged(0x01, claims(ISSUER, "")),
+    );
+    // typ client-authentication+jwt, token endpoint accepted as audience
+    seed(
+        "client_assertion",
+        "signed-endpoint-aud",
+        flagged(0x0b, claims(TOKEN_ENDPOINT, "")),
+    );
+    // no kid; fractional dates and nbf
+    seed(
+        "client_assertion",
+        "signed-no-kid",
+        flagged(
+            0x05,
+            claims(ISSUER, r#","nbf":1699999999.5,"x":[1,{"y":null}]"#),
+        ),
+    );
+
+    let (es, ed) = (&keys[0], &keys[1]);
+    let with_kid = sign_compact(ed, "JWT", claims(ISSUER, "").as_bytes()).unwrap();
+    let input = format!(
+        "{}.{}",
+        b64::encode(br#"{"alg":"ES256","typ":"JWT"}"#),
+        b64::encode(claims(ISSUER, ""))
+    );
+    let no_kid = format!(
+        "{input}.{}",
+        b64::encode(es.sign(input.as_bytes()).unwrap())
+    );
+    // registered as in the target: EdDSA under its kid, ES256 without one
+    let mut es_jwk = es.public_jwk().clone();
+    es_jwk.kid = None;
+    let registered = [
+        PublicKey::from_jwk(ed.public_jwk()).unwrap(),
+        PublicKey::from_jwk(&es_jwk).unwrap(),
+    ];
+    let policy = AssertionPolicy::new(ISSUER, TOKEN_ENDPOINT);
+    for (name, token) in [("eddsa", with_kid), ("es256-no-kid", no_kid)] {
+        check_assertion(
+            &token,
+            &registered,
+            "sa_1",
+            &policy,
+            Timestamp::from_secs(NOW),
+        )
+        .unwrap();
+        seed("client_assertion", name, flagged(0x00, token));
+    }
+}
+
+/// dpop_proof: claims for the target to sign (bit 0 set) and whole proofs (bit 0 clear), each
+/// accepted as the target sets things up.
+fn dpop_seeds(keys: &[SigningKey]) {
+    use warrant_core::Timestamp;
+    use warrant_core::dpop::{DpopPolicy, NonceKey, check_proof};
+
+    let now = Timestamp::from_secs(NOW);
+    let nonce = NonceKey::new(&[7; 32]).issue(now);
+    let ath = b64::encode(warrant_jose::crypto::sha256(b"at-fuzz"));
+    seed("dpop_proof", "signed", flagged(0x01, DPOP_CLAIMS));
+    // nonce required and ath checked
+    let full = format!(
+        r#"{{"jti":"p2","htm":"POST","htu":"{TOKEN_ENDPOINT}","iat":{NOW},"nonce":"{nonce}","ath":"{ath}"}}"#
+    );
+    seed("dpop_proof", "signed-nonce-ath", flagged(0x07, full));
+    // ES256; an htu that normalises to the endpoint; a fractional iat
+    let odd = r#"{"jti":"p3","htm":"POST","htu":"HTTPS://Warrant.TEST:443/t/acme/token?q=1#f","iat":1699999990.25}"#;
+    seed("dpop_proof", "signed-es256-htu", flagged(0x09, odd));
+
+    let policy = DpopPolicy::token_endpoint(TOKEN_ENDPOINT, now);
+    for k in [&keys[1], &keys[2]] {
+        let proof = sign_with_embedded_jwk(k, "dpop+jwt", DPOP_CLAIMS).unwrap();
+        check_proof(&proof, &policy).unwrap();
+        let alg = k.alg().as_str().to_ascii_lowercase();
+        seed("dpop_proof", &format!("proof-{alg}"), flagged(0x00, proof));
+    }
 }

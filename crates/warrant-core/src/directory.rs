@@ -81,7 +81,8 @@ impl ClientEntry {
             .map(|set| {
                 set.keys
                     .iter()
-                    .filter_map(|k| warrant_jose::PublicKey::from_jwk(k).ok())
+                    .flat_map(|k| crate::client_auth::jwks_cache::rsa_without_alg(k.clone()))
+                    .filter_map(|k| warrant_jose::PublicKey::from_jwk(&k).ok())
                     .collect()
             })
             .unwrap_or_default();

@@ -243,10 +243,13 @@ pub fn check_credentials(
             )));
         }
         for (i, k) in set.keys.iter().enumerate() {
-            if let Err(e) = warrant_jose::PublicKey::from_jwk(k) {
+            let read = crate::client_auth::jwks_cache::rsa_without_alg(k.clone())
+                .iter()
+                .try_for_each(|k| warrant_jose::PublicKey::from_jwk(k).map(drop));
+            if let Err(e) = read {
                 return Err(PolicyViolation(format!(
                     "jwks key {i} is not a usable public signing key (ES256, EdDSA, RS256 or \
-                     PS256; RSA keys need \"alg\" and 2048 bits or more): {e}"
+                     PS256; RSA keys of 2048 bits or more): {e}"
                 )));
             }
         }

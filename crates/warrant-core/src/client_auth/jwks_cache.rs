@@ -174,13 +174,47 @@ fn parse(body: &[u8]) -> Result<Vec<PublicKey>, FetchError> {
         .into_iter()
         .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
         .filter(|jwk| jwk.use_.as_deref().is_none_or(|u| u == "sig"))
+        .flat_map(|jwk| rsa_without_alg(jwk).into_iter())
         .filter_map(|jwk| PublicKey::from_jwk(&jwk).ok())
         .collect())
+}
+
+/// An RSA key published without `alg` (common: many JWKS publishers omit it) stands for both
+/// RSA algorithms we accept, RS256 and PS256 — the same key, so neither can forge for the
+/// other; every other key is read as it is.
+pub(crate) fn rsa_without_alg(jwk: Jwk) -> Vec<Jwk> {
+    if jwk.kty != "RSA" || jwk.alg.is_some() {
+        return vec![jwk];
+    }
+    ["RS256", "PS256"]
+        .into_iter()
+        .map(|alg| Jwk {
+            alg: Some(alg.into()),
+            ..jwk.clone()
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn rsa_keys_without_alg_serve_both_rsa_algorithms() {
+        let (key, _) = SigningKey::generate(Algorithm::Rs256).unwrap();
+        let mut jwk = key.public_jwk().clone();
+        jwk.alg = None;
+        let body = serde_json::to_vec(&JwkSet { keys: vec![jwk] }).unwrap();
+        let keys = parse(&body).unwrap();
+        let algs: Vec<_> = keys.iter().map(PublicKey::alg).collect();
+        assert_eq!(algs, [Algorithm::Rs256, Algorithm::Ps256]);
+        // An EC key without alg is read as it is (its curve fixes the algorithm).
+        let (ec, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let mut jwk = ec.public_jwk().clone();
+        jwk.alg = None;
+        let body = serde_json::to_vec(&JwkSet { keys: vec![jwk] }).unwrap();
+        assert_eq!(parse(&body).unwrap().len(), 1);
+    }
 
     use warrant_jose::{Algorithm, JwkSet, SigningKey};
 

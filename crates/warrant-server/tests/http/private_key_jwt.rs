@@ -567,3 +567,30 @@ async fn refusals_are_audited_with_the_failed_check() {
         .await;
     assert!(String::from_utf8_lossy(&issued.body).contains("private_key_jwt"));
 }
+
+#[tokio::test]
+async fn an_rsa_key_registered_without_alg_verifies_rs256_and_ps256() {
+    let env = Env::new().await;
+    let (rs, der) = SigningKey::generate(Algorithm::Rs256).unwrap();
+    let ps = SigningKey::from_pkcs8(Algorithm::Ps256, &der).unwrap();
+    let mut jwk = serde_json::to_value(rs.public_jwk()).unwrap();
+    jwk.as_object_mut().unwrap().remove("alg");
+    let created = env
+        .create_account_json(
+            "default",
+            json!({"name": "rsa", "default_audience": AUD,
+                   "grants": [{"audience": AUD, "scopes": ["read"]}],
+                   "jwks": {"keys": [jwk]}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    for (key, jti) in [(&rs, "rs"), (&ps, "ps")] {
+        env.token_request("default", None, &form(&assertion(key, id, jti)))
+            .await
+            .access_token();
+    }
+    // An ES256 header on the RSA key's kid is still refused (the key decides the algorithm).
+    let (ec, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let h = json!({"alg": "ES256", "kid": rs.kid()});
+    refused(&env, &form(&jws(&ec, &h, &claims(id, "ec")))).await;
+}
