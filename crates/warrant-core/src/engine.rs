@@ -63,6 +63,8 @@ pub struct Warrant {
     pub(crate) client_jwks: std::sync::OnceLock<crate::client_auth::jwks_cache::JwksCache>,
     /// Stateless DPoP nonces (RFC 9449 §8), keyed from the master key so replicas agree.
     pub(crate) dpop_nonces: crate::dpop::NonceKey,
+    /// Single-use identifiers, group-committed (`client_auth/replay.rs`).
+    pub(crate) replay: crate::client_auth::replay::ReplayCache,
 }
 
 impl std::fmt::Debug for Warrant {
@@ -112,6 +114,7 @@ impl Warrant {
             config.audit.clone(),
         )?;
         let dpop_nonces = crate::dpop::NonceKey::new(&*master.derive(b"warrant dpop nonce v1")?);
+        let replay = crate::client_auth::replay::ReplayCache::start(store.clone(), clock.clone());
         let this = Self {
             store,
             clock,
@@ -129,6 +132,7 @@ impl Warrant {
             hsm,
             client_jwks: std::sync::OnceLock::new(),
             dpop_nonces,
+            replay,
         };
         this.reload_all().await?;
         Ok((this, outcome))

@@ -319,6 +319,18 @@ pub trait Store: Send + Sync + 'static {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// [`Store::use_once`] for several identifiers in one transaction (one commit): the answers
+    /// in order, each as it would be alone — a repeat within the batch is `false`.
+    async fn use_once_batch(&self, jtis: &[UsedJti], now: Timestamp) -> StoreResult<Vec<bool>> {
+        let mut out = Vec::with_capacity(jtis.len());
+        for j in jtis {
+            out.push(
+                self.use_once(&j.tenant, j.kind, &j.jti, j.expires_at, now)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
     /// Removes entries expired at `now`; the number removed.
     async fn prune_used_jtis(&self, now: Timestamp) -> StoreResult<u64>;
 
@@ -352,6 +364,16 @@ pub trait Store: Send + Sync + 'static {
         through_seq: i64,
         anchor_hash: &str,
     ) -> StoreResult<u64>;
+}
+
+/// One single-use identifier to record (see [`Store::use_once`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedJti {
+    pub tenant: TenantName,
+    /// `client_assertion` or `dpop`.
+    pub kind: &'static str,
+    pub jti: String,
+    pub expires_at: Timestamp,
 }
 
 /// Text encodings of composite fields that every store keeps as JSON text, so that the stores

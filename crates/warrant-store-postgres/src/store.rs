@@ -717,22 +717,21 @@ impl Store for PostgresStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        // One statement: the primary key decides between concurrent replicas; an expired
-        // entry is taken over in place.
-        let done = sqlx::query(
-            "INSERT INTO used_jtis (tenant, kind, jti, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant, kind, jti) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE used_jtis.expires_at <= $5",
-        )
-        .bind(tenant.as_str())
-        .bind(kind)
-        .bind(jti)
-        .bind(ms(expires_at))
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        use_once_row(&self.pool, tenant, kind, jti, expires_at, now).await
+    }
+
+    async fn use_once_batch(
+        &self,
+        jtis: &[warrant_core::store::UsedJti],
+        now: Timestamp,
+    ) -> StoreResult<Vec<bool>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut out = Vec::with_capacity(jtis.len());
+        for j in jtis {
+            out.push(use_once_row(&mut *tx, &j.tenant, j.kind, &j.jti, j.expires_at, now).await?);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
     }
 
     async fn prune_used_jtis(&self, now: Timestamp) -> StoreResult<u64> {
@@ -809,6 +808,32 @@ async fn insert_keyring_row<'e>(db: impl PgExecutor<'e>, e: &KeyringEntry) -> St
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+/// Records one single-use identifier. One statement: the primary key decides between
+/// concurrent replicas; an expired entry is taken over in place.
+async fn use_once_row<'e>(
+    db: impl PgExecutor<'e>,
+    tenant: &TenantName,
+    kind: &str,
+    jti: &str,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO used_jtis (tenant, kind, jti, expires_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant, kind, jti) DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE used_jtis.expires_at <= $5",
+    )
+    .bind(tenant.as_str())
+    .bind(kind)
+    .bind(jti)
+    .bind(ms(expires_at))
+    .bind(ms(now))
+    .execute(db)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
 }
 
 async fn insert_tenant_row<'e>(

@@ -249,6 +249,45 @@ pub async fn used_jtis_are_single_use_until_they_expire(store: &dyn Store) {
         "the renewed entry survived"
     );
     assert!(once(&b, "dpop", "j1", ms(T0, 61_000)).await);
+
+    // A batch answers each identifier as it would be answered alone, in order: a repeat inside
+    // the batch and an entry recorded earlier are replays.
+    let used = |t: &TenantName, jti: &str| warrant_core::store::UsedJti {
+        tenant: t.clone(),
+        kind: "client_assertion",
+        jti: jti.to_owned(),
+        expires_at: ms(T0, 600_000),
+    };
+    let at = ms(T0, 62_000);
+    assert!(ok(
+        store
+            .use_once(&a, "client_assertion", "pre", ms(T0, 600_000), at)
+            .await,
+        "use_once"
+    ));
+    let batch = [
+        used(&a, "b1"),
+        used(&a, "b2"),
+        used(&a, "b1"),
+        used(&b, "b1"),
+        used(&a, "pre"),
+    ];
+    assert_eq!(
+        ok(store.use_once_batch(&batch, at).await, "use_once_batch"),
+        [true, true, false, true, false]
+    );
+    assert_eq!(
+        ok(
+            store.use_once_batch(&batch[..2], at).await,
+            "use_once_batch"
+        ),
+        [false, false],
+        "the batch was committed"
+    );
+    assert_eq!(
+        ok(store.use_once_batch(&[], at).await, "use_once_batch"),
+        Vec::<bool>::new()
+    );
 }
 
 /// A tenant's `token_endpoint_audience` opt-in persists through update and read.

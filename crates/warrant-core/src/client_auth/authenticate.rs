@@ -237,16 +237,13 @@ impl Warrant {
         // Single use, across replicas, until the assertion could no longer be accepted.
         let until = Timestamp::from_secs(checked.exp.saturating_add(ASSERTION_SKEW_SECS));
         let first = self
-            .store
             .use_once(
                 tenant,
                 ASSERTION_JTI,
                 &format!("{}:{}", a.id, checked.jti),
                 until,
-                now,
             )
-            .await
-            .map_err(|e| TokenError::Unavailable(format!("replay cache: {e}")))?;
+            .await?;
         if !first {
             return Err(fail(ClientFailure::Assertion("replayed")));
         }
@@ -273,12 +270,17 @@ impl Warrant {
     pub async fn use_once(
         &self,
         tenant: &TenantName,
-        kind: &str,
+        kind: &'static str,
         jti: &str,
         until: Timestamp,
     ) -> Result<bool, TokenError> {
-        self.store
-            .use_once(tenant, kind, jti, until, self.clock.now())
+        self.replay
+            .use_once(crate::store::UsedJti {
+                tenant: tenant.clone(),
+                kind,
+                jti: jti.to_owned(),
+                expires_at: until,
+            })
             .await
             .map_err(|e| TokenError::Unavailable(format!("replay cache: {e}")))
     }

@@ -11,6 +11,7 @@ pub mod assertion;
 mod authenticate;
 pub mod certificate;
 pub mod jwks_cache;
+pub(crate) mod replay;
 
 pub use authenticate::{
     ASSERTION_JTI, ASSERTION_MAX_AHEAD_SECS, ASSERTION_SKEW_SECS, Authenticated, ClientAuth,

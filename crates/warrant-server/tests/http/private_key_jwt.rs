@@ -594,3 +594,31 @@ async fn an_rsa_key_registered_without_alg_verifies_rs256_and_ps256() {
     let h = json!({"alg": "ES256", "kid": rs.kid()});
     refused(&env, &form(&jws(&ec, &h, &claims(id, "ec")))).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_replays_get_exactly_one_token_per_assertion() {
+    // Group commit of single-use ids: 30 assertions each sent 3 times at once, so replays
+    // land in the same batch as their original — exactly one of each is accepted.
+    let env = std::sync::Arc::new(Env::new().await);
+    let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let id = key_account(&env, "svc", &[&key]).await;
+    let mut set = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let body = form(&assertion(&key, &id, &format!("c{n}")));
+        for _ in 0..3 {
+            let (env, body) = (env.clone(), body.clone());
+            set.spawn(async move {
+                let r = env.token_request("default", None, &body).await;
+                (body, r.status.as_u16())
+            });
+        }
+    }
+    let mut ok_per_body = std::collections::HashMap::<String, usize>::new();
+    while let Some(done) = set.join_next().await {
+        let (body, status) = done.unwrap();
+        assert!(status == 200 || status == 401, "{status}");
+        *ok_per_body.entry(body).or_default() += usize::from(status == 200);
+    }
+    assert_eq!(ok_per_body.len(), 30);
+    assert!(ok_per_body.values().all(|&n| n == 1), "{ok_per_body:?}");
+}
