@@ -26,7 +26,7 @@
 //! line instead, and the report counts those (0 in a normal run).
 //!
 //! Both single-use checks cost the server one row in the store's `used_jtis` table per request
-//! (an `INSERT … ON CONFLICT`, its own SQLite transaction with `synchronous=FULL`, besides the
+//! (an `INSERT … ON CONFLICT`, group-committed with the other requests waiting, besides the
 //! audit record's group commit): that is the expected price of replay protection, and the
 //! report says so. Before the load a probe checks each method works and that a replayed
 //! assertion or proof is refused (so the check being measured is really on).
@@ -841,9 +841,9 @@ fn print_summary(rows: &[Row], crypto: &[CryptoRow], connections: &[usize]) {
         "(server us/tok = server CPU per token; raw: ES256 verify {:.1} us, DPoP proof verify \
          {:.1} us on an idle core)\n\
          {ASSERTION} and {DPOP} write one row to the store's used_jtis table per request (the \
-         single-use check on the\nassertion's or proof's jti: one INSERT in its own SQLite \
-         transaction, synchronous=FULL, besides the audit\nrecord's group commit). That write \
-         is the expected cost of replay protection, not overhead to remove.",
+         single-use check on the\nassertion's or proof's jti: one INSERT, group-committed with \
+         the other requests waiting, besides the audit\nrecord's group commit). That write \
+         is the expected cost of replay protection.",
         cpu(VERIFY),
         cpu(EMBEDDED),
     );
