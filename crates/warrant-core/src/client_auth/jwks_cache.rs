@@ -12,9 +12,9 @@
 //!   cannot make us hammer the client's server; the same bound applies to retries after a
 //!   failed fetch;
 //! - when a fetch fails, the last good keys are served for up to `max_stale_secs` (default
-//!   24 h) past their freshness, so an outage of the client's JWKS host is not an outage of
-//!   the client. Past that, a failure is an error: keys the client may have withdrawn are not
-//!   trusted forever.
+//!   1 h) past their freshness, so a short outage of the client's JWKS host is not an outage of
+//!   the client. Past that, a failure is an error: keys the client may have withdrawn (a
+//!   compromised key, removed while its host is down) are not trusted for long.
 //!
 //! Time is an input ([`Timestamp`]), so tests move it.
 
@@ -45,8 +45,10 @@ pub const DEFAULT_TTL_SECS: u64 = 300;
 /// Default minimum interval between two fetches of one URI triggered by an unknown `kid` or
 /// after a failure, seconds.
 pub const DEFAULT_MIN_REFETCH_SECS: u64 = 30;
-/// Default time the last good keys are served past their freshness while fetches fail.
-pub const DEFAULT_MAX_STALE_SECS: u64 = 86_400;
+/// Default time the last good keys are served past their freshness while fetches fail: an
+/// hour rides out a host's restart or a short outage without trusting a key for a day after
+/// its owner may have withdrawn it.
+pub const DEFAULT_MAX_STALE_SECS: u64 = 3_600;
 
 /// Keys by `jwks_uri` (see the module documentation for when it fetches).
 #[derive(Debug)]
