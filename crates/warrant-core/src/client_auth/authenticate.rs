@@ -3,6 +3,7 @@
 //! and the result says how the client proved itself and which certificate, if any, the token
 //! must be bound to (RFC 8705 §3).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::PresentedCertificate;
@@ -51,15 +52,17 @@ impl std::fmt::Debug for ClientAuth<'_> {
 impl<'a> ClientAuth<'a> {
     /// The client id as presented (for an assertion without `client_id`: its unverified
     /// `sub`), for logs and audit records; attacker-controlled.
-    pub fn client_id(&self) -> Option<String> {
-        match self {
-            ClientAuth::Secret(s) => Some(s.client_id.to_owned()),
+    pub fn client_id(&self) -> Option<Cow<'a, str>> {
+        match *self {
+            ClientAuth::Secret(s) => Some(Cow::Borrowed(s.client_id)),
             ClientAuth::Assertion {
                 client_id: Some(id),
                 ..
-            } => Some((*id).to_owned()),
-            ClientAuth::Assertion { assertion, .. } => assertion::claimed_client_id(assertion),
-            ClientAuth::Certificate { client_id, .. } => Some((*client_id).to_owned()),
+            } => Some(Cow::Borrowed(id)),
+            ClientAuth::Assertion { assertion, .. } => {
+                assertion::claimed_client_id(assertion).map(Cow::Owned)
+            }
+            ClientAuth::Certificate { client_id, .. } => Some(Cow::Borrowed(client_id)),
         }
     }
 

@@ -3,6 +3,7 @@
 //! authentication method (RFC 6749 §2.3: Basic, `client_id` + `client_secret` in the body, a
 //! `client_assertion` (RFC 7523), or `client_id` with a client certificate (RFC 8705)).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -118,9 +119,10 @@ impl Presented<'_> {
         self.auth().method_name()
     }
 
-    /// The client id as presented (attacker-controlled: cut short where it is logged).
-    pub(crate) fn client_id(&self) -> String {
-        self.auth().client_id().unwrap_or_else(|| "-".into())
+    /// The client id as presented (attacker-controlled: cut short where it is logged). Borrowed
+    /// except for an assertion without `client_id`, whose unverified `sub` is read.
+    pub(crate) fn client_id(&self) -> Cow<'_, str> {
+        self.auth().client_id().unwrap_or(Cow::Borrowed("-"))
     }
 
     /// Whether a refusal must carry a `WWW-Authenticate` challenge (RFC 6749 §5.2).
@@ -138,7 +140,7 @@ impl Presented<'_> {
 pub(crate) fn presented<'a>(
     parts: &Parts,
     params: &'a Params,
-    certificate: Option<Arc<PresentedCertificate>>,
+    certificate: impl FnOnce() -> Option<Arc<PresentedCertificate>>,
 ) -> Result<Presented<'a>, OAuthError> {
     let basic = parts.headers.get(header::AUTHORIZATION);
     let body_secret = params.get("client_secret");
@@ -187,12 +189,16 @@ pub(crate) fn presented<'a>(
             }
             Ok(Presented::Basic { client_id, secret })
         }
-        None => match (body_id, body_secret, certificate) {
-            (Some(client_id), Some(secret), _) => Ok(Presented::Post { client_id, secret }),
-            (Some(client_id), None, Some(certificate)) => Ok(Presented::Certificate {
-                client_id,
-                certificate,
-            }),
+        // The certificate is looked up only when it is the method: a secret never needs it.
+        None => match (body_id, body_secret) {
+            (Some(client_id), Some(secret)) => Ok(Presented::Post { client_id, secret }),
+            (Some(client_id), None) => match certificate() {
+                Some(certificate) => Ok(Presented::Certificate {
+                    client_id,
+                    certificate,
+                }),
+                None => Err(OAuthError::invalid_client(false)),
+            },
             _ => Err(OAuthError::invalid_client(false)),
         },
     }
@@ -217,15 +223,32 @@ pub(crate) async fn authenticate(
         .await
         .map_err(|e| match e {
             TokenError::InvalidClient(why) => {
-                let key = truncate(&p.client_id());
-                tracing::info!(tenant = %keys.tenant, client_id = %key, why = why.as_str(), "client authentication failed");
-                match s.limits.failed_auth_per_client.check(&key, now) {
-                    Err(retry) => OAuthError::too_many(retry.0),
+                match failed_authentication(s, keys.tenant.as_str(), &p.client_id(), why, now) {
+                    Err(retry) => OAuthError::too_many(retry),
                     Ok(()) => invalid_client(keys, why, p.used_basic()),
                 }
             }
             other => OAuthError::from_token_error(&other, p.used_basic()),
         })
+}
+
+/// A failed client authentication, the same on every endpoint: logged with the client id cut
+/// short (it is attacker-controlled) and counted against that id's failed-authentication
+/// limit — `Err(retry_after_secs)` once it is exceeded. A correct credential is never counted,
+/// so nobody can lock a client out by spraying its id.
+pub(crate) fn failed_authentication(
+    s: &crate::AppState,
+    tenant: &str,
+    client_id: &str,
+    why: ClientFailure,
+    now: warrant_core::Timestamp,
+) -> Result<(), u64> {
+    let key = truncate(client_id);
+    tracing::info!(tenant, client_id = %key, why = why.as_str(), "client authentication failed");
+    s.limits
+        .failed_auth_per_client
+        .check(&key, now)
+        .map_err(|retry| retry.0)
 }
 
 /// `invalid_client` (401), saying what `aud` to send when that was the assertion's fault
@@ -273,7 +296,7 @@ pub(crate) async fn token_request(
     }
     let keys = super::tenant_keys(s, tenant)?;
     let params = read_form(&parts, body, what).await?;
-    let p = presented(&parts, &params, client_certificate(&parts, s))?;
+    let p = presented(&parts, &params, || client_certificate(&parts, s))?;
     let Authenticated { client, method, .. } = authenticate(s, &keys, &p).await?;
     let token = params
         .get("token")

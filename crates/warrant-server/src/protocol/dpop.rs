@@ -83,6 +83,36 @@ pub(crate) fn dpop_proof(
     }
 }
 
+/// A token request's checked DPoP proof, as issuance takes it.
+pub(crate) struct TokenProof {
+    pub(crate) jkt: String,
+    pub(crate) replay_key: String,
+    pub(crate) until: Timestamp,
+}
+
+/// [`dpop_proof`] at the token endpoint of `issuer`: `Ok(None)` at once when the request has
+/// no `DPoP` header (the common case allocates nothing), else the checked proof with its
+/// replay key and how long that key must be kept.
+pub(crate) fn token_endpoint_proof(
+    parts: &Parts,
+    issuer: &str,
+    now: Timestamp,
+    nonce: Option<&NonceKey>,
+) -> Result<Option<TokenProof>, OAuthError> {
+    if !parts.headers.contains_key(DPOP) {
+        return Ok(None);
+    }
+    let htu = format!("{issuer}/token");
+    let Some(proof) = dpop_proof(parts, &htu, now, nonce, nonce.is_some())? else {
+        return Ok(None);
+    };
+    Ok(Some(TokenProof {
+        replay_key: proof.replay_key(),
+        until: proof.replay_until(&policy(parts.method.as_str(), &htu, now)),
+        jkt: proof.jkt,
+    }))
+}
+
 /// The policy [`dpop_proof`] checks with (before its nonce rule): `method` to `htu` at `now`,
 /// the default age and skew, no `ath`. The caller passes the same to
 /// [`DpopProof::replay_until`].

@@ -40,7 +40,7 @@ use warrant_proto::oauth::{RevocationFeedEntry, RevocationFeedPage};
 use warrant_core::grants::SecretCredentials;
 use warrant_core::model::AuthMethod;
 
-use super::client_auth::truncate;
+use super::client_auth::failed_authentication;
 use super::form::parse_basic;
 use crate::AppState;
 use crate::error::ApiError;
@@ -209,10 +209,8 @@ fn admit(
         .warrant
         .authenticate_secret(&keys.tenant, creds, now)
         .map_err(|why| {
-            let key = truncate(&client_id);
-            tracing::info!(tenant = %keys.tenant, client_id = %key, why = why.as_str(), "feed client authentication failed");
-            match s.limits.failed_auth_per_client.check(&key, now) {
-                Err(retry) => too_many(retry.0, "too many failed authentications; retry later"),
+            match failed_authentication(s, keys.tenant.as_str(), &client_id, why, now) {
+                Err(retry) => too_many(retry, "too many failed authentications; retry later"),
                 Ok(()) => unauthorized(),
             }
         })?;

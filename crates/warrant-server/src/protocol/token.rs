@@ -20,7 +20,8 @@ use warrant_core::grants::{ClientCredentials, DpopBinding, TokenError};
 use warrant_proto::oauth::TokenResponse;
 
 use super::client_auth::{
-    client_certificate, invalid_client, post_only, presented, read_form, truncate,
+    client_certificate, failed_authentication, invalid_client, post_only, presented, read_form,
+    truncate,
 };
 use crate::AppState;
 use crate::client_addr::client_ip;
@@ -106,18 +107,16 @@ async fn handle(
     }
     let keys = super::tenant_keys(s, tenant).map_err(|e| Refusal(e, "unknown_tenant"))?;
     let params = read_form(parts, body, "token endpoint").await?;
-    let presented = presented(parts, &params, client_certificate(parts, s))?;
+    let presented = presented(parts, &params, || client_certificate(parts, s))?;
     seen.method = Some(presented.method_name());
     // RFC 9449: a DPoP proof, if sent, is checked before anything is issued; its `jti` is
     // recorded once the client is authenticated.
     let nonces = s.dpop_require_nonce.then(|| s.warrant.dpop_nonce_key());
-    let htu = format!("{}/token", keys.issuer);
     let proof =
-        super::dpop::dpop_proof(parts, &htu, now, nonces, nonces.is_some()).map_err(|e| {
+        super::dpop::token_endpoint_proof(parts, &keys.issuer, now, nonces).map_err(|e| {
             let reason = e.code;
             Refusal(e, reason)
         })?;
-    let replay_key = proof.as_ref().map(|p| p.replay_key());
     // The refusal's audit record names the client; a successful request needs no copy of its id.
     let seen_why = &mut seen.why;
     let result = async {
@@ -146,14 +145,11 @@ async fn handle(
             auth: presented.auth(),
             audiences: &audiences,
             scope: params.get("scope"),
-            dpop: proof
-                .as_ref()
-                .zip(replay_key.as_deref())
-                .map(|(p, key)| DpopBinding {
-                    jkt: &p.jkt,
-                    replay_key: key,
-                    until: p.replay_until(&super::dpop::policy("POST", &htu, now)),
-                }),
+            dpop: proof.as_ref().map(|p| DpopBinding {
+                jkt: &p.jkt,
+                replay_key: &p.replay_key,
+                until: p.until,
+            }),
         };
         let origin = Origin::client(
             &client_id,
@@ -163,11 +159,9 @@ async fn handle(
         let issued = match s.warrant.client_credentials_audited(request, &origin).await {
             Ok(t) => t,
             Err(TokenError::InvalidClient(why)) => {
-                let key = truncate(&client_id);
-                tracing::info!(tenant, client_id = %key, why = why.as_str(), "client authentication failed");
                 *seen_why = Some(why.as_str());
-                if let Err(retry) = s.limits.failed_auth_per_client.check(&key, now) {
-                    return Err(Refusal(OAuthError::too_many(retry.0), "rate_limited"));
+                if let Err(retry) = failed_authentication(s, tenant, &client_id, why, now) {
+                    return Err(Refusal(OAuthError::too_many(retry), "rate_limited"));
                 }
                 return Err(Refusal(
                     invalid_client(&keys, why, used_basic),

@@ -7,7 +7,7 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{PUBLIC_URL, Resp};
+use crate::harness::Resp;
 use crate::tls::{Cert, SPIFFE_ID, Server, start};
 
 const AUD: &str = "https://orders.internal";
@@ -261,5 +261,4 @@ async fn no_downgrade_between_secrets_and_certificates() {
     )
     .await
     .assert_oauth_error(401, "invalid_client");
-    let _ = PUBLIC_URL;
 }

@@ -343,27 +343,20 @@ async fn jwks_uri_keys_authenticate_only_under_the_outbound_policy() {
             form_encode(&out)
         )
     };
-    let create = |env: &'static Env| {
-        let uri = uri.clone();
-        async move {
-            let created = env
-                .create_account_json(
-                    "default",
-                    json!({"name": "svc", "default_audience": "https://api.example",
-                           "grants": [{"audience": "https://api.example", "scopes": ["read"]}],
-                           "jwks_uri": uri}),
-                )
-                .await;
-            created["id"].as_str().unwrap().to_owned()
-        }
+    let account = json!({"name": "svc", "default_audience": "https://api.example",
+                         "grants": [{"audience": "https://api.example", "scopes": ["read"]}],
+                         "jwks_uri": uri});
+    let create = async |env: &Env| {
+        let created = env.create_account_json("default", account.clone()).await;
+        created["id"].as_str().unwrap().to_owned()
     };
 
     // Allowed: 127.0.0.0/8 is in the allow list.
-    let allowed: &'static Env = Box::leak(Box::new(Env::new().await));
+    let allowed = Env::new().await;
     allowed
         .warrant
         .fetch_client_keys_with(Arc::new(s.fetcher.clone()), 300, 30);
-    let id = create(allowed).await;
+    let id = create(&allowed).await;
     let r = allowed
         .token_request("default", None, &assertion(&id, "u1"))
         .await;
@@ -372,7 +365,7 @@ async fn jwks_uri_keys_authenticate_only_under_the_outbound_policy() {
         .await;
 
     // The default policy: loopback is private, so nothing is fetched and the client is refused.
-    let strict: &'static Env = Box::leak(Box::new(Env::new().await));
+    let strict = Env::new().await;
     let default_policy = OutboundPolicy {
         allow_networks: Vec::new(),
         ..policy(&s.pki.ca_pem)
@@ -382,14 +375,14 @@ async fn jwks_uri_keys_authenticate_only_under_the_outbound_policy() {
         300,
         30,
     );
-    let id = create(strict).await;
+    let id = create(&strict).await;
     strict
         .token_request("default", None, &assertion(&id, "u2"))
         .await
         .assert_oauth_error(401, "invalid_client");
     // A server that fetches nothing refuses such clients too.
-    let none: &'static Env = Box::leak(Box::new(Env::new().await));
-    let id = create(none).await;
+    let none = Env::new().await;
+    let id = create(&none).await;
     none.token_request("default", None, &assertion(&id, "u3"))
         .await
         .assert_oauth_error(401, "invalid_client");
