@@ -12,7 +12,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -29,7 +28,7 @@ use warrant_jose::{JoseError, Jwk, RawSigner};
 use warrant_server::{AppState, Limits, TrustedProxies};
 use warrant_store_sqlite::SqliteStore;
 use warrant_testkit::FixedClock;
-use warrant_testkit::softhsm::{self, MODULE_VAR};
+use warrant_testkit::softhsm;
 use zeroize::Zeroizing;
 
 const TOKEN: &str = "warrant-test";
@@ -38,34 +37,11 @@ const CHILD: &str = "WARRANT_HSM_ISSUANCE_CHILD";
 const PUBLIC_URL: &str = "http://127.0.0.1:8080";
 const AUD: &str = "https://api.example";
 
-/// Runs `body` in a child process with its own SoftHSM2 token store (as tests/softhsm.rs).
+/// Runs `body` in a child process with its own SoftHSM2 token store.
 fn with_token(name: &str, body: impl FnOnce()) {
-    if std::env::var_os(CHILD).is_some() {
+    if softhsm::in_child_with_token(name, CHILD, TOKEN, PIN, "5678") {
         body();
-        return;
     }
-    let module = softhsm::module().unwrap_or_else(|e| panic!("{e}"));
-    let dir = tempfile::tempdir().unwrap();
-    let conf =
-        softhsm::token_store(dir.path(), TOKEN, PIN, "5678").unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env(MODULE_VAR, &module)
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    print!("{stdout}");
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "the test failed in its SoftHSM2 process"
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the child process did not run {name}"
-    );
 }
 
 /// A signer whose signatures fail once `broken` is set (an HSM that went away mid-flight).

@@ -20,12 +20,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use warrant_hsm::{Algorithm, HsmError, HsmKey, HsmModule, KeyRef};
 use warrant_jose::{PublicKey, b64, verify_compact};
-use warrant_testkit::softhsm::{self, MODULE_VAR};
+use warrant_testkit::softhsm;
 use zeroize::Zeroizing;
 
 const TOKEN: &str = "warrant-test";
@@ -41,32 +40,9 @@ fn module_path() -> PathBuf {
 /// Runs `body` in a child process with its own SoftHSM2 token store and an initialised token
 /// `warrant-test` (user PIN 1234); `name` is the test's own name.
 fn with_token(name: &str, body: impl FnOnce(&Fixture)) {
-    if std::env::var_os(CHILD).is_some() {
+    if softhsm::in_child_with_token(name, CHILD, TOKEN, PIN, SO_PIN) {
         body(fixture());
-        return;
     }
-    let module = module_path();
-    let dir = tempfile::tempdir().unwrap();
-    let conf =
-        softhsm::token_store(dir.path(), TOKEN, PIN, SO_PIN).unwrap_or_else(|e| panic!("{e}"));
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
-        .env("SOFTHSM2_CONF", &conf)
-        .env(MODULE_VAR, &module)
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    print!("{stdout}");
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "the test failed in its SoftHSM2 process"
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "the child process did not run {name}"
-    );
 }
 
 struct Fixture {

@@ -67,3 +67,41 @@ pub fn token_store(dir: &Path, label: &str, pin: &str, so_pin: &str) -> Result<P
     }
     Ok(conf)
 }
+
+/// Runs the test `name` (its own `#[test]` name) again in a child process whose
+/// `SOFTHSM2_CONF` is a fresh token store with token `label`, and asserts that it passed.
+/// Returns `true` in that child — the caller then runs the test's body — and `false` in the
+/// parent once the child has passed. `child_var` marks the child; each test binary names its own.
+pub fn in_child_with_token(
+    name: &str,
+    child_var: &str,
+    label: &str,
+    pin: &str,
+    so_pin: &str,
+) -> bool {
+    if std::env::var_os(child_var).is_some() {
+        return true;
+    }
+    let module = module().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let conf = token_store(dir.path(), label, pin, so_pin).unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env("SOFTHSM2_CONF", &conf)
+        .env(MODULE_VAR, &module)
+        .env(child_var, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the test failed in its SoftHSM2 process"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child process did not run {name}"
+    );
+    false
+}
