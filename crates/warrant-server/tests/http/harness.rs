@@ -35,6 +35,17 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Asserts the status, showing the body when it differs.
+    pub fn assert_status(&self, status: StatusCode) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
     /// Asserts an RFC 6749 error with `Cache-Control: no-store`.
     pub fn assert_oauth_error(&self, status: u16, code: &str) {
         assert_eq!(

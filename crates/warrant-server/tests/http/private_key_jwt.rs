@@ -363,13 +363,9 @@ async fn no_downgrade_between_secrets_and_keys() {
     let to_keys = json!({"auth_methods": ["private_key_jwt"],
                          "jwks": {"keys": [serde_json::to_value(key.public_jwk()).unwrap()]}});
     let path = format!("/admin/v1/tenants/default/service-accounts/{secret_id}");
-    let r = env.admin(Method::PATCH, &path, Some(to_keys.clone())).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CONFLICT,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    env.admin(Method::PATCH, &path, Some(to_keys.clone()))
+        .await
+        .assert_status(StatusCode::CONFLICT);
     let r = env
         .admin(Method::DELETE, &format!("{path}/secrets/initial"), None)
         .await;
@@ -378,27 +374,14 @@ async fn no_downgrade_between_secrets_and_keys() {
         "{}",
         String::from_utf8_lossy(&r.body)
     );
-    let r = env.admin(Method::PATCH, &path, Some(to_keys)).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    env.admin(Method::PATCH, &path, Some(to_keys.clone()))
+        .await
+        .assert_status(StatusCode::OK);
     // Back to secrets: the revoked secret stays revoked.
-    let r = env
-        .admin(
-            Method::PATCH,
-            &path,
-            Some(json!({"auth_methods": null, "jwks": null})),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    let to_secrets = json!({"auth_methods": null, "jwks": null});
+    env.admin(Method::PATCH, &path, Some(to_secrets))
+        .await
+        .assert_status(StatusCode::OK);
     env.token_request(
         "default",
         Some((&secret_id, &secret)),
@@ -406,20 +389,9 @@ async fn no_downgrade_between_secrets_and_keys() {
     )
     .await
     .assert_oauth_error(401, "invalid_client");
-    let r = env
-        .admin(
-            Method::PATCH,
-            &path,
-            Some(json!({"auth_methods": ["private_key_jwt"],
-            "jwks": {"keys": [serde_json::to_value(key.public_jwk()).unwrap()]}})),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    env.admin(Method::PATCH, &path, Some(to_keys))
+        .await
+        .assert_status(StatusCode::OK);
     env.token_request(
         "default",
         Some((&secret_id, &secret)),
