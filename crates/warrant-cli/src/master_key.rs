@@ -109,12 +109,12 @@ fn old_key(cfg: &ServeConfig, shared: bool) -> anyhow::Result<OldKey> {
 fn new_key(args: &RotateArgs) -> anyhow::Result<(MasterKey, Zeroizing<String>)> {
     match &args.new_key_file {
         Some(path) => {
-            let text = Zeroizing::new(
+            // Wiped when dropped, the file's text as well as the trimmed copy.
+            let raw = Zeroizing::new(
                 std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?
-                    .trim()
-                    .to_owned(),
+                    .with_context(|| format!("reading {}", path.display()))?,
             );
+            let text = Zeroizing::new(raw.trim().to_owned());
             let key = MasterKey::parse(&text)
                 .with_context(|| format!("the new master key in {}", path.display()))?;
             Ok((key, text))

@@ -81,8 +81,8 @@ impl ClientEntry {
             .map(|set| {
                 set.keys
                     .iter()
-                    .flat_map(|k| crate::client_auth::jwks_cache::rsa_without_alg(k.clone()))
-                    .filter_map(|k| warrant_jose::PublicKey::from_jwk(&k).ok())
+                    .filter_map(|k| crate::client_auth::jwks_cache::public_keys(k).ok())
+                    .flatten()
                     .collect()
             })
             .unwrap_or_default();

@@ -243,10 +243,7 @@ pub fn check_credentials(
             )));
         }
         for (i, k) in set.keys.iter().enumerate() {
-            let read = crate::client_auth::jwks_cache::rsa_without_alg(k.clone())
-                .iter()
-                .try_for_each(|k| warrant_jose::PublicKey::from_jwk(k).map(drop));
-            if let Err(e) = read {
+            if let Err(e) = crate::client_auth::jwks_cache::public_keys(k) {
                 return Err(PolicyViolation(format!(
                     "jwks key {i} is not a usable public signing key (ES256, EdDSA, RS256 or \
                      PS256; RSA keys of 2048 bits or more): {e}"
@@ -310,9 +307,7 @@ pub fn pem_certificate_thumbprint(pem: &str) -> Result<String, PolicyViolation> 
     if der.len() < 64 || der[0] != 0x30 {
         return Err(bad());
     }
-    Ok(warrant_jose::b64::encode(warrant_jose::crypto::sha256(
-        &der,
-    )))
+    Ok(warrant_jose::x5t_s256(&der))
 }
 
 #[cfg(test)]

@@ -25,3 +25,9 @@ pub use jwk::{Jwk, JwkSet};
 pub use jws::{Header, JwsSigner, RawSigner, VerifiedJws, sign_compact, verify_compact};
 pub use keys::{Algorithm, PublicKey, SigningKey};
 pub use select::{MAX_KEYS_TRIED, verify_compact_any_key};
+
+/// The `x5t#S256` thumbprint of a DER certificate (RFC 7515 §4.1.8, RFC 8705 §3.1): unpadded
+/// base64url of its SHA-256.
+pub fn x5t_s256(der: &[u8]) -> String {
+    b64::encode(crypto::sha256(der))
+}

@@ -98,13 +98,15 @@ impl OAuthError {
             TokenError::UnauthorizedClient(d) => {
                 Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", d.clone())
             }
-            TokenError::DpopRequired | TokenError::DpopReplayed => Self::new(
+            TokenError::DpopRequired => Self::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_dpop_proof",
-                match e {
-                    TokenError::DpopRequired => "this client must send a DPoP proof",
-                    _ => "the DPoP proof was already used",
-                },
+                "this client must send a DPoP proof",
+            ),
+            TokenError::DpopReplayed => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_dpop_proof",
+                "the DPoP proof was already used",
             ),
             _ => Self::invalid_request("the request was refused"),
         }

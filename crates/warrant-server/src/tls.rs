@@ -62,7 +62,7 @@ pub enum TlsError {
 /// Installs aws-lc-rs as the process's rustls crypto provider, once (STACK.md, trap 4). Our own
 /// configurations name their provider explicitly; this is for other rustls users in the
 /// process (reqwest) that look for a process default.
-pub fn install_crypto_provider() {
+fn install_crypto_provider() {
     // `Err` means a provider is already installed: by an earlier call, or by someone else.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
@@ -316,12 +316,12 @@ fn byte_sequence(item: &str) -> Option<Vec<u8>> {
         return None;
     }
     // RFC 8941 §4.2.7: parsers should not fail when the "=" padding is missing.
-    let engine = base64::engine::GeneralPurpose::new(
+    const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
-    engine.decode(encoded).ok().filter(|der| !der.is_empty())
+    ENGINE.decode(encoded).ok().filter(|der| !der.is_empty())
 }
 
 /// The facts about a client certificate, or `None` if it cannot be read (then the request is
@@ -369,7 +369,7 @@ fn inspect(
     }
     let chain_verified = client_ca.is_some_and(|ca| ca.verifies(leaf, intermediates, now));
     Some(PresentedCertificate {
-        x5t_s256: warrant_jose::b64::encode(warrant_jose::crypto::sha256(leaf)),
+        x5t_s256: warrant_jose::x5t_s256(leaf),
         chain_verified,
         subject_dn,
         dns_sans,
@@ -412,7 +412,7 @@ fn attribute(atv: &AttributeTypeAndValue<'_>) -> Option<String> {
         return Some(format!("{short}={}", escape(&value)));
     }
     let der = atv.attr_value().to_der_vec().ok()?;
-    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = warrant_core::audit::chain::hex(&der);
     Some(format!("{}=#{hex}", short.unwrap_or(&oid)))
 }
 

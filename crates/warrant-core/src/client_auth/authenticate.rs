@@ -75,11 +75,6 @@ impl<'a> ClientAuth<'a> {
             ClientAuth::Certificate { .. } => AuthMethod::TlsClientAuth.as_str(),
         }
     }
-
-    /// Whether a refusal carries a `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2).
-    pub fn used_basic(&self) -> bool {
-        matches!(self, ClientAuth::Secret(s) if s.method == AuthMethod::ClientSecretBasic)
-    }
 }
 
 /// A client that proved itself.
@@ -174,7 +169,7 @@ impl Warrant {
             return Err(ClientFailure::Disabled);
         }
         Ok(Authenticated {
-            client: entry.clone(),
+            client: entry,
             method,
             certificate_thumbprint: Some(cert.x5t_s256.clone()),
         })
@@ -251,7 +246,7 @@ impl Warrant {
             return Err(fail(ClientFailure::Assertion("replayed")));
         }
         Ok(Authenticated {
-            client: entry.clone(),
+            client: entry,
             method: AuthMethod::PrivateKeyJwt,
             certificate_thumbprint: None,
         })

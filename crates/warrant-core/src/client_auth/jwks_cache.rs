@@ -176,23 +176,25 @@ fn parse(body: &[u8]) -> Result<Vec<PublicKey>, FetchError> {
         .into_iter()
         .filter_map(|v| serde_json::from_value::<Jwk>(v).ok())
         .filter(|jwk| jwk.use_.as_deref().is_none_or(|u| u == "sig"))
-        .flat_map(|jwk| rsa_without_alg(jwk).into_iter())
-        .filter_map(|jwk| PublicKey::from_jwk(&jwk).ok())
+        .filter_map(|jwk| public_keys(&jwk).ok())
+        .flatten()
         .collect())
 }
 
-/// An RSA key published without `alg` (common: many JWKS publishers omit it) stands for both
-/// RSA algorithms we accept, RS256 and PS256 — the same key, so neither can forge for the
-/// other; every other key is read as it is.
-pub(crate) fn rsa_without_alg(jwk: Jwk) -> Vec<Jwk> {
+/// The verification keys a client JWK stands for. An RSA key published without `alg` (common:
+/// many JWKS publishers omit it) stands for both RSA algorithms we accept, RS256 and PS256 —
+/// the same key, so neither can forge for the other; every other key is read as it is.
+pub(crate) fn public_keys(jwk: &Jwk) -> Result<Vec<PublicKey>, warrant_jose::JoseError> {
     if jwk.kty != "RSA" || jwk.alg.is_some() {
-        return vec![jwk];
+        return PublicKey::from_jwk(jwk).map(|k| vec![k]);
     }
     ["RS256", "PS256"]
         .into_iter()
-        .map(|alg| Jwk {
-            alg: Some(alg.into()),
-            ..jwk.clone()
+        .map(|alg| {
+            PublicKey::from_jwk(&Jwk {
+                alg: Some(alg.into()),
+                ..jwk.clone()
+            })
         })
         .collect()
 }

@@ -14,11 +14,21 @@ use crate::secret::ClientSecret;
 use crate::{Timestamp, Warrant};
 
 /// A client id and secret as presented (already form-decoded), and how they were presented.
-#[derive(Debug, Clone, Copy)]
+/// `Debug` names the method and client id, never the secret.
+#[derive(Clone, Copy)]
 pub struct SecretCredentials<'a> {
     pub method: AuthMethod,
     pub client_id: &'a str,
     pub secret: &'a str,
+}
+
+impl std::fmt::Debug for SecretCredentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretCredentials")
+            .field("method", &self.method)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A client-credentials token request, its parameters as sent.

@@ -11,8 +11,8 @@ use crate::scope::{Audience, ScopeSet};
 use crate::signing::TenantKeys;
 use crate::time::Timestamp;
 
-/// A signed access token and what the response reports about it.
-#[derive(Debug)]
+/// A signed access token and what the response reports about it. `Debug` never shows the
+/// token itself.
 pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: u64,
@@ -21,6 +21,18 @@ pub struct IssuedToken {
     pub audience: Audience,
     /// `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449 §5).
     pub token_type: &'static str,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("jti", &self.jti)
+            .field("audience", &self.audience)
+            .field("scope", &self.scope)
+            .field("expires_in", &self.expires_in)
+            .field("token_type", &self.token_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The confirmation a token carries (RFC 7800 `cnf`): the DPoP key's thumbprint (RFC 9449

@@ -15,6 +15,8 @@ use warrant_core::client_auth::{Authenticated, ClientAuth, PresentedCertificate}
 use warrant_core::grants::{ClientFailure, SecretCredentials, TokenError};
 use warrant_core::model::AuthMethod;
 
+use crate::tls::presented_certificate;
+
 use super::form::{Params, parse_basic};
 use crate::error::OAuthError;
 
@@ -296,7 +298,7 @@ pub(crate) async fn token_request(
     }
     let keys = super::tenant_keys(s, tenant)?;
     let params = read_form(&parts, body, what).await?;
-    let p = presented(&parts, &params, || client_certificate(&parts, s))?;
+    let p = presented(&parts, &params, || presented_certificate(&parts, s))?;
     let Authenticated { client, method, .. } = authenticate(s, &keys, &p).await?;
     let token = params
         .get("token")
@@ -321,13 +323,4 @@ pub(crate) fn post_only(what: &str) -> axum::response::Response {
     );
     e.allow = Some("POST");
     e.into_response()
-}
-
-/// The request's client certificate: from its TLS connection, or from a trusted proxy's
-/// `Client-Cert` header (RFC 9440); never from a header sent by anyone else.
-pub(crate) fn client_certificate(
-    parts: &Parts,
-    s: &crate::AppState,
-) -> Option<Arc<PresentedCertificate>> {
-    crate::tls::presented_certificate(parts, s)
 }

@@ -26,10 +26,9 @@ pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 /// `Ok(None)` when there is no `DPoP` header: whether that is allowed (an account that requires
 /// DPoP) is the caller's decision. More than one `DPoP` header, a value that is not visible
 /// ASCII or longer than 8 KiB, or a proof that fails a check is `invalid_dpop_proof` (400). When
-/// `require_nonce` is set and `nonce` is given, the proof must carry a nonce from `nonce`, and a
+/// `nonce` is given (nonces are required), the proof must carry a nonce from it, and a
 /// missing or expired one is `use_dpop_nonce` (400) with a fresh `DPoP-Nonce` header — as is
-/// every refusal then, so the client's retry needs no extra round trip. `require_nonce` without
-/// a key has nothing to check against and is ignored.
+/// every refusal then, so the client's retry needs no extra round trip.
 ///
 /// On success the caller must record [`DpopProof::replay_key`] until
 /// [`DpopProof::replay_until`] (see [`policy`]) and refuse a proof already recorded.
@@ -38,9 +37,7 @@ pub(crate) fn dpop_proof(
     htu: &str,
     now: Timestamp,
     nonce: Option<&NonceKey>,
-    require_nonce: bool,
 ) -> Result<Option<DpopProof>, OAuthError> {
-    let nonce = nonce.filter(|_| require_nonce);
     let mut values = parts.headers.get_all(DPOP).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -103,7 +100,7 @@ pub(crate) fn token_endpoint_proof(
         return Ok(None);
     }
     let htu = format!("{issuer}/token");
-    let Some(proof) = dpop_proof(parts, &htu, now, nonce, nonce.is_some())? else {
+    let Some(proof) = dpop_proof(parts, &htu, now, nonce)? else {
         return Ok(None);
     };
     Ok(Some(TokenProof {
@@ -196,16 +193,13 @@ mod tests {
 
     #[test]
     fn no_header_is_no_proof() {
-        assert_eq!(
-            dpop_proof(&parts(&[]), HTU, now(), None, false).unwrap(),
-            None
-        );
+        assert_eq!(dpop_proof(&parts(&[]), HTU, now(), None).unwrap(), None);
     }
 
     #[test]
     fn a_good_proof_gives_its_thumbprint() {
         let k = key();
-        let p = dpop_proof(&parts(&[&proof(&k, None)]), HTU, now(), None, false)
+        let p = dpop_proof(&parts(&[&proof(&k, None)]), HTU, now(), None)
             .unwrap()
             .unwrap();
         assert_eq!(p.jkt, k.kid());
@@ -220,7 +214,7 @@ mod tests {
     async fn two_headers_are_invalid() {
         let k = key();
         let one = proof(&k, None);
-        let e = dpop_proof(&parts(&[&one, &one]), HTU, now(), None, false).unwrap_err();
+        let e = dpop_proof(&parts(&[&one, &one]), HTU, now(), None).unwrap_err();
         let (status, nonce, body) = answer(e).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(nonce, None);
@@ -231,14 +225,14 @@ mod tests {
     fn oversized_and_bad_values_are_invalid() {
         let big = "a".repeat(MAX_PROOF_BYTES + 1);
         for bad in [big.as_str(), "", "not a proof"] {
-            let e = dpop_proof(&parts(&[bad]), HTU, now(), None, false).unwrap_err();
+            let e = dpop_proof(&parts(&[bad]), HTU, now(), None).unwrap_err();
             assert_eq!(e.code, "invalid_dpop_proof");
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
         }
         let mut p = parts(&[]);
         p.headers
             .insert(DPOP, HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap());
-        let e = dpop_proof(&p, HTU, now(), None, false).unwrap_err();
+        let e = dpop_proof(&p, HTU, now(), None).unwrap_err();
         assert_eq!(e.code, "invalid_dpop_proof");
     }
 
@@ -250,13 +244,12 @@ mod tests {
             "https://id.example.com/t/other/token",
             now(),
             None,
-            false,
         )
         .unwrap_err();
         assert_eq!(e.code, "invalid_dpop_proof");
         let mut get = parts(&[&proof(&k, None)]);
         get.method = axum::http::Method::GET;
-        let e = dpop_proof(&get, HTU, now(), None, false).unwrap_err();
+        let e = dpop_proof(&get, HTU, now(), None).unwrap_err();
         assert_eq!(e.description, DpopFailure::Method.to_string());
     }
 
@@ -265,8 +258,7 @@ mod tests {
         let nonces = NonceKey::new(&[3u8; 32]);
         let k = key();
         // required, missing: use_dpop_nonce with a nonce to retry with
-        let e =
-            dpop_proof(&parts(&[&proof(&k, None)]), HTU, now(), Some(&nonces), true).unwrap_err();
+        let e = dpop_proof(&parts(&[&proof(&k, None)]), HTU, now(), Some(&nonces)).unwrap_err();
         let (status, nonce, body) = answer(e).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"], "use_dpop_nonce");
@@ -274,7 +266,7 @@ mod tests {
         // the retry with it passes
         let retry = parts(&[&proof(&k, Some(&nonce))]);
         assert!(
-            dpop_proof(&retry, HTU, now(), Some(&nonces), true)
+            dpop_proof(&retry, HTU, now(), Some(&nonces))
                 .unwrap()
                 .is_some()
         );
@@ -282,23 +274,17 @@ mod tests {
         // with the current nonce
         let old = nonces.issue(now().plus_secs(-180));
         let stale = parts(&[&proof(&k, Some(&old))]);
-        let e = dpop_proof(&stale, HTU, now(), Some(&nonces), true).unwrap_err();
+        let e = dpop_proof(&stale, HTU, now(), Some(&nonces)).unwrap_err();
         assert_eq!(e.code, "use_dpop_nonce");
         assert_eq!(e.dpop_nonce, Some(nonces.issue(now())));
         // other refusals carry a nonce too when nonces are in use, but keep their code
-        let e = dpop_proof(&parts(&["x.y.z"]), HTU, now(), Some(&nonces), true).unwrap_err();
+        let e = dpop_proof(&parts(&["x.y.z"]), HTU, now(), Some(&nonces)).unwrap_err();
         assert_eq!(e.code, "invalid_dpop_proof");
         assert!(e.dpop_nonce.is_some());
         // not required: no nonce asked for, none sent back
-        let ok = dpop_proof(
-            &parts(&[&proof(&k, None)]),
-            HTU,
-            now(),
-            Some(&nonces),
-            false,
-        );
+        let ok = dpop_proof(&parts(&[&proof(&k, None)]), HTU, now(), None);
         assert!(ok.unwrap().is_some());
-        let e = dpop_proof(&parts(&["x.y.z"]), HTU, now(), Some(&nonces), false).unwrap_err();
+        let e = dpop_proof(&parts(&["x.y.z"]), HTU, now(), None).unwrap_err();
         assert!(e.dpop_nonce.is_none());
     }
 

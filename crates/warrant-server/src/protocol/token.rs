@@ -20,12 +20,12 @@ use warrant_core::grants::{ClientCredentials, DpopBinding, TokenError};
 use warrant_proto::oauth::TokenResponse;
 
 use super::client_auth::{
-    client_certificate, failed_authentication, invalid_client, post_only, presented, read_form,
-    truncate,
+    failed_authentication, invalid_client, post_only, presented, read_form, truncate,
 };
 use crate::AppState;
 use crate::client_addr::client_ip;
 use crate::error::{OAuthError, no_store};
+use crate::tls::presented_certificate;
 
 pub use super::client_auth::MAX_BODY;
 
@@ -107,8 +107,10 @@ async fn handle(
     }
     let keys = super::tenant_keys(s, tenant).map_err(|e| Refusal(e, "unknown_tenant"))?;
     let params = read_form(parts, body, "token endpoint").await?;
-    let presented = presented(parts, &params, || client_certificate(parts, s))?;
+    let presented = presented(parts, &params, || presented_certificate(parts, s))?;
     seen.method = Some(presented.method_name());
+    // Read once (for an assertion without `client_id` it is decoded from the JWT).
+    let client_id = presented.client_id();
     // RFC 9449: a DPoP proof, if sent, is checked before anything is issued; its `jti` is
     // recorded once the client is authenticated.
     let nonces = s.dpop_require_nonce.then(|| s.warrant.dpop_nonce_key());
@@ -139,7 +141,6 @@ async fn handle(
             .all("resource")
             .chain(params.all("audience"))
             .collect();
-        let client_id = presented.client_id();
         let request = ClientCredentials {
             keys: &keys,
             auth: presented.auth(),
@@ -219,7 +220,7 @@ async fn handle(
     }
     .await;
     if result.is_err() {
-        seen.client_id = Some(truncate(&presented.client_id()));
+        seen.client_id = Some(truncate(&client_id));
     }
     result
 }
