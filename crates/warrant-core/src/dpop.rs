@@ -268,8 +268,7 @@ pub fn check_proof(proof: &str, policy: &DpopPolicy<'_>) -> Result<DpopProof, Dp
 /// `dpop+jwt`, compared as a media type: case-insensitively, with or without `application/`
 /// (RFC 7515 §4.1.9).
 fn is_dpop_typ(typ: &str) -> bool {
-    let t = typ.to_ascii_lowercase();
-    t.strip_prefix("application/").unwrap_or(&t) == PROOF_TYP
+    warrant_jose::typ_matches(typ, PROOF_TYP)
 }
 
 fn str_claim<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> {

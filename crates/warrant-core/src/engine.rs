@@ -221,17 +221,16 @@ impl Warrant {
             let mut found = crate::signing::HsmSigners::default();
             for (tenant, kid, module, label, alg) in wanted {
                 let key = match &hsm {
-                    None => Err(format!("no HSM module {module:?} is configured")),
-                    Some(h) if !h.has_module(&module) => {
-                        Err(format!("no HSM module {module:?} is configured"))
+                    Some(h) if h.has_module(&module) => {
+                        h.key(&module, &label, alg).and_then(|k| {
+                            if k.kid() == kid {
+                                Ok(k)
+                            } else {
+                                Err(format!("the key labelled {label:?} is not the key {kid}"))
+                            }
+                        })
                     }
-                    Some(h) => h.key(&module, &label, alg).and_then(|k| {
-                        if k.kid() == kid {
-                            Ok(k)
-                        } else {
-                            Err(format!("the key labelled {label:?} is not the key {kid}"))
-                        }
-                    }),
+                    _ => Err(format!("no HSM module {module:?} is configured")),
                 };
                 match key {
                     Ok(k) => {

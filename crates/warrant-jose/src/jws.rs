@@ -42,11 +42,14 @@ pub struct VerifiedJws {
 }
 
 /// Compares a JOSE `typ` with the expected media type, case-insensitively and with or without
-/// the `application/` prefix (RFC 7515 §4.1.9).
-fn typ_matches(actual: &str, expected: &str) -> bool {
-    let actual = actual.to_ascii_lowercase();
-    let actual = actual.strip_prefix("application/").unwrap_or(&actual);
-    actual == expected.to_ascii_lowercase()
+/// the `application/` prefix (RFC 7515 §4.1.9). Allocates nothing.
+pub fn typ_matches(actual: &str, expected: &str) -> bool {
+    const PREFIX: &str = "application/";
+    let actual = match actual.get(..PREFIX.len()) {
+        Some(p) if p.eq_ignore_ascii_case(PREFIX) => &actual[PREFIX.len()..],
+        _ => actual,
+    };
+    actual.eq_ignore_ascii_case(expected)
 }
 
 /// A compact JWS split and its header read, its signature not yet checked: what every

@@ -22,7 +22,9 @@ mod select;
 pub use embedded::{EmbeddedError, EmbeddedJws, sign_with_embedded_jwk, verify_with_embedded_jwk};
 pub use error::JoseError;
 pub use jwk::{Jwk, JwkSet};
-pub use jws::{Header, JwsSigner, RawSigner, VerifiedJws, sign_compact, verify_compact};
+pub use jws::{
+    Header, JwsSigner, RawSigner, VerifiedJws, sign_compact, typ_matches, verify_compact,
+};
 pub use keys::{Algorithm, PublicKey, SigningKey};
 pub use select::{MAX_KEYS_TRIED, verify_compact_any_key};
 

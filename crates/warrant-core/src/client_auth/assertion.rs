@@ -184,9 +184,8 @@ pub fn check_assertion(
 /// `typ`, compared case-insensitively with or without `application/` (RFC 7515 §4.1.9):
 /// `JWT`, or `client-authentication+jwt` (rfc7523bis §5).
 fn typ_accepted(typ: &str) -> bool {
-    let typ = typ.to_ascii_lowercase();
-    let typ = typ.strip_prefix("application/").unwrap_or(&typ);
-    typ == "jwt" || typ == "client-authentication+jwt"
+    warrant_jose::typ_matches(typ, "jwt")
+        || warrant_jose::typ_matches(typ, "client-authentication+jwt")
 }
 
 fn from_jose(e: JoseError) -> AssertionFailure {
