@@ -195,11 +195,9 @@ fn assertion_seeds(keys: &[SigningKey]) {
 /// dpop_proof: claims for the target to sign (bit 0 set) and whole proofs (bit 0 clear), each
 /// accepted as the target sets things up.
 fn dpop_seeds(keys: &[SigningKey]) {
-    use warrant_core::Timestamp;
-    use warrant_core::dpop::{DpopPolicy, NonceKey, check_proof};
+    use warrant_jose::dpop::{DpopPolicy, NonceKey, check_proof};
 
-    let now = Timestamp::from_secs(NOW);
-    let nonce = NonceKey::new(&[7; 32]).issue(now);
+    let nonce = NonceKey::new(&[7; 32]).issue(NOW);
     let ath = b64::encode(warrant_jose::crypto::sha256(b"at-fuzz"));
     seed("dpop_proof", "signed", flagged(0x01, DPOP_CLAIMS));
     // nonce required and ath checked
@@ -211,7 +209,7 @@ fn dpop_seeds(keys: &[SigningKey]) {
     let odd = r#"{"jti":"p3","htm":"POST","htu":"HTTPS://Warrant.TEST:443/t/acme/token?q=1#f","iat":1699999990.25}"#;
     seed("dpop_proof", "signed-es256-htu", flagged(0x09, odd));
 
-    let policy = DpopPolicy::token_endpoint(TOKEN_ENDPOINT, now);
+    let policy = DpopPolicy::token_endpoint(TOKEN_ENDPOINT, NOW);
     for k in [&keys[1], &keys[2]] {
         let proof = sign_with_embedded_jwk(k, "dpop+jwt", DPOP_CLAIMS).unwrap();
         check_proof(&proof, &policy).unwrap();

@@ -13,7 +13,6 @@ pub mod audit;
 mod bootstrap;
 pub mod client_auth;
 mod directory;
-pub mod dpop;
 mod engine;
 pub mod grants;
 pub mod hsm;
@@ -43,6 +42,10 @@ pub use signing::TenantKeys;
 pub use store::{Change, ChangeFeed, KeyTimes, MigrationState, Snapshot, Store, StoreError};
 pub use time::{Clock, SystemClock, Timestamp};
 pub use token_check::{Inactive, OwnToken};
+
+// DPoP proof checking lives in warrant-jose so that crates without the domain (a resource server)
+// share it; `warrant_core::dpop` keeps naming it.
+pub use warrant_jose::dpop;
 
 /// Errors of start-up and background work (not of a request: those have their own enums,
 /// [`grants::TokenError`] and [`admin::AdminError`]).

@@ -12,6 +12,7 @@
 pub mod b64;
 pub mod crypto;
 pub mod dangerous;
+pub mod dpop;
 mod embedded;
 mod error;
 mod jwk;

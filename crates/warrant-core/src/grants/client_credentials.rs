@@ -55,7 +55,7 @@ pub struct DpopBinding<'a> {
     pub jkt: &'a str,
     /// [`crate::dpop::DpopProof::replay_key`].
     pub replay_key: &'a str,
-    /// [`crate::dpop::DpopProof::replay_until`].
+    /// [`crate::dpop::DpopProof::replay_until`] (NumericDate seconds), as a [`Timestamp`].
     pub until: Timestamp,
 }
 

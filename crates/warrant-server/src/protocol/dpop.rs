@@ -1,6 +1,7 @@
 //! The HTTP side of DPoP (RFC 9449): the `DPoP` request header, the `invalid_dpop_proof` and
 //! `use_dpop_nonce` answers, and the `DPoP-Nonce` response header. The proof's checks are in
-//! `warrant_core::dpop`; replay (single-use `jti`) is recorded by the caller through the store.
+//! `warrant_jose::dpop` (re-exported as `warrant_core::dpop`); replay (single-use `jti`) is
+//! recorded by the caller through the store.
 //!
 //! A proof is never logged, not even in part: it is a bearer of the client's key binding for
 //! as long as it is fresh.
@@ -66,7 +67,7 @@ pub(crate) fn dpop_proof(
             now,
         ));
     };
-    let accepts = |n: &str| nonce.is_some_and(|k| k.accepts(n, now));
+    let accepts = |n: &str| nonce.is_some_and(|k| k.accepts(n, now.secs()));
     let mut policy = policy(parts.method.as_str(), htu, now);
     if nonce.is_some() {
         policy.expected_nonce = Some(&accepts);
@@ -105,7 +106,7 @@ pub(crate) fn token_endpoint_proof(
     };
     Ok(Some(TokenProof {
         replay_key: proof.replay_key(),
-        until: proof.replay_until(&policy(parts.method.as_str(), &htu, now)),
+        until: Timestamp::from_secs(proof.replay_until(&policy(parts.method.as_str(), &htu, now))),
         jkt: proof.jkt,
     }))
 }
@@ -116,7 +117,7 @@ pub(crate) fn token_endpoint_proof(
 pub(crate) fn policy<'a>(method: &'a str, htu: &'a str, now: Timestamp) -> DpopPolicy<'a> {
     DpopPolicy {
         htm: method,
-        ..DpopPolicy::token_endpoint(htu, now)
+        ..DpopPolicy::token_endpoint(htu, now.secs())
     }
 }
 
@@ -128,14 +129,14 @@ fn refusal(
     now: Timestamp,
 ) -> OAuthError {
     let mut e = OAuthError::new(StatusCode::BAD_REQUEST, failure.error_code(), description);
-    e.dpop_nonce = nonce.map(|k| k.issue(now));
+    e.dpop_nonce = nonce.map(|k| k.issue(now.secs()));
     e
 }
 
 /// Adds a fresh `DPoP-Nonce` to a successful response (RFC 9449 §8.2: the server may rotate the
 /// nonce on any response), so a client never needs an error to learn the next one.
 pub(crate) fn attach_nonce(resp: &mut Response, nonce: &NonceKey, now: Timestamp) {
-    if let Ok(v) = HeaderValue::from_str(&nonce.issue(now)) {
+    if let Ok(v) = HeaderValue::from_str(&nonce.issue(now.secs())) {
         resp.headers_mut().insert(DPOP_NONCE, v);
     }
 }
@@ -204,10 +205,7 @@ mod tests {
             .unwrap();
         assert_eq!(p.jkt, k.kid());
         assert_eq!(p.jti, "j1");
-        assert_eq!(
-            p.replay_until(&policy("POST", HTU, now())),
-            now().plus_secs(70)
-        );
+        assert_eq!(p.replay_until(&policy("POST", HTU, now())), NOW + 70);
     }
 
     #[tokio::test]
@@ -272,11 +270,11 @@ mod tests {
         );
         // an expired nonce (issued three minutes ago) in a fresh proof: use_dpop_nonce again,
         // with the current nonce
-        let old = nonces.issue(now().plus_secs(-180));
+        let old = nonces.issue(NOW - 180);
         let stale = parts(&[&proof(&k, Some(&old))]);
         let e = dpop_proof(&stale, HTU, now(), Some(&nonces)).unwrap_err();
         assert_eq!(e.code, "use_dpop_nonce");
-        assert_eq!(e.dpop_nonce, Some(nonces.issue(now())));
+        assert_eq!(e.dpop_nonce, Some(nonces.issue(NOW)));
         // other refusals carry a nonce too when nonces are in use, but keep their code
         let e = dpop_proof(&parts(&["x.y.z"]), HTU, now(), Some(&nonces)).unwrap_err();
         assert_eq!(e.code, "invalid_dpop_proof");
@@ -294,6 +292,6 @@ mod tests {
         let mut resp = StatusCode::OK.into_response();
         attach_nonce(&mut resp, &nonces, now());
         let sent = resp.headers()[DPOP_NONCE].to_str().unwrap();
-        assert!(nonces.accepts(sent, now()));
+        assert!(nonces.accepts(sent, NOW));
     }
 }

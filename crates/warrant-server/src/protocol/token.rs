@@ -187,7 +187,7 @@ async fn handle(
                 if reason == "invalid_dpop_proof"
                     && let Some(n) = nonces
                 {
-                    err.dpop_nonce = Some(n.issue(now));
+                    err.dpop_nonce = Some(n.issue(now.secs()));
                 }
                 return Err(Refusal(err, reason));
             }

@@ -13,13 +13,13 @@
 //! replica that shares the key issues and accepts the same nonces, and nothing is stored. The
 //! price is that a nonce is not single use — it only bounds how long ago a proof could have been
 //! made, which is what RFC 9449 §8 asks of it; single use is the `jti`'s job.
+//!
+//! Times are JWT NumericDates: whole seconds since the Unix epoch, as `i64`.
 //! See docs/dpop.md.
 
+use crate::crypto::{HmacKey, constant_time_eq, sha256};
+use crate::{EmbeddedError, b64, verify_with_embedded_jwk};
 use serde_json::{Map, Value};
-use warrant_jose::crypto::{HmacKey, constant_time_eq, sha256};
-use warrant_jose::{EmbeddedError, b64, verify_with_embedded_jwk};
-
-use crate::Timestamp;
 
 /// The JOSE `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const PROOF_TYP: &str = "dpop+jwt";
@@ -46,13 +46,14 @@ pub struct DpopPolicy<'a> {
     /// The request's URL as the server publishes it (`{issuer}/token`), compared with `htu`
     /// after normalisation (RFC 9449 §4.3 step 9).
     pub htu: &'a str,
-    pub now: Timestamp,
+    /// The current time, NumericDate seconds.
+    pub now: i64,
     /// `iat` may be at most this many seconds in the past ([`DEFAULT_MAX_AGE_SECS`]).
     pub max_age_secs: i64,
     /// `iat` may be at most this many seconds in the future ([`DEFAULT_SKEW_SECS`]).
     pub skew_secs: i64,
     /// When set, the proof must carry a `nonce` this accepts (usually
-    /// `|n| nonce_key.accepts(n, now)`); when unset, a `nonce` claim is ignored.
+    /// `|n| nonce_key.accepts(n, now_secs)`); when unset, a `nonce` claim is ignored.
     pub expected_nonce: Option<&'a dyn Fn(&str) -> bool>,
     /// The access token the request presents (at a resource server): the proof's `ath` must be
     /// its hash. `None` at the token endpoint, where `ath` is ignored.
@@ -61,11 +62,11 @@ pub struct DpopPolicy<'a> {
 
 impl<'a> DpopPolicy<'a> {
     /// The token endpoint's policy: `POST` to `htu`, default age and skew, no nonce, no `ath`.
-    pub fn token_endpoint(htu: &'a str, now: Timestamp) -> Self {
+    pub fn token_endpoint(htu: &'a str, now_secs: i64) -> Self {
         Self {
             htm: "POST",
             htu,
-            now,
+            now: now_secs,
             max_age_secs: DEFAULT_MAX_AGE_SECS,
             skew_secs: DEFAULT_SKEW_SECS,
             expected_nonce: None,
@@ -104,13 +105,12 @@ pub struct DpopProof {
 }
 
 impl DpopProof {
-    /// Until when the `jti` must be remembered: after it, the proof is too old to be accepted.
-    pub fn replay_until(&self, policy: &DpopPolicy<'_>) -> Timestamp {
-        Timestamp::from_secs(
-            self.iat
-                .saturating_add(policy.max_age_secs)
-                .saturating_add(policy.skew_secs),
-        )
+    /// Until when the `jti` must be remembered, NumericDate seconds: after it, the proof is too
+    /// old to be accepted.
+    pub fn replay_until(&self, policy: &DpopPolicy<'_>) -> i64 {
+        self.iat
+            .saturating_add(policy.max_age_secs)
+            .saturating_add(policy.skew_secs)
     }
 
     /// A fixed-length replay-cache key: base64url(SHA-256(jkt ‖ NUL ‖ jti)). Scoping the `jti` by
@@ -241,7 +241,7 @@ pub fn check_proof(proof: &str, policy: &DpopPolicy<'_>) -> Result<DpopProof, Dp
         return Err(DpopFailure::Url);
     }
     let iat = numeric_date(claims.get("iat")).ok_or(DpopFailure::IatMissing)?;
-    let now = policy.now.secs();
+    let now = policy.now;
     if iat < now.saturating_sub(policy.max_age_secs) {
         return Err(DpopFailure::Stale);
     }
@@ -268,7 +268,7 @@ pub fn check_proof(proof: &str, policy: &DpopPolicy<'_>) -> Result<DpopProof, Dp
 /// `dpop+jwt`, compared as a media type: case-insensitively, with or without `application/`
 /// (RFC 7515 §4.1.9).
 fn is_dpop_typ(typ: &str) -> bool {
-    warrant_jose::typ_matches(typ, PROOF_TYP)
+    crate::typ_matches(typ, PROOF_TYP)
 }
 
 fn str_claim<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> {
@@ -290,7 +290,7 @@ fn numeric_date(v: Option<&Value>) -> Option<i64> {
 /// and fragment dropped, scheme and host lowercased, the scheme's default port dropped, an empty
 /// path made `/`, percent-encoding hex digits uppercased. Only `http` and `https` URLs with no
 /// userinfo have one. Dot segments are not resolved: a client has no reason to send them.
-fn normalize_htu(url: &str) -> Option<String> {
+pub fn normalize_htu(url: &str) -> Option<String> {
     let url = url.split(['#', '?']).next()?;
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
@@ -363,13 +363,13 @@ impl NonceKey {
         Self(HmacKey::new(key))
     }
 
-    /// A nonce for the current bucket.
-    pub fn issue(&self, now: Timestamp) -> String {
-        self.for_bucket(bucket(now))
+    /// A nonce for the current bucket (`now_secs`: NumericDate seconds).
+    pub fn issue(&self, now_secs: i64) -> String {
+        self.for_bucket(bucket(now_secs))
     }
 
     /// Whether `nonce` was issued by this key in the current or the previous bucket.
-    pub fn accepts(&self, nonce: &str, now: Timestamp) -> bool {
+    pub fn accepts(&self, nonce: &str, now_secs: i64) -> bool {
         // 8 + 32 bytes is 54 base64url characters: anything else is not ours.
         if nonce.len() != 54 {
             return false;
@@ -381,7 +381,7 @@ impl NonceKey {
             return false;
         };
         let sent = i64::from_be_bytes(*b);
-        let current = bucket(now);
+        let current = bucket(now_secs);
         if sent != current && sent != current.saturating_sub(1) {
             return false;
         }
@@ -403,8 +403,8 @@ impl std::fmt::Debug for NonceKey {
     }
 }
 
-fn bucket(now: Timestamp) -> i64 {
-    now.secs().div_euclid(NONCE_BUCKET_SECS)
+fn bucket(now_secs: i64) -> i64 {
+    now_secs.div_euclid(NONCE_BUCKET_SECS)
 }
 
 #[cfg(test)]
