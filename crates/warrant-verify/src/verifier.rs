@@ -1,0 +1,639 @@
+//! [`Verifier`]: the per-issuer key caches and revocation feeds, a cache of verified tokens, and
+//! the per-request checks (audience, scopes, claims, sender binding, revocation).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use warrant_jose::crypto::sha256;
+use warrant_jose::dpop::{DpopFailure, DpopPolicy, MAX_PROOF_BYTES, check_proof};
+
+use crate::clock::{Clock, SystemClock};
+use crate::denial::{Denial, DenialKind, Scheme};
+use crate::feed::{FeedCredentials, Follower, Revocations};
+use crate::fetch::{DEFAULT_TIMEOUT, HttpOptions, HttpSetupError, allowed_url, client};
+use crate::jwks::IssuerKeys;
+use crate::token::{Binding, TokenFailure, VerifiedToken, unverified_issuer, verify_token};
+
+/// One issuer whose tokens are accepted.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    /// The exact `iss` (for Warrant, `{public_url}/t/{tenant}`).
+    pub issuer: String,
+    /// Where its keys are; by default found by OIDC discovery from the issuer.
+    pub jwks_uri: Option<String>,
+    /// The revocation feed's credentials. `None` turns revocation checking off for this issuer
+    /// (tokens revoked at the issuer then stay valid here until they expire).
+    pub feed: Option<FeedCredentials>,
+}
+
+/// Everything a [`Verifier`] is built from.
+#[derive(Clone)]
+pub struct VerifierConfig {
+    pub issuers: Vec<IssuerConfig>,
+    /// Tolerated clock skew on `exp`, `nbf` and `iat`, seconds (default 30, at most 300).
+    pub leeway_secs: i64,
+    /// Refuse every token of an issuer (503) once its feed has not been heard from for this
+    /// long (default 60 s).
+    pub stale_feed_limit: Duration,
+    /// An upper bound on the lifetime of the tokens accepted (for forgetting old watermarks;
+    /// default 24 h).
+    pub max_token_lifetime: Duration,
+    /// How many verified tokens are kept (default 100 000).
+    pub cache_capacity: usize,
+    pub http: HttpOptions,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl VerifierConfig {
+    /// Defaults for these issuers.
+    pub fn new(issuers: Vec<IssuerConfig>) -> Self {
+        Self {
+            issuers,
+            leeway_secs: 30,
+            stale_feed_limit: Duration::from_secs(60),
+            max_token_lifetime: Duration::from_secs(24 * 3600),
+            cache_capacity: 100_000,
+            http: HttpOptions::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for VerifierConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierConfig")
+            .field("issuers", &self.issuers)
+            .field("leeway_secs", &self.leeway_secs)
+            .field("stale_feed_limit", &self.stale_feed_limit)
+            .field("cache_capacity", &self.cache_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no issuer is configured")]
+    NoIssuer,
+    #[error("issuer {0}: only https URLs (or http to loopback) are accepted")]
+    IssuerUrl(String),
+    #[error("issuer {0} is configured twice")]
+    Duplicate(String),
+    #[error(transparent)]
+    Http(#[from] HttpSetupError),
+}
+
+/// What a resource requires of a token, beyond being valid.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Requirement {
+    /// The token's `aud` must hold one of these. Required: an empty list accepts nothing.
+    pub audiences: Vec<String>,
+    /// Every one of these scopes.
+    pub scopes_all: Vec<String>,
+    /// At least one of these scopes (ignored when empty).
+    pub scopes_any: Vec<String>,
+    /// Every condition must hold.
+    pub claims: Vec<ClaimCondition>,
+}
+
+/// A claim (dotted path for nested claims) whose value must be one of `one_of` (JSON values,
+/// compared exactly; a string pattern ending in `*` matches by prefix).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimCondition {
+    pub claim: String,
+    pub one_of: Vec<Value>,
+}
+
+impl ClaimCondition {
+    fn holds(&self, t: &VerifiedToken) -> bool {
+        let Some(v) = t.claim(&self.claim) else {
+            return false;
+        };
+        self.one_of.iter().any(|want| match (want, v) {
+            (Value::String(p), Value::String(s)) => match p.strip_suffix('*') {
+                Some(prefix) => s.starts_with(prefix),
+                None => p == s,
+            },
+            _ => want == v,
+        })
+    }
+}
+
+/// The request as the checks see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// The method, for DPoP's `htm`.
+    pub method: &'a str,
+    /// The URL the client addressed (scheme, host, path), for DPoP's `htu`.
+    pub url: &'a str,
+    pub headers: &'a HeaderMap,
+    /// The DER client certificate of the connection, when there was one (for `cnf.x5t#S256`).
+    pub client_certificate: Option<&'a [u8]>,
+}
+
+/// A DER client certificate, as a request extension: what a TLS acceptor in front of the
+/// [`crate::VerifyLayer`] inserts so that certificate-bound tokens can be checked.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub Arc<Vec<u8>>);
+
+/// A verified request's identity, as the layer puts it in request extensions.
+pub type Verified = Arc<VerifiedToken>;
+
+/// The state of one issuer, for metrics and readiness.
+#[derive(Debug, Clone)]
+pub struct IssuerStatus {
+    pub issuer: String,
+    pub keys: usize,
+    /// Since the keys were last fetched; `None` before the first fetch.
+    pub keys_age: Option<Duration>,
+    /// Whether the feed is followed.
+    pub feed: bool,
+    /// Since the feed was last heard from; `None` before the first snapshot.
+    pub feed_lag: Option<Duration>,
+    pub revoked_jtis: usize,
+    pub watermarks: usize,
+}
+
+struct Issuer {
+    keys: Arc<IssuerKeys>,
+    revocations: Option<Arc<Revocations>>,
+}
+
+struct Inner {
+    issuers: HashMap<String, Issuer>,
+    cache: TokenCache,
+    replay: ReplayCache,
+    leeway: i64,
+    stale_limit: Duration,
+    clock: Arc<dyn Clock>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Verifies Warrant access tokens. Cheap to clone; background tasks (key refresh, feed) stop
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuers", &self.inner.issuers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Starts following every issuer's keys and feed (call within a tokio runtime). Returns at
+    /// once: until an issuer's keys and first snapshot arrive, its tokens get `503`
+    /// ([`Self::wait_ready`] waits for them).
+    pub fn start(config: VerifierConfig) -> Result<Self, ConfigError> {
+        if config.issuers.is_empty() {
+            return Err(ConfigError::NoIssuer);
+        }
+        let http = client(&config.http)?;
+        let timeout = config.http.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let mut issuers = HashMap::new();
+        let mut tasks = Vec::new();
+        for ic in &config.issuers {
+            if !allowed_url(&ic.issuer) || ic.jwks_uri.as_deref().is_some_and(|u| !allowed_url(u))
+            {
+                return Err(ConfigError::IssuerUrl(ic.issuer.clone()));
+            }
+            if issuers.contains_key(&ic.issuer) {
+                return Err(ConfigError::Duplicate(ic.issuer.clone()));
+            }
+            let keys = Arc::new(IssuerKeys::new(
+                ic.issuer.clone(),
+                ic.jwks_uri.clone(),
+                http.clone(),
+                timeout,
+            ));
+            tasks.push(tokio::spawn(refresh_keys(keys.clone(), ic.issuer.clone())));
+            let revocations = ic.feed.clone().map(|credentials| {
+                let state = Arc::new(Revocations::default());
+                let follower = Follower {
+                    issuer: ic.issuer.clone(),
+                    credentials,
+                    client: http.clone(),
+                    timeout,
+                    state: state.clone(),
+                    clock: config.clock.clone(),
+                    max_token_lifetime: config.max_token_lifetime.as_secs() as i64,
+                };
+                tasks.push(tokio::spawn(follower.run()));
+                state
+            });
+            issuers.insert(ic.issuer.clone(), Issuer { keys, revocations });
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                issuers,
+                cache: TokenCache::new(config.cache_capacity),
+                replay: ReplayCache::default(),
+                leeway: config.leeway_secs.clamp(0, crate::token::MAX_LEEWAY_SECS),
+                stale_limit: config.stale_feed_limit,
+                clock: config.clock,
+                tasks,
+            }),
+        })
+    }
+
+    /// Waits (at most `timeout`) until every issuer has keys and, where followed, a first
+    /// revocation snapshot. Returns whether they all do.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.is_ready() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether every issuer has keys and a fresh enough feed.
+    pub fn is_ready(&self) -> bool {
+        self.inner.issuers.values().all(|i| {
+            !i.keys.current().keys.is_empty()
+                && i.revocations.as_ref().is_none_or(|r| {
+                    r.since_contact()
+                        .is_some_and(|d| d <= self.inner.stale_limit)
+                })
+        })
+    }
+
+    /// Each issuer's keys and feed.
+    pub fn status(&self) -> Vec<IssuerStatus> {
+        let mut out: Vec<IssuerStatus> = self
+            .inner
+            .issuers
+            .iter()
+            .map(|(name, i)| {
+                let keys = i.keys.current();
+                let (revoked_jtis, watermarks) = i.revocations.as_ref().map_or((0, 0), |r| r.len());
+                IssuerStatus {
+                    issuer: name.clone(),
+                    keys: keys.keys.len(),
+                    keys_age: keys.fetched.map(|t| t.elapsed()),
+                    feed: i.revocations.is_some(),
+                    feed_lag: i.revocations.as_ref().and_then(|r| r.since_contact()),
+                    revoked_jtis,
+                    watermarks,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        out
+    }
+
+    /// Checks one request against `rule`: the token (from `Authorization: Bearer` or
+    /// `Authorization: DPoP`), then revocation, sender binding, audience, claims and scopes.
+    pub async fn check(&self, req: &Presented<'_>, rule: &Requirement) -> Result<Verified, Denial> {
+        let (scheme, token) = credential(req.headers)?;
+        let now = self.inner.clock.now_secs();
+        let verified = self.verified(token, scheme, now).await?;
+        let issuer = self
+            .inner
+            .issuers
+            .get(&verified.iss)
+            .ok_or_else(|| Denial::token(TokenFailure::Issuer, scheme))?;
+        if now >= verified.exp.saturating_add(self.inner.leeway) {
+            return Err(Denial::token(TokenFailure::Expired, scheme));
+        }
+        if let Some(r) = &issuer.revocations {
+            match r.since_contact() {
+                Some(d) if d <= self.inner.stale_limit => {}
+                _ => {
+                    return Err(Denial::unavailable(
+                        "feed_stale",
+                        "revocation state is not current; try again later",
+                    ));
+                }
+            }
+            if r.is_revoked(&verified) {
+                return Err(Denial::token(TokenFailure::Revoked, scheme));
+            }
+        }
+        self.check_binding(req, &verified, scheme, token, now)?;
+        if !verified.aud.iter().any(|a| rule.audiences.contains(a)) {
+            return Err(Denial::token(TokenFailure::Audience, scheme));
+        }
+        if !rule.claims.iter().all(|c| c.holds(&verified)) {
+            return Err(Denial::new(
+                DenialKind::InsufficientScope,
+                scheme,
+                "claims",
+                "the token's claims do not allow this request",
+            ));
+        }
+        let has_all = rule.scopes_all.iter().all(|s| verified.has_scope(s));
+        let has_any = rule.scopes_any.is_empty() || rule.scopes_any.iter().any(|s| verified.has_scope(s));
+        if !has_all || !has_any {
+            let mut d = Denial::new(
+                DenialKind::InsufficientScope,
+                scheme,
+                "scope",
+                "the token lacks a scope this request needs",
+            );
+            d.scope = Some(if !has_all {
+                rule.scopes_all.join(" ")
+            } else {
+                rule.scopes_any.join(" ")
+            });
+            return Err(d);
+        }
+        Ok(verified)
+    }
+
+    /// The token verified (signature, `typ`, `iss`, time, required claims), from the cache
+    /// when this exact token was verified before and its key is still published.
+    async fn verified(&self, token: &str, scheme: Scheme, now: i64) -> Result<Verified, Denial> {
+        let key = sha256(token.as_bytes());
+        if let Some(hit) = self.inner.cache.get(&key) {
+            let still_published = self
+                .inner
+                .issuers
+                .get(&hit.iss)
+                .is_some_and(|i| i.keys.current().has_kid(&hit.kid));
+            if still_published {
+                return Ok(hit);
+            }
+            self.inner.cache.remove(&key);
+        }
+        let iss = unverified_issuer(token).map_err(|f| Denial::token(f, scheme))?;
+        let issuer = self
+            .inner
+            .issuers
+            .get(&iss)
+            .ok_or_else(|| Denial::token(TokenFailure::Issuer, scheme))?;
+        let mut keys = issuer.keys.current();
+        if keys.fetched.is_none() {
+            let _ = issuer.keys.refresh().await;
+            keys = issuer.keys.current();
+            if keys.fetched.is_none() {
+                return Err(Denial::unavailable(
+                    "keys_unavailable",
+                    "the issuer's keys are not available yet; try again later",
+                ));
+            }
+        }
+        let mut result = verify_token(token, &iss, &keys.keys, now, self.inner.leeway);
+        if result.as_ref().err() == Some(&TokenFailure::UnknownKey) {
+            if let Some(kid) = header_kid(token) {
+                if issuer.keys.refresh_for_kid(&kid).await {
+                    keys = issuer.keys.current();
+                    result = verify_token(token, &iss, &keys.keys, now, self.inner.leeway);
+                }
+            }
+        }
+        let verified = Arc::new(result.map_err(|f| Denial::token(f, scheme))?);
+        self.inner.cache.insert(key, verified.clone(), now);
+        Ok(verified)
+    }
+
+    fn check_binding(
+        &self,
+        req: &Presented<'_>,
+        t: &VerifiedToken,
+        scheme: Scheme,
+        token: &str,
+        now: i64,
+    ) -> Result<(), Denial> {
+        let invalid = |reason, description| {
+            Denial::new(DenialKind::InvalidToken, scheme, reason, description)
+        };
+        match (&t.binding, scheme) {
+            (Binding::Dpop { .. }, Scheme::Bearer) => Err(Denial::new(
+                DenialKind::InvalidToken,
+                Scheme::Dpop,
+                "dpop_bound_as_bearer",
+                "the token is DPoP-bound: send it with Authorization: DPoP and a proof",
+            )),
+            (Binding::Dpop { jkt }, Scheme::Dpop) => self.check_dpop(req, jkt, token, now),
+            (_, Scheme::Dpop) => Err(invalid(
+                "not_dpop_bound",
+                "the token is not DPoP-bound: send it with Authorization: Bearer",
+            )),
+            (Binding::Certificate { x5t_s256 }, Scheme::Bearer) => {
+                let presented = req.client_certificate.map(warrant_jose::x5t_s256);
+                if presented.as_deref() == Some(x5t_s256.as_str()) {
+                    Ok(())
+                } else {
+                    Err(invalid(
+                        "certificate",
+                        "the token is bound to a client certificate this connection did not present",
+                    ))
+                }
+            }
+            (Binding::Bearer, Scheme::Bearer) => Ok(()),
+        }
+    }
+
+    fn check_dpop(&self, req: &Presented<'_>, jkt: &str, token: &str, now: i64) -> Result<(), Denial> {
+        let proof_denial = |f: DpopFailure| {
+            Denial::new(DenialKind::InvalidDpopProof, Scheme::Dpop, f.as_str(), dpop_description(f))
+        };
+        let mut values = req.headers.get_all("dpop").iter();
+        let proof = match (values.next(), values.next()) {
+            (Some(v), None) if v.len() <= MAX_PROOF_BYTES => {
+                v.to_str().map_err(|_| proof_denial(DpopFailure::Malformed))?
+            }
+            (None, _) => {
+                return Err(Denial::new(
+                    DenialKind::InvalidDpopProof,
+                    Scheme::Dpop,
+                    "proof_missing",
+                    "a DPoP proof is required with this token",
+                ));
+            }
+            _ => return Err(proof_denial(DpopFailure::Malformed)),
+        };
+        let mut policy = DpopPolicy::token_endpoint(req.url, now);
+        policy.htm = req.method;
+        policy.access_token = Some(token);
+        let p = check_proof(proof, &policy).map_err(proof_denial)?;
+        if p.jkt != jkt {
+            return Err(Denial::new(
+                DenialKind::InvalidDpopProof,
+                Scheme::Dpop,
+                "jkt",
+                "the DPoP proof is not signed by the token's key",
+            ));
+        }
+        if !self.inner.replay.first_use(p.replay_key(), p.replay_until(&policy), now) {
+            return Err(Denial::new(
+                DenialKind::InvalidDpopProof,
+                Scheme::Dpop,
+                "replay",
+                "the DPoP proof has been used before",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn dpop_description(f: DpopFailure) -> &'static str {
+    match f {
+        DpopFailure::Method => "the DPoP proof's htm does not match the request",
+        DpopFailure::Url => "the DPoP proof's htu does not match the request",
+        DpopFailure::Ath => "the DPoP proof's ath does not match the access token",
+        DpopFailure::Stale | DpopFailure::Future => "the DPoP proof's iat is not acceptable",
+        DpopFailure::Signature => "the DPoP proof's signature does not verify",
+        _ => "the DPoP proof is not valid",
+    }
+}
+
+/// The credential of a request: `Authorization: Bearer TOKEN` or `Authorization: DPoP TOKEN`
+/// (schemes case-insensitive, RFC 9110 §11.1). Another scheme, or none, is "no token".
+fn credential(headers: &HeaderMap) -> Result<(Scheme, &str), Denial> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Denial::no_token());
+    };
+    if values.next().is_some() {
+        return Err(Denial::new(
+            DenialKind::InvalidRequest,
+            Scheme::Bearer,
+            "two_authorization_headers",
+            "the request has more than one Authorization header",
+        ));
+    }
+    let malformed = |scheme| {
+        Denial::new(
+            DenialKind::InvalidRequest,
+            scheme,
+            "malformed_authorization",
+            "the Authorization header is malformed",
+        )
+    };
+    let value = value.to_str().map_err(|_| malformed(Scheme::Bearer))?;
+    let (name, token) = value.split_once(' ').unwrap_or((value, ""));
+    let scheme = if name.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if name.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return Err(Denial::no_token());
+    };
+    let token = token.trim_matches(' ');
+    // token68 (RFC 9110 §11.2): a JWS is base64url parts and dots.
+    if token.is_empty()
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+    {
+        return Err(malformed(scheme));
+    }
+    Ok((scheme, token))
+}
+
+fn header_kid(token: &str) -> Option<String> {
+    let header = warrant_jose::b64::decode(token.split('.').next()?)?;
+    let v: Value = serde_json::from_slice(&header).ok()?;
+    v.get("kid")?.as_str().map(|s| s.chars().take(128).collect())
+}
+
+async fn refresh_keys(keys: Arc<IssuerKeys>, issuer: String) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match keys.refresh().await {
+            Ok(fresh) => {
+                backoff = Duration::from_millis(250);
+                tokio::time::sleep(fresh).await;
+            }
+            Err(e) => {
+                tracing::warn!(%issuer, error = %e, "fetching the issuer's keys failed; keeping the keys in hand");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+const SHARDS: usize = 16;
+
+/// Verified tokens by SHA-256 of the token, sharded to keep lock contention low.
+struct TokenCache {
+    shards: Vec<Mutex<HashMap<[u8; 32], Verified>>>,
+    per_shard: usize,
+}
+
+impl TokenCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: (capacity / SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, key: &[u8; 32]) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Verified>> {
+        let m = &self.shards[key[0] as usize % SHARDS];
+        match m.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Verified> {
+        self.shard(key).get(key).cloned()
+    }
+
+    fn remove(&self, key: &[u8; 32]) {
+        self.shard(key).remove(key);
+    }
+
+    fn insert(&self, key: [u8; 32], t: Verified, now: i64) {
+        let mut s = self.shard(&key);
+        if s.len() >= self.per_shard {
+            s.retain(|_, v| v.exp > now);
+            if s.len() >= self.per_shard {
+                s.clear();
+            }
+        }
+        s.insert(key, t);
+    }
+}
+
+/// DPoP proofs seen, by replay key, until they are too old to be accepted anyway.
+#[derive(Default)]
+struct ReplayCache {
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+/// Past this many remembered proofs, old ones are swept on insert.
+const REPLAY_SWEEP: usize = 100_000;
+
+impl ReplayCache {
+    fn first_use(&self, key: String, until: i64, now: i64) -> bool {
+        let mut seen = match self.seen.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if seen.len() >= REPLAY_SWEEP {
+            seen.retain(|_, u| *u >= now);
+        }
+        match seen.get(&key) {
+            Some(u) if *u >= now => false,
+            _ => {
+                seen.insert(key, until);
+                true
+            }
+        }
+    }
+}
