@@ -147,7 +147,9 @@ impl Denial {
         };
         match (self.kind, self.scheme) {
             (DenialKind::Unavailable, _) => Vec::new(),
-            (DenialKind::NoToken, _) => vec![params("Bearer", None, false), params("DPoP", None, true)],
+            (DenialKind::NoToken, _) => {
+                vec![params("Bearer", None, false), params("DPoP", None, true)]
+            }
             (_, Scheme::Bearer) => vec![params("Bearer", self.error_code(), false)],
             (_, Scheme::Dpop) => vec![params("DPoP", self.error_code(), true)],
         }
@@ -166,7 +168,10 @@ impl Denial {
     }
 
     /// The whole response.
-    pub fn to_response<B: From<String>>(&self, resource_metadata: Option<&str>) -> http::Response<B> {
+    pub fn to_response<B: From<String>>(
+        &self,
+        resource_metadata: Option<&str>,
+    ) -> http::Response<B> {
         let mut resp = http::Response::new(B::from(self.body()));
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
@@ -174,7 +179,10 @@ impl Denial {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
         for c in self.challenges(resource_metadata) {
             if let Ok(v) = HeaderValue::from_str(&c) {
                 h.append(http::header::WWW_AUTHENTICATE, v);

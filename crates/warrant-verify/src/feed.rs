@@ -119,7 +119,8 @@ impl Revocations {
 
     fn prune(&self, now: i64, max_lifetime: i64) {
         self.write(|s| {
-            s.jtis.retain(|_, exp| exp.saturating_add(JTI_GRACE_SECS) >= now);
+            s.jtis
+                .retain(|_, exp| exp.saturating_add(JTI_GRACE_SECS) >= now);
             s.watermarks.retain(|_, nb| {
                 nb.saturating_add(max_lifetime)
                     .saturating_add(JTI_GRACE_SECS)
@@ -404,12 +405,32 @@ mod tests {
     fn watermarks_take_the_highest_and_pruning_forgets_dead_entries() {
         let r = Revocations::default();
         r.write(|s| {
-            Revocations::apply(s, RevocationFeedEntry::Subject { sub: "a".into(), not_before: 100 });
-            Revocations::apply(s, RevocationFeedEntry::Subject { sub: "a".into(), not_before: 50 });
-            Revocations::apply(s, RevocationFeedEntry::Jti { jti: "j".into(), exp: 1000 });
+            Revocations::apply(
+                s,
+                RevocationFeedEntry::Subject {
+                    sub: "a".into(),
+                    not_before: 100,
+                },
+            );
+            Revocations::apply(
+                s,
+                RevocationFeedEntry::Subject {
+                    sub: "a".into(),
+                    not_before: 50,
+                },
+            );
+            Revocations::apply(
+                s,
+                RevocationFeedEntry::Jti {
+                    jti: "j".into(),
+                    exp: 1000,
+                },
+            );
         });
         assert_eq!(r.read(|s| s.watermarks["a"]), 100);
         r.prune(1000 + JTI_GRACE_SECS + 1, 3600);
+        assert_eq!(r.len(), (0, 1), "the watermark outlives the jti");
+        r.prune(100 + 3600 + JTI_GRACE_SECS + 1, 3600);
         assert_eq!(r.len(), (0, 0));
     }
 

@@ -47,7 +47,8 @@ pub(crate) fn client(options: &HttpOptions) -> Result<reqwest::Client, HttpSetup
         }
         b = b.tls_certs_merge(certs);
     }
-    b.build().map_err(|e| HttpSetupError(format!("HTTP client: {e}")))
+    b.build()
+        .map_err(|e| HttpSetupError(format!("HTTP client: {e}")))
 }
 
 /// Whether `url` may be fetched: `https`, or `http` to a loopback address or `localhost`.
@@ -105,7 +106,8 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    let doc = serde_json::from_slice(&body).map_err(|_| "the document is not valid JSON".to_owned())?;
+    let doc =
+        serde_json::from_slice(&body).map_err(|_| "the document is not valid JSON".to_owned())?;
     Ok((doc, max_age))
 }
 

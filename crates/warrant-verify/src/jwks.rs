@@ -12,7 +12,7 @@ use warrant_jose::{Jwk, PublicKey};
 use crate::fetch::get_json;
 
 /// The shortest time between two fetches, whatever `Cache-Control` says.
-pub const MIN_REFRESH: Duration = Duration::from_secs(10);
+pub const MIN_REFRESH: Duration = Duration::from_secs(2);
 /// The longest a JWKS is kept without asking again.
 pub const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// When the response says nothing about caching.
@@ -49,7 +49,9 @@ pub(crate) struct IssuerKeys {
 #[derive(Default)]
 struct FetchState {
     jwks_uri: Option<String>,
-    last_attempt: Option<Instant>,
+    /// The last fetch an unknown `kid` caused (scheduled refreshes do not count, so a rotation
+    /// just after one is still picked up at once).
+    last_for_kid: Option<Instant>,
 }
 
 #[derive(serde::Deserialize)]
@@ -99,17 +101,17 @@ impl IssuerKeys {
             return true;
         }
         if state
-            .last_attempt
+            .last_for_kid
             .is_some_and(|t| t.elapsed() < UNKNOWN_KID_INTERVAL)
         {
             return false;
         }
+        state.last_for_kid = Some(Instant::now());
         let _ = self.refresh_locked(&mut state).await;
         self.current().has_kid(kid)
     }
 
     async fn refresh_locked(&self, state: &mut FetchState) -> Result<Duration, String> {
-        state.last_attempt = Some(Instant::now());
         let uri = match (&self.configured_jwks_uri, &state.jwks_uri) {
             (Some(u), _) | (None, Some(u)) => u.clone(),
             (None, None) => {

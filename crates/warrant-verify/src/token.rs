@@ -205,13 +205,16 @@ pub fn verify_token(
     if now >= exp.saturating_add(leeway) {
         return Err(TokenFailure::Expired);
     }
-    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) || iat > now.saturating_add(leeway)
-    {
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) || iat > now.saturating_add(leeway) {
         return Err(TokenFailure::NotYetValid);
     }
     let scopes = match c.get("scope") {
         None => Vec::new(),
-        Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         Some(_) => return Err(TokenFailure::Malformed),
     };
     let binding = binding(c.get("cnf"))?;

@@ -209,8 +209,7 @@ impl Verifier {
         let mut issuers = HashMap::new();
         let mut tasks = Vec::new();
         for ic in &config.issuers {
-            if !allowed_url(&ic.issuer) || ic.jwks_uri.as_deref().is_some_and(|u| !allowed_url(u))
-            {
+            if !allowed_url(&ic.issuer) || ic.jwks_uri.as_deref().is_some_and(|u| !allowed_url(u)) {
                 return Err(ConfigError::IssuerUrl(ic.issuer.clone()));
             }
             if issuers.contains_key(&ic.issuer) {
@@ -343,7 +342,8 @@ impl Verifier {
             ));
         }
         let has_all = rule.scopes_all.iter().all(|s| verified.has_scope(s));
-        let has_any = rule.scopes_any.is_empty() || rule.scopes_any.iter().any(|s| verified.has_scope(s));
+        let has_any =
+            rule.scopes_any.is_empty() || rule.scopes_any.iter().any(|s| verified.has_scope(s));
         if !has_all || !has_any {
             let mut d = Denial::new(
                 DenialKind::InsufficientScope,
@@ -394,13 +394,12 @@ impl Verifier {
             }
         }
         let mut result = verify_token(token, &iss, &keys.keys, now, self.inner.leeway);
-        if result.as_ref().err() == Some(&TokenFailure::UnknownKey) {
-            if let Some(kid) = header_kid(token) {
-                if issuer.keys.refresh_for_kid(&kid).await {
-                    keys = issuer.keys.current();
-                    result = verify_token(token, &iss, &keys.keys, now, self.inner.leeway);
-                }
-            }
+        if result.as_ref().err() == Some(&TokenFailure::UnknownKey)
+            && let Some(kid) = header_kid(token)
+            && issuer.keys.refresh_for_kid(&kid).await
+        {
+            keys = issuer.keys.current();
+            result = verify_token(token, &iss, &keys.keys, now, self.inner.leeway);
         }
         let verified = Arc::new(result.map_err(|f| Denial::token(f, scheme))?);
         self.inner.cache.insert(key, verified.clone(), now);
@@ -445,15 +444,26 @@ impl Verifier {
         }
     }
 
-    fn check_dpop(&self, req: &Presented<'_>, jkt: &str, token: &str, now: i64) -> Result<(), Denial> {
+    fn check_dpop(
+        &self,
+        req: &Presented<'_>,
+        jkt: &str,
+        token: &str,
+        now: i64,
+    ) -> Result<(), Denial> {
         let proof_denial = |f: DpopFailure| {
-            Denial::new(DenialKind::InvalidDpopProof, Scheme::Dpop, f.as_str(), dpop_description(f))
+            Denial::new(
+                DenialKind::InvalidDpopProof,
+                Scheme::Dpop,
+                f.as_str(),
+                dpop_description(f),
+            )
         };
         let mut values = req.headers.get_all("dpop").iter();
         let proof = match (values.next(), values.next()) {
-            (Some(v), None) if v.len() <= MAX_PROOF_BYTES => {
-                v.to_str().map_err(|_| proof_denial(DpopFailure::Malformed))?
-            }
+            (Some(v), None) if v.len() <= MAX_PROOF_BYTES => v
+                .to_str()
+                .map_err(|_| proof_denial(DpopFailure::Malformed))?,
             (None, _) => {
                 return Err(Denial::new(
                     DenialKind::InvalidDpopProof,
@@ -476,7 +486,11 @@ impl Verifier {
                 "the DPoP proof is not signed by the token's key",
             ));
         }
-        if !self.inner.replay.first_use(p.replay_key(), p.replay_until(&policy), now) {
+        if !self
+            .inner
+            .replay
+            .first_use(p.replay_key(), p.replay_until(&policy), now)
+        {
             return Err(Denial::new(
                 DenialKind::InvalidDpopProof,
                 Scheme::Dpop,
@@ -546,7 +560,9 @@ fn credential(headers: &HeaderMap) -> Result<(Scheme, &str), Denial> {
 fn header_kid(token: &str) -> Option<String> {
     let header = warrant_jose::b64::decode(token.split('.').next()?)?;
     let v: Value = serde_json::from_slice(&header).ok()?;
-    v.get("kid")?.as_str().map(|s| s.chars().take(128).collect())
+    v.get("kid")?
+        .as_str()
+        .map(|s| s.chars().take(128).collect())
 }
 
 async fn refresh_keys(keys: Arc<IssuerKeys>, issuer: String) {
