@@ -57,7 +57,12 @@ struct Sets {
     jtis: HashMap<String, i64>,
     watermarks: HashMap<String, i64>,
     cursor: Option<String>,
+    /// When the verifier last knew itself current: the last snapshot, or the end of a stream.
     last_contact: Option<Instant>,
+    /// While a stream is open: when its last byte arrived. An open stream that is not idle
+    /// (the server pings every 15 s) keeps the verifier current, whatever the gap since an
+    /// entry.
+    streaming: Option<Instant>,
 }
 
 /// One issuer's revocations as the verifier knows them.
@@ -91,17 +96,35 @@ impl Revocations {
         })
     }
 
-    /// How long since the feed was last heard from; `None` before the first snapshot.
+    /// How long the verifier has not known itself current: zero while a live stream is open,
+    /// else the time since the last snapshot or the end of the last stream; `None` before the
+    /// first snapshot.
     pub(crate) fn since_contact(&self) -> Option<Duration> {
-        self.read(|s| s.last_contact.map(|t| t.elapsed()))
+        self.read(|s| {
+            if s.streaming.is_some_and(|t| t.elapsed() < STREAM_IDLE) {
+                return Some(Duration::ZERO);
+            }
+            s.last_contact.map(|t| t.elapsed())
+        })
     }
 
     pub(crate) fn len(&self) -> (usize, usize) {
         self.read(|s| (s.jtis.len(), s.watermarks.len()))
     }
 
+    /// A byte arrived on the open stream.
     fn touch(&self) {
-        self.write(|s| s.last_contact = Some(Instant::now()));
+        self.write(|s| s.streaming = Some(Instant::now()));
+    }
+
+    /// The stream ended. Closed by the server (or failed with an error): everything up to now
+    /// was delivered. Silent for too long: current only up to its last byte.
+    fn stream_ended(&self, idle: bool) {
+        self.write(|s| {
+            if let Some(last_byte) = s.streaming.take() {
+                s.last_contact = Some(if idle { last_byte } else { Instant::now() });
+            }
+        });
     }
 
     fn apply(s: &mut Sets, entry: RevocationFeedEntry) {
@@ -268,7 +291,14 @@ impl Follower {
         loop {
             let chunk = match tokio::time::timeout(STREAM_IDLE, resp.chunk()).await {
                 Ok(Ok(Some(c))) => c,
-                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return StreamEnd::Retry(None),
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    self.state.stream_ended(false);
+                    return StreamEnd::Retry(None);
+                }
+                Err(_) => {
+                    self.state.stream_ended(true);
+                    return StreamEnd::Retry(None);
+                }
             };
             self.state.touch();
             for event in parser.push(&chunk) {
@@ -292,6 +322,7 @@ impl Follower {
                 }
             }
             if parser.overflowed() {
+                self.state.stream_ended(false);
                 return StreamEnd::Retry(None);
             }
         }
