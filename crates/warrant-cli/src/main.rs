@@ -14,6 +14,7 @@ mod audit;
 mod client;
 mod config;
 mod duration;
+mod gateway;
 mod globals;
 mod grant;
 mod hsm;
@@ -46,6 +47,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(serve::ServeArgs),
+    /// Run the verifying reverse proxy (see docs/gateway.md).
+    Gateway(gateway::GatewayArgs),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(tenant::TenantCmd),
@@ -93,6 +96,7 @@ async fn main() -> ExitCode {
     let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::Serve(args) => done(serve::run(args).await),
+        Command::Gateway(args) => done(gateway::run(args).await),
         Command::Tenant(cmd) => done(tenant::run(cmd, &global).await),
         Command::Sa(cmd) => done(sa::run(cmd, &global).await),
         Command::Secret(cmd) => done(secret::run(cmd, &global).await),

@@ -12,6 +12,7 @@
 mod audit;
 mod client_auth;
 mod crash;
+mod gateway;
 mod hsm;
 mod keys;
 mod master_key;
