@@ -18,4 +18,3 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     warrant_gateway::run(args.config).await?;
     Ok(())
 }
-

@@ -26,9 +26,6 @@ use crate::runtime::{Runtime, Shared};
 /// A response body: the upstream's, streamed, or one the gateway made.
 pub(crate) type Body = Either<Incoming, Full<Bytes>>;
 
-/// The DPoP signing algorithms a verified route accepts (RFC 9728 §2).
-const DPOP_ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
-
 /// Facts about the connection a request came on.
 #[derive(Debug)]
 pub(crate) struct ConnInfo {
@@ -251,7 +248,7 @@ fn metadata(rt: &Runtime, route: &Route, origin: &str) -> Response<Body> {
         "authorization_servers": rt.config.issuers.iter().map(|i| i.issuer.as_str()).collect::<Vec<_>>(),
         "scopes_supported": route.scopes,
         "bearer_methods_supported": ["header"],
-        "dpop_signing_alg_values_supported": DPOP_ALGS,
+        "dpop_signing_alg_values_supported": warrant_verify::DPOP_ALGS.split(' ').collect::<Vec<_>>(),
     });
     let mut resp = json(StatusCode::OK, body.to_string());
     resp.headers_mut()
