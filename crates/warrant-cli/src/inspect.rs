@@ -5,7 +5,6 @@
 //! `jwks_uri`). Plain `http` issuers are followed only on loopback, so a forged `iss` cannot make
 //! this tool fetch from an arbitrary host in cleartext.
 
-use std::net::IpAddr;
 
 use anyhow::Result;
 use reqwest::Client;
@@ -154,14 +153,7 @@ fn may_fetch(url: &Url, what: &str) -> Result<(), String> {
 
 /// Whether the URL's host is 127.0.0.0/8, `::1` or `localhost`.
 pub fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    match host.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
-    }
+    url.host_str().is_some_and(warrant_verify::is_loopback_host)
 }
 
 fn alg_refused(alg: &str) -> String {

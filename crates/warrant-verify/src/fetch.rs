@@ -58,16 +58,18 @@ pub fn allowed_url(url: &str) -> bool {
     };
     match u.scheme() {
         "https" => u.host_str().is_some(),
-        "http" => match u.host_str() {
-            Some(h) if h.eq_ignore_ascii_case("localhost") => true,
-            Some(h) => h
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|a| a.is_loopback()),
-            None => false,
-        },
+        "http" => u.host_str().is_some_and(is_loopback_host),
         _ => false,
+    }
+}
+
+/// Whether a URL's host (as `Url::host_str` gives it, IPv6 in brackets) is 127.0.0.0/8, `::1`
+/// or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
     }
 }
 

@@ -28,7 +28,7 @@ mod verifier;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use denial::{DPOP_ALGS, Denial, DenialKind, Scheme};
 pub use feed::FeedCredentials;
-pub use fetch::{HttpOptions, HttpSetupError, allowed_url};
+pub use fetch::{HttpOptions, HttpSetupError, allowed_url, is_loopback_host};
 pub use layer::{VerifyLayer, VerifyService, request_url};
 pub use token::{Binding, TokenFailure, VerifiedToken};
 pub use verifier::{
