@@ -604,10 +604,62 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // Emergency key rotation: the new key's tokens pass at once, the old key's still do.
+    // Emergency key rotation while requests flow: every request, with a token fresh from the
+    // issuer each time, passes — before, during and after the switch of signing key.
     let before = s.token().await;
-    s.server
-        .admin_json(&["key", "rotate", "--tenant", "default", "--now"]);
+    let rotating = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (flag, endpoint, caller, target) = (
+        rotating.clone(),
+        s.endpoint.clone(),
+        s.caller.clone(),
+        url.clone(),
+    );
+    let traffic = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        let mut kids = std::collections::BTreeSet::new();
+        let mut after_rotation = 0;
+        while after_rotation < 5 {
+            if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                after_rotation += 1;
+            }
+            let t = token_for(&endpoint, &caller.0, &caller.1, None, None).await;
+            let t = t["access_token"].as_str().unwrap().to_owned();
+            kids.insert(jsonwebtoken::decode_header(&t).unwrap().kid.unwrap());
+            statuses.push(
+                get(&http, &target, &[("authorization", &bearer(&t))])
+                    .await
+                    .status,
+            );
+        }
+        (statuses, kids)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let admin = s.server.credentials();
+    let server_url = s.server.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let o = warrant()
+            .args([
+                "key",
+                "rotate",
+                "--tenant",
+                "default",
+                "--now",
+                "--url",
+                &server_url,
+            ])
+            .arg("--credentials")
+            .arg(admin)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    })
+    .await
+    .unwrap();
+    rotating.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (statuses, kids) = traffic.await.unwrap();
+    assert!(statuses.iter().all(|&st| st == 200), "{statuses:?}");
+    assert_eq!(kids.len(), 2, "requests were signed by both keys: {kids:?}");
     let after = s.token().await;
     assert_ne!(
         jsonwebtoken::decode_header(&before).unwrap().kid,
