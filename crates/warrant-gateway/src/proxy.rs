@@ -166,6 +166,8 @@ async fn route(
                 }
                 let mut done = Done::new(response, Outcome::Denied, Some(route));
                 done.reason = Some(denial.reason);
+                // Who was refused, when the token itself verified (revoked, wrong audience, …).
+                done.token = denial.token;
                 return done;
             }
         }

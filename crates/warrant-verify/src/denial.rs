@@ -37,7 +37,7 @@ pub enum Scheme {
 }
 
 /// A refused request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Denial {
     pub kind: DenialKind,
     pub scheme: Scheme,
@@ -47,6 +47,9 @@ pub struct Denial {
     pub reason: &'static str,
     /// For `insufficient_scope`: the scopes the resource needs (RFC 6750 §3).
     pub scope: Option<String>,
+    /// The token, when it verified and a later check refused it (revoked, wrong audience,
+    /// binding, scopes): who was refused, for the access log. Never sent to the caller.
+    pub token: Option<crate::Verified>,
 }
 
 impl Denial {
@@ -62,6 +65,7 @@ impl Denial {
             description,
             reason,
             scope: None,
+            token: None,
         }
     }
 

@@ -307,6 +307,24 @@ impl Verifier {
         let (scheme, token) = credential(req.headers)?;
         let now = self.inner.clock.now_secs();
         let verified = self.verified(token, scheme, now).await?;
+        self.authorize(req, rule, scheme, token, &verified, now)
+            .map(|()| verified.clone())
+            .map_err(|mut d| {
+                d.token = Some(verified);
+                d
+            })
+    }
+
+    /// The checks that depend on the request and the time, on a verified token.
+    fn authorize(
+        &self,
+        req: &Presented<'_>,
+        rule: &Requirement,
+        scheme: Scheme,
+        token: &str,
+        verified: &VerifiedToken,
+        now: i64,
+    ) -> Result<(), Denial> {
         let issuer = self
             .inner
             .issuers
@@ -325,15 +343,15 @@ impl Verifier {
                     ));
                 }
             }
-            if r.is_revoked(&verified) {
+            if r.is_revoked(verified) {
                 return Err(Denial::token(TokenFailure::Revoked, scheme));
             }
         }
-        self.check_binding(req, &verified, scheme, token, now)?;
+        self.check_binding(req, verified, scheme, token, now)?;
         if !verified.aud.iter().any(|a| rule.audiences.contains(a)) {
             return Err(Denial::token(TokenFailure::Audience, scheme));
         }
-        if !rule.claims.iter().all(|c| c.holds(&verified)) {
+        if !rule.claims.iter().all(|c| c.holds(verified)) {
             return Err(Denial::new(
                 DenialKind::InsufficientScope,
                 scheme,
@@ -358,7 +376,7 @@ impl Verifier {
             });
             return Err(d);
         }
-        Ok(verified)
+        Ok(())
     }
 
     /// The token verified (signature, `typ`, `iss`, time, required claims), from the cache

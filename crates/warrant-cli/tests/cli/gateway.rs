@@ -548,6 +548,13 @@ async fn gateway_passes_good_tokens_and_refuses_bad_ones() {
             .iter()
             .any(|l| l["sub"] == sub && l["status"] == 200 && l["route"] == "deploy")
     );
+    // A token that verified but was refused later still says whose it was.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["reason"] == "audience" && l["sub"] == sub && l["status"] == 401),
+        "{log}"
+    );
     assert!(
         !log.contains(&token) && !log.contains(payload),
         "a token in the access log"
