@@ -12,10 +12,17 @@ use crate::clock::Clock;
 use crate::fetch::without_url;
 use crate::token::VerifiedToken;
 
+/// How often revocations that can no longer match a live token are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Entries per snapshot page.
 const PAGE: usize = 1000;
-/// No byte for this long (the server pings every 15 s): the stream is dead.
+/// No byte for this long (the server pings every 15 s): the stream is dead; reconnect.
 const STREAM_IDLE: Duration = Duration::from_secs(45);
+/// How long an open stream may be silent and still count as current: the server's 15 s ping
+/// interval and some slack. Past it, the stale clock runs even before the stream is given up.
+pub(crate) const PING_GRACE: Duration = Duration::from_secs(20);
+/// The largest snapshot page read, bytes (a full page of 1000 entries is about 100 KiB).
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Retry delays after a failure: doubling from the first to the last.
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -57,11 +64,12 @@ struct Sets {
     jtis: HashMap<String, i64>,
     watermarks: HashMap<String, i64>,
     cursor: Option<String>,
-    /// When the verifier last knew itself current: the last snapshot, or the end of a stream.
+    /// Until when the verifier knows itself current: the last snapshot, or what the last stream
+    /// vouched for.
     last_contact: Option<Instant>,
-    /// While a stream is open: when its last byte arrived. An open stream that is not idle
-    /// (the server pings every 15 s) keeps the verifier current, whatever the gap since an
-    /// entry.
+    /// While a stream is open: when its last byte arrived. An open stream that has not been
+    /// silent for longer than [`PING_GRACE`] keeps the verifier current, whatever the gap since
+    /// an entry (silence means no revocation).
     streaming: Option<Instant>,
 }
 
@@ -96,15 +104,13 @@ impl Revocations {
         })
     }
 
-    /// How long the verifier has not known itself current: zero while a live stream is open,
-    /// else the time since the last snapshot or the end of the last stream; `None` before the
-    /// first snapshot.
+    /// How long the verifier has not known itself current: on an open stream, the silence
+    /// beyond [`PING_GRACE`]; else the time since the last snapshot or since what the last
+    /// stream vouched for; `None` before the first snapshot.
     pub(crate) fn since_contact(&self) -> Option<Duration> {
-        self.read(|s| {
-            if s.streaming.is_some_and(|t| t.elapsed() < STREAM_IDLE) {
-                return Some(Duration::ZERO);
-            }
-            s.last_contact.map(|t| t.elapsed())
+        self.read(|s| match s.streaming {
+            Some(last_byte) => Some(last_byte.elapsed().saturating_sub(PING_GRACE)),
+            None => s.last_contact.map(|t| t.elapsed()),
         })
     }
 
@@ -117,12 +123,14 @@ impl Revocations {
         self.write(|s| s.streaming = Some(Instant::now()));
     }
 
-    /// The stream ended. Closed by the server (or failed with an error): everything up to now
-    /// was delivered. Silent for too long: current only up to its last byte.
-    fn stream_ended(&self, idle: bool) {
+    /// The stream ended, however (closed, failed, silent): it vouched for everything up to
+    /// now, but not for longer than [`PING_GRACE`] after its last byte — a connection that
+    /// stalled and was reset later does not buy a fresh stale limit.
+    fn stream_ended(&self) {
         self.write(|s| {
             if let Some(last_byte) = s.streaming.take() {
-                s.last_contact = Some(if idle { last_byte } else { Instant::now() });
+                let now = Instant::now();
+                s.last_contact = Some((last_byte + PING_GRACE).min(now));
             }
         });
     }
@@ -177,13 +185,8 @@ impl Follower {
     pub(crate) async fn run(self) {
         let mut backoff = BACKOFF_MIN;
         let mut need_snapshot = true;
-        let mut last_prune = Instant::now();
         loop {
-            if last_prune.elapsed() > Duration::from_secs(60) {
-                self.state
-                    .prune(self.clock.now_secs(), self.max_token_lifetime);
-                last_prune = Instant::now();
-            }
+            self.prune();
             if need_snapshot {
                 match self.snapshot().await {
                     Ok(()) => {
@@ -204,6 +207,11 @@ impl Follower {
                 }
             }
         }
+    }
+
+    fn prune(&self) {
+        self.state
+            .prune(self.clock.now_secs(), self.max_token_lifetime);
     }
 
     fn url(&self, path: &str) -> String {
@@ -231,9 +239,15 @@ impl Follower {
             if !resp.status().is_success() {
                 return Err(format!("status {}", resp.status().as_u16()));
             }
-            let page: RevocationFeedPage = resp
-                .json()
-                .await
+            let mut resp = resp;
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(without_url)? {
+                if body.len() + chunk.len() > MAX_PAGE_BYTES {
+                    return Err("the page is too large".into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let page: RevocationFeedPage = serde_json::from_slice(&body)
                 .map_err(|_| "the page is not a feed page".to_owned())?;
             let full = page.entries.len() >= PAGE;
             for e in page.entries {
@@ -288,15 +302,12 @@ impl Follower {
         }
         self.state.touch();
         let mut parser = SseParser::default();
+        let mut last_prune = Instant::now();
         loop {
             let chunk = match tokio::time::timeout(STREAM_IDLE, resp.chunk()).await {
                 Ok(Ok(Some(c))) => c,
-                Ok(Ok(None)) | Ok(Err(_)) => {
-                    self.state.stream_ended(false);
-                    return StreamEnd::Retry(None);
-                }
-                Err(_) => {
-                    self.state.stream_ended(true);
+                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
+                    self.state.stream_ended();
                     return StreamEnd::Retry(None);
                 }
             };
@@ -322,8 +333,12 @@ impl Follower {
                 }
             }
             if parser.overflowed() {
-                self.state.stream_ended(false);
+                self.state.stream_ended();
                 return StreamEnd::Retry(None);
+            }
+            if last_prune.elapsed() > PRUNE_EVERY {
+                self.prune();
+                last_prune = Instant::now();
             }
         }
     }
@@ -382,6 +397,10 @@ impl SseParser {
                         self.current.data.push('\n');
                     }
                     self.current.data.push_str(value);
+                    if self.current.data.len() > MAX_LINE {
+                        self.overflow = true;
+                        self.current = SseEvent::default();
+                    }
                 }
                 _ => {}
             }
@@ -426,10 +445,55 @@ mod tests {
     }
 
     #[test]
-    fn an_endless_line_ends_the_stream() {
+    fn an_endless_line_or_event_ends_the_stream() {
         let mut p = SseParser::default();
         p.push(&vec![b'a'; MAX_LINE + 1]);
         assert!(p.overflowed());
+        // Many short data lines and never a blank line.
+        let mut p = SseParser::default();
+        let line = format!("data: {}\n", "x".repeat(1000));
+        for _ in 0..100 {
+            p.push(line.as_bytes());
+        }
+        assert!(p.overflowed());
+    }
+
+    fn ago(secs: u64) -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_secs(secs))
+            .unwrap_or_else(Instant::now)
+    }
+
+    #[test]
+    fn staleness_on_an_open_stream_starts_after_the_ping_grace() {
+        let r = Revocations::default();
+        assert_eq!(r.since_contact(), None, "nothing before the first snapshot");
+        r.write(|s| s.streaming = Some(ago(5)));
+        assert_eq!(
+            r.since_contact(),
+            Some(Duration::ZERO),
+            "a live stream is current"
+        );
+        r.write(|s| s.streaming = Some(ago(30)));
+        let lag = r.since_contact().unwrap();
+        assert!(
+            lag >= Duration::from_secs(9) && lag <= Duration::from_secs(11),
+            "{lag:?}"
+        );
+    }
+
+    #[test]
+    fn a_stream_that_stalled_before_it_ended_vouches_only_for_the_grace() {
+        let r = Revocations::default();
+        // Ended soon after a ping: current until the end.
+        r.write(|s| s.streaming = Some(ago(5)));
+        r.stream_ended();
+        assert!(r.since_contact().unwrap() < Duration::from_secs(1));
+        // Silent for 44 s, then reset: current only until 20 s after the last byte.
+        r.write(|s| s.streaming = Some(ago(44)));
+        r.stream_ended();
+        let lag = r.since_contact().unwrap();
+        assert!(lag >= Duration::from_secs(23), "{lag:?}");
     }
 
     #[test]

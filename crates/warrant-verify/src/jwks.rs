@@ -28,6 +28,11 @@ pub(crate) struct KeySet {
     pub(crate) keys: Vec<PublicKey>,
     /// When the keys were last fetched successfully.
     pub(crate) fetched: Option<Instant>,
+    /// Changes whenever the published keys change (not on a fetch that finds the same ones):
+    /// a token verified under another generation is verified again.
+    pub(crate) generation: u64,
+    /// The JWKs as published, to tell whether a fetch changed anything.
+    published: Vec<Value>,
 }
 
 impl KeySet {
@@ -133,13 +138,21 @@ impl IssuerKeys {
         let (doc, max_age): (Value, _) = get_json(&self.client, &uri, self.timeout)
             .await
             .map_err(|e| format!("JWKS: {e}"))?;
-        let keys = parse_jwks(&doc).ok_or("JWKS: not a JWK Set")?;
+        let (keys, published) = parse_jwks(&doc).ok_or("JWKS: not a JWK Set")?;
         let fresh = max_age
             .unwrap_or(DEFAULT_REFRESH)
             .clamp(MIN_REFRESH, MAX_REFRESH);
+        let old = self.current();
+        let generation = if old.fetched.is_some() && old.published == published {
+            old.generation
+        } else {
+            old.generation.wrapping_add(1)
+        };
         let set = Arc::new(KeySet {
             keys,
             fetched: Some(Instant::now()),
+            generation,
+            published,
         });
         match self.current.write() {
             Ok(mut k) => *k = set,
@@ -149,16 +162,27 @@ impl IssuerKeys {
     }
 }
 
-/// The usable signing keys of a JWK Set: each key that parses, has a `kid`, and is not marked
-/// for encryption; others are skipped (an issuer may publish keys of kinds we do not use).
-pub(crate) fn parse_jwks(doc: &Value) -> Option<Vec<PublicKey>> {
+/// The usable signing keys of a JWK Set — each key that parses, has a `kid`, and is not
+/// marked for encryption; others are skipped (an issuer may publish keys of kinds we do not
+/// use) — and the JWKs they came from.
+pub(crate) fn parse_jwks(doc: &Value) -> Option<(Vec<PublicKey>, Vec<Value>)> {
     let list = doc.get("keys")?.as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
-            .filter(|k| k.kid.is_some() && k.use_.as_deref().is_none_or(|u| u == "sig"))
-            .filter_map(|k| PublicKey::from_jwk(&k).ok())
-            .take(MAX_KEYS)
-            .collect(),
-    )
+    let mut keys = Vec::new();
+    let mut published = Vec::new();
+    for raw in list {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else {
+            continue;
+        };
+        if jwk.kid.is_none() || jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+            continue;
+        }
+        if let Ok(key) = PublicKey::from_jwk(&jwk) {
+            keys.push(key);
+            published.push(raw.clone());
+        }
+        if keys.len() == MAX_KEYS {
+            break;
+        }
+    }
+    Some((keys, published))
 }

@@ -123,8 +123,9 @@ impl ClaimCondition {
     }
 }
 
-/// The request as the checks see it.
-#[derive(Debug, Clone, Copy)]
+/// The request as the checks see it. Its `Debug` shows the method and URL only, never the
+/// headers (they carry the token and the proof).
+#[derive(Clone, Copy)]
 pub struct Presented<'a> {
     /// The method, for DPoP's `htm`.
     pub method: &'a str,
@@ -133,6 +134,16 @@ pub struct Presented<'a> {
     pub headers: &'a HeaderMap,
     /// The DER client certificate of the connection, when there was one (for `cnf.x5t#S256`).
     pub client_certificate: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("client_certificate", &self.client_certificate.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A DER client certificate, as a request extension: what a TLS acceptor in front of the
@@ -383,13 +394,15 @@ impl Verifier {
     /// when this exact token was verified before and its key is still published.
     async fn verified(&self, token: &str, scheme: Scheme, now: i64) -> Result<Verified, Denial> {
         let key = sha256(token.as_bytes());
-        if let Some(hit) = self.inner.cache.get(&key) {
-            let still_published = self
+        if let Some((hit, generation)) = self.inner.cache.get(&key) {
+            // Verified under the keys published now: still good. Under others (a key rotated
+            // in, or one withdrawn as compromised): verify again.
+            let same_keys = self
                 .inner
                 .issuers
                 .get(&hit.iss)
-                .is_some_and(|i| i.keys.current().has_kid(&hit.kid));
-            if still_published {
+                .is_some_and(|i| i.keys.current().generation == generation);
+            if same_keys {
                 return Ok(hit);
             }
             self.inner.cache.remove(&key);
@@ -402,14 +415,11 @@ impl Verifier {
             .ok_or_else(|| Denial::token(TokenFailure::Issuer, scheme))?;
         let mut keys = issuer.keys.current();
         if keys.fetched.is_none() {
-            let _ = issuer.keys.refresh().await;
-            keys = issuer.keys.current();
-            if keys.fetched.is_none() {
-                return Err(Denial::unavailable(
-                    "keys_unavailable",
-                    "the issuer's keys are not available yet; try again later",
-                ));
-            }
+            // The background task is fetching (with backoff); requests do not pile onto it.
+            return Err(Denial::unavailable(
+                "keys_unavailable",
+                "the issuer's keys are not available yet; try again later",
+            ));
         }
         let mut result = verify_token(token, &iss, &keys.keys, now, self.inner.leeway);
         if result.as_ref().err() == Some(&TokenFailure::UnknownKey)
@@ -420,7 +430,9 @@ impl Verifier {
             result = verify_token(token, &iss, &keys.keys, now, self.inner.leeway);
         }
         let verified = Arc::new(result.map_err(|f| Denial::token(f, scheme))?);
-        self.inner.cache.insert(key, verified.clone(), now);
+        self.inner
+            .cache
+            .insert(key, (verified.clone(), keys.generation), now);
         Ok(verified)
     }
 
@@ -564,6 +576,9 @@ fn credential(headers: &HeaderMap) -> Result<(Scheme, &str), Denial> {
         return Err(Denial::no_token());
     };
     let token = token.trim_matches(' ');
+    if token.len() > crate::token::MAX_TOKEN_BYTES {
+        return Err(Denial::token(TokenFailure::Malformed, scheme));
+    }
     // token68 (RFC 9110 §11.2): a JWS is base64url parts and dots.
     if token.is_empty()
         || !token
@@ -602,11 +617,14 @@ async fn refresh_keys(keys: Arc<IssuerKeys>, issuer: String) {
 
 const SHARDS: usize = 16;
 
-/// Verified tokens by SHA-256 of the token, sharded to keep lock contention low.
+/// Verified tokens by SHA-256 of the token, with the key generation they were verified under,
+/// sharded to keep lock contention low.
 struct TokenCache {
-    shards: Vec<Mutex<HashMap<[u8; 32], Verified>>>,
+    shards: Vec<Mutex<HashMap<[u8; 32], Cached>>>,
     per_shard: usize,
 }
+
+type Cached = (Verified, u64);
 
 impl TokenCache {
     fn new(capacity: usize) -> Self {
@@ -616,7 +634,7 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, key: &[u8; 32]) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Verified>> {
+    fn shard(&self, key: &[u8; 32]) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Cached>> {
         let m = &self.shards[key[0] as usize % SHARDS];
         match m.lock() {
             Ok(g) => g,
@@ -624,7 +642,7 @@ impl TokenCache {
         }
     }
 
-    fn get(&self, key: &[u8; 32]) -> Option<Verified> {
+    fn get(&self, key: &[u8; 32]) -> Option<Cached> {
         self.shard(key).get(key).cloned()
     }
 
@@ -632,10 +650,10 @@ impl TokenCache {
         self.shard(key).remove(key);
     }
 
-    fn insert(&self, key: [u8; 32], t: Verified, now: i64) {
+    fn insert(&self, key: [u8; 32], t: Cached, now: i64) {
         let mut s = self.shard(&key);
         if s.len() >= self.per_shard {
-            s.retain(|_, v| v.exp > now);
+            s.retain(|_, (v, _)| v.exp > now);
             if s.len() >= self.per_shard {
                 s.clear();
             }
@@ -647,11 +665,22 @@ impl TokenCache {
 /// DPoP proofs seen, by replay key, until they are too old to be accepted anyway.
 #[derive(Default)]
 struct ReplayCache {
-    seen: Mutex<HashMap<String, i64>>,
+    seen: Mutex<Replays>,
 }
 
-/// Past this many remembered proofs, old ones are swept on insert.
+#[derive(Default)]
+struct Replays {
+    until: HashMap<String, i64>,
+    /// Sweep expired entries when the map reaches this size (doubling, so that sweeps stay
+    /// amortised O(1) per insert even when most entries are alive).
+    next_sweep: usize,
+}
+
+/// The first sweep happens at this many remembered proofs.
 const REPLAY_SWEEP: usize = 100_000;
+/// Beyond this many live proofs (70 s of them) new proofs are refused as replays: failing
+/// closed rather than growing without bound.
+const REPLAY_MAX: usize = 2_000_000;
 
 impl ReplayCache {
     fn first_use(&self, key: String, until: i64, now: i64) -> bool {
@@ -659,15 +688,83 @@ impl ReplayCache {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if seen.len() >= REPLAY_SWEEP {
-            seen.retain(|_, u| *u >= now);
+        if seen.until.len() >= seen.next_sweep.max(REPLAY_SWEEP) {
+            seen.until.retain(|_, u| *u >= now);
+            seen.next_sweep = (seen.until.len() * 2).max(REPLAY_SWEEP);
         }
-        match seen.get(&key) {
-            Some(u) if *u >= now => false,
-            _ => {
-                seen.insert(key, until);
-                true
-            }
+        if let Some(u) = seen.until.get(&key)
+            && *u >= now
+        {
+            return false;
         }
+        if seen.until.len() >= REPLAY_MAX {
+            return false;
+        }
+        seen.until.insert(key, until);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proof_is_accepted_once_until_it_expires() {
+        let c = ReplayCache::default();
+        assert!(c.first_use("a".into(), 100, 50));
+        assert!(!c.first_use("a".into(), 100, 60), "replayed");
+        assert!(
+            c.first_use("a".into(), 200, 101),
+            "after its time, the iat check guards"
+        );
+    }
+
+    #[test]
+    fn expired_proofs_are_swept_and_live_ones_bounded() {
+        let c = ReplayCache::default();
+        for i in 0..REPLAY_SWEEP {
+            assert!(c.first_use(format!("old{i}"), 10, 0));
+        }
+        assert!(c.first_use("new".into(), 100, 50));
+        let seen = c.seen.lock().unwrap();
+        assert_eq!(seen.until.len(), 1, "the expired ones were swept");
+        assert!(seen.next_sweep >= REPLAY_SWEEP);
+    }
+
+    #[test]
+    fn presented_debug_hides_the_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer secret-token".parse().unwrap(),
+        );
+        let p = Presented {
+            method: "GET",
+            url: "https://x/y",
+            headers: &h,
+            client_certificate: None,
+        };
+        assert!(!format!("{p:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn credentials_are_read_strictly() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::AUTHORIZATION, v.parse().unwrap());
+            credential(&h)
+                .map(|(s, t)| (s, t.to_owned()))
+                .map_err(|d| d.reason)
+        };
+        assert_eq!(with("Bearer a.b.c"), Ok((Scheme::Bearer, "a.b.c".into())));
+        assert_eq!(with("bearer  a.b.c"), Ok((Scheme::Bearer, "a.b.c".into())));
+        assert_eq!(with("DPoP a.b.c"), Ok((Scheme::Dpop, "a.b.c".into())));
+        assert_eq!(with("Basic dXNlcg=="), Err("no_token"));
+        assert_eq!(with("Bearer"), Err("malformed_authorization"));
+        assert_eq!(with("Bearer a b"), Err("malformed_authorization"));
+        assert_eq!(with("Bearer a\"b"), Err("malformed_authorization"));
+        let long = format!("Bearer {}", "a".repeat(crate::token::MAX_TOKEN_BYTES + 1));
+        assert_eq!(with(&long), Err("malformed"));
     }
 }
