@@ -47,11 +47,11 @@ use http_body_util::{Empty, Full};
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 use warrant_core::{Clock as _, SystemClock};
 use warrant_jose::{Algorithm, PublicKey, SigningKey};
 
-use crate::load::{self, LoadResult, Schedule};
+use crate::load::{self, RequestSource};
 use crate::process;
 use crate::report::{self, Row, ratio};
 use crate::warrant::{self, TempDir};
@@ -80,8 +80,6 @@ const MAX_POOL_AGE: Duration = Duration::from_secs(45);
 /// Pool size: the baseline's tokens/s × (warm-up + window + 1 s) × this.
 const POOL_HEADROOM: f64 = 1.3;
 const MIN_POOL: usize = 10_000;
-/// How long a request may run past the end of the window before it is abandoned (as load.rs).
-const GRACE: Duration = Duration::from_secs(2);
 /// The raw crypto loops: measured time per operation, after a short warm-up.
 const CRYPTO_SECONDS: Duration = Duration::from_millis(1500);
 const CRYPTO_WARMUP: Duration = Duration::from_millis(200);
@@ -250,7 +248,7 @@ async fn run_methods(
                 ..base.clone_plain()
             });
             eprintln!("{method}: {n} connections ...");
-            rows.push(measure(method, pid, &load, n, options.duration).await?);
+            rows.push(crate::measure(method, &[pid], &load, n, None, options.duration).await?);
             if let Payload::Assertions(pool) | Payload::Proofs(pool) = &load.payload {
                 pools.push(PoolNote {
                     method,
@@ -492,18 +490,24 @@ impl Load {
     }
 }
 
-/// One request on a fresh connection: status and body.
-async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)> {
-    let mut sender = load::connect(addr).await?;
-    tokio::time::timeout(Duration::from_secs(10), load::exchange(&mut sender, req))
-        .await
-        .context("request timed out")?
+impl RequestSource for Load {
+    fn addr(&self, _conn: usize) -> SocketAddr {
+        self.addr
+    }
+
+    fn request(&self, _conn: usize, _seq: u64) -> Result<Request<Full<Bytes>>> {
+        Load::request(self)
+    }
+
+    fn accepts(&self, status: StatusCode, body: &[u8]) -> bool {
+        status == StatusCode::OK && load::has_token(body)
+    }
 }
 
 /// One request of `load` must get a token.
 async fn probe(load: &Load) -> Result<Bytes> {
-    let (status, body) = send(load.addr, load.request()?).await?;
-    if status != StatusCode::OK || !has_token(&body) {
+    let (status, body) = load::send(load.addr, load.request()?).await?;
+    if status != StatusCode::OK || !load::has_token(&body) {
         bail!("{status}: {}", String::from_utf8_lossy(&body));
     }
     Ok(body)
@@ -537,8 +541,8 @@ async fn probe_with_replay(
         };
         Ok(req.body(Full::new(body))?)
     };
-    let (status, body) = send(base.addr, once()?).await?;
-    if status != StatusCode::OK || !has_token(&body) {
+    let (status, body) = load::send(base.addr, once()?).await?;
+    if status != StatusCode::OK || !load::has_token(&body) {
         bail!("{status}: {}", String::from_utf8_lossy(&body));
     }
     if !as_body {
@@ -547,7 +551,7 @@ async fn probe_with_replay(
             bail!("token_type is {}, not DPoP", v["token_type"]);
         }
     }
-    let (status, body) = send(base.addr, once()?).await?;
+    let (status, body) = load::send(base.addr, once()?).await?;
     if status != replayed {
         bail!(
             "a replay was answered {status}, not {replayed}: {}",
@@ -555,104 +559,6 @@ async fn probe_with_replay(
         );
     }
     Ok(())
-}
-
-/// One row: warm-up, then the measured window, with the server's CPU read at both ends and its
-/// peak RSS after (as main.rs's `measure`).
-async fn measure(
-    name: &'static str,
-    pid: u32,
-    load: &Arc<Load>,
-    connections: usize,
-    duration: Duration,
-) -> Result<Row> {
-    process::reset_peak_rss(pid);
-    let schedule = Schedule::starting_now(WARMUP, duration);
-    let workers: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(worker(load.clone(), schedule)))
-        .collect();
-    tokio::time::sleep_until(schedule.measure_start).await;
-    let cpu_before = process::cpu_seconds(pid)?;
-    tokio::time::sleep_until(schedule.end).await;
-    let cpu_after = process::cpu_seconds(pid)?;
-    let mut total = LoadResult::default();
-    for w in workers {
-        let r = w.await.context("load task failed")?;
-        total.ok += r.ok;
-        total.errors += r.errors;
-        total.latencies_us.extend_from_slice(&r.latencies_us);
-    }
-    let rss = process::peak_rss_mib(pid)?;
-    Ok(Row::new(
-        name,
-        connections,
-        total,
-        duration,
-        cpu_after - cpu_before,
-        rss,
-    ))
-}
-
-/// One keep-alive connection issuing requests back to back (load.rs's worker, with this
-/// scenario's requests).
-async fn worker(load: Arc<Load>, schedule: Schedule) -> LoadResult {
-    let mut r = LoadResult::default();
-    let deadline = schedule.end + GRACE;
-    let in_window = |t: Instant| t >= schedule.measure_start && t < schedule.end;
-    while Instant::now() < schedule.end {
-        let mut sender = match timeout_at(deadline, load::connect(load.addr)).await {
-            Ok(Ok(sender)) => sender,
-            _ => {
-                if in_window(Instant::now()) {
-                    r.errors += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        loop {
-            let start = Instant::now();
-            if start >= schedule.end {
-                break;
-            }
-            let outcome = match load.request() {
-                Ok(req) => timeout_at(deadline, load::exchange(&mut sender, req)).await,
-                Err(_) => {
-                    if in_window(start) {
-                        r.errors += 1;
-                    }
-                    break;
-                }
-            };
-            let done = Instant::now();
-            match outcome {
-                Ok(Ok((StatusCode::OK, body))) if has_token(&body) => {
-                    if start >= schedule.measure_start && done <= schedule.end {
-                        r.ok += 1;
-                        let us = done.duration_since(start).as_micros();
-                        r.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
-                    }
-                }
-                Ok(Ok(_)) => {
-                    if in_window(start) {
-                        r.errors += 1;
-                    }
-                }
-                _ => {
-                    if in_window(start) {
-                        r.errors += 1;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    r
-}
-
-fn has_token(body: &[u8]) -> bool {
-    const NEEDLE: &[u8] = b"\"access_token\"";
-    body.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
 
 /// `GET path` on a fresh connection, as JSON.

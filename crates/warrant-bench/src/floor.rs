@@ -3,14 +3,10 @@
 //! policy and no store. It runs in a child process (`warrant-bench floor`) that prints its
 //! port on stdout and exits when its stdin closes.
 
-use std::convert::Infallible;
-use std::io::Write as _;
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine as _;
@@ -19,79 +15,25 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::net::TcpListener;
-use tokio::process::Command;
 
-use crate::process::ChildServer;
+use crate::process::{self, ChildServer};
 
 const TOKEN_TTL_SECS: u64 = 300;
 
 /// Parent side: starts `<this binary> floor` and reads the port it prints.
 pub async fn spawn() -> Result<ChildServer> {
-    let exe = std::env::current_exe().context("locating the bench binary")?;
-    let mut child = Command::new(exe)
-        .arg("floor")
-        .stdin(Stdio::piped()) // held open by `child`; the floor exits when it closes
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the floor child process")?;
-    let stdout = child.stdout.take().context("floor stdout")?;
-    let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .context("timed out waiting for the floor's port")?
-    .context("reading the floor's port")?;
-    let port: u16 = line
-        .trim()
-        .parse()
-        .with_context(|| format!("floor printed {line:?}, not a port"))?;
-    ChildServer::new(child, SocketAddr::from(([127, 0, 0, 1], port)))
+    process::spawn_self("floor").await
 }
 
 /// Child side (`warrant-bench floor`): serves until stdin closes or it is killed.
 pub fn serve_child() -> Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("building the floor runtime")?
-        .block_on(serve())
-}
-
-async fn serve() -> Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let signer = Arc::new(Signer::new(format!("http://127.0.0.1:{port}/t/default"))?);
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{port}")?;
-        out.flush()?;
-    }
-    crate::process::exit_when_stdin_closes();
-
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let signer = signer.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let signer = signer.clone();
-                async move { Ok::<_, Infallible>(signer.respond(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    process::serve_self("floor", |port| {
+        let signer = Arc::new(Signer::new(format!("http://127.0.0.1:{port}/t/default"))?);
+        Ok(move |req| {
+            let signer = signer.clone();
+            async move { signer.respond(req).await }
+        })
+    })
 }
 
 struct Signer {

@@ -1,7 +1,9 @@
-//! The load generator: N keep-alive HTTP/1.1 connections, one task each, issuing token
-//! requests back to back. A request counts if it started after the warm-up and finished
-//! before the end of the measured window. With several addresses (replicas), connection `i`
-//! goes to address `i mod len`: the connections are split evenly between them.
+//! The load generator: N keep-alive HTTP/1.1 connections, one task each, sending the requests
+//! of a [`RequestSource`] either back to back (closed loop) or on a fixed schedule per
+//! connection (open loop, [`Pacing`]). A request counts if it started after the warm-up and
+//! finished before the end of the measured window. The source says which address each
+//! connection goes to: [`Target`] (token requests to one or more replicas) sends connection
+//! `i` to address `i mod len`, so the connections are split evenly between them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +22,19 @@ use tokio::time::{Instant, timeout_at};
 const FORM: &[u8] = b"grant_type=client_credentials";
 /// How long a request may run past the end of the window before it is abandoned.
 const GRACE: Duration = Duration::from_secs(2);
+
+/// What the load sends, and what counts as a success.
+pub trait RequestSource: Send + Sync + 'static {
+    /// The address connection `conn` (0-based) connects to.
+    fn addr(&self, conn: usize) -> SocketAddr;
+
+    /// The `seq`-th request (0-based, counted per connection, warm-up included) of connection
+    /// `conn`.
+    fn request(&self, conn: usize, seq: u64) -> Result<Request<Full<Bytes>>>;
+
+    /// Whether a response counts as a success (otherwise it is an error).
+    fn accepts(&self, status: StatusCode, body: &[u8]) -> bool;
+}
 
 /// Where to send token requests (one or more addresses serving the same tenant), and with
 /// which credentials.
@@ -60,6 +75,20 @@ impl Target {
     }
 }
 
+impl RequestSource for Target {
+    fn addr(&self, conn: usize) -> SocketAddr {
+        self.addrs[conn % self.addrs.len()]
+    }
+
+    fn request(&self, conn: usize, _seq: u64) -> Result<Request<Full<Bytes>>> {
+        self.token_request(conn % self.addrs.len())
+    }
+
+    fn accepts(&self, status: StatusCode, body: &[u8]) -> bool {
+        status == StatusCode::OK && has_token(body)
+    }
+}
+
 /// The timeline of one run: warm-up until `measure_start`, then measure until `end`.
 #[derive(Clone, Copy)]
 pub struct Schedule {
@@ -85,26 +114,79 @@ impl Schedule {
     }
 }
 
+/// Open-loop sending: each connection sends one request every `interval`, on a fixed grid
+/// (connection `i` of `n` offset by `i × interval / n`, so that the connections' requests
+/// interleave evenly). When a response comes back after the next slot, the next request is sent
+/// at once (taking the latest slot it missed) and the other missed slots are skipped: no burst to
+/// catch up. Every latency is measured from the request's own send, so a slow response delays
+/// the requests behind it on its connection without being charged to them (the figures are per
+/// request, not corrected for coordinated omission).
+#[derive(Clone, Copy)]
+pub struct Pacing {
+    pub interval: Duration,
+}
+
+/// One connection's place on its pacing grid.
+struct Slots {
+    /// The grid's first slot.
+    first: Instant,
+    interval: Duration,
+    /// When the next request is due.
+    due: Instant,
+}
+
+impl Slots {
+    fn new(pacing: Pacing, origin: Instant, connection: usize, connections: usize) -> Self {
+        let interval = pacing.interval.max(Duration::from_nanos(1));
+        let offset = interval.mul_f64(connection as f64 / connections.max(1) as f64);
+        let first = origin + offset;
+        Self {
+            first,
+            interval,
+            due: first,
+        }
+    }
+
+    /// After a request sent for slot `due`, at `now`: the next slot, or, if that has passed,
+    /// the latest slot not after `now` (so that the request is sent at once).
+    fn advance(&mut self, now: Instant) {
+        let next = self.due + self.interval;
+        self.due = if now <= next {
+            next
+        } else {
+            let step = self.interval.as_nanos();
+            let missed = now.duration_since(self.first).as_nanos() / step;
+            let back = now.duration_since(self.first).as_nanos() - missed * step;
+            now - Duration::from_nanos(u64::try_from(back).unwrap_or(0))
+        };
+    }
+}
+
 /// What the connections saw during the measured window.
 #[derive(Default)]
 pub struct LoadResult {
-    /// 200 responses carrying an access token.
+    /// Responses the source accepts (for token requests: 200 carrying an access token).
     pub ok: u64,
-    /// Non-200 responses, responses without a token, transport failures.
+    /// Other responses, transport failures, requests that could not be built.
     pub errors: u64,
     /// Latency of every counted response, in microseconds.
     pub latencies_us: Vec<u32>,
 }
 
-/// Runs `connections` connections against `target` until `schedule.end`, connection `i` on
-/// address `i mod addrs.len()`.
-pub async fn run(
-    target: Arc<Target>,
+/// Runs `connections` connections sending `source`'s requests until `schedule.end`, back to
+/// back or, with `pacing`, on its schedule (whose grid starts now).
+pub async fn run<S: RequestSource>(
+    source: Arc<S>,
     connections: usize,
     schedule: Schedule,
+    pacing: Option<Pacing>,
 ) -> Result<LoadResult> {
+    let origin = Instant::now();
     let workers: Vec<_> = (0..connections)
-        .map(|i| tokio::spawn(worker(target.clone(), i % target.addrs.len(), schedule)))
+        .map(|conn| {
+            let slots = pacing.map(|p| Slots::new(p, origin, conn, connections));
+            tokio::spawn(worker(source.clone(), conn, schedule, slots))
+        })
         .collect();
     let mut total = LoadResult::default();
     for w in workers {
@@ -116,10 +198,17 @@ pub async fn run(
     Ok(total)
 }
 
-async fn worker(target: Arc<Target>, index: usize, schedule: Schedule) -> LoadResult {
+/// One connection (reconnecting after a transport failure) until `schedule.end`.
+async fn worker<S: RequestSource>(
+    source: Arc<S>,
+    conn: usize,
+    schedule: Schedule,
+    mut slots: Option<Slots>,
+) -> LoadResult {
     let mut r = LoadResult::default();
     let deadline = schedule.end + GRACE;
-    let addr = target.addrs[index];
+    let addr = source.addr(conn);
+    let mut seq = 0u64;
     while Instant::now() < schedule.end {
         let mut sender = match timeout_at(deadline, connect(addr)).await {
             Ok(Ok(sender)) => sender,
@@ -132,17 +221,29 @@ async fn worker(target: Arc<Target>, index: usize, schedule: Schedule) -> LoadRe
             }
         };
         loop {
+            if let Some(slots) = &slots {
+                tokio::time::sleep_until(slots.due).await;
+            }
             let start = Instant::now();
             if start >= schedule.end {
                 break;
             }
-            let outcome = match target.token_request(index) {
+            let outcome = match source.request(conn, seq) {
                 Ok(req) => timeout_at(deadline, exchange(&mut sender, req)).await,
-                Err(_) => break,
+                Err(_) => {
+                    if schedule.in_window(start) {
+                        r.errors += 1;
+                    }
+                    break;
+                }
             };
+            seq += 1;
             let done = Instant::now();
+            if let Some(slots) = &mut slots {
+                slots.advance(done);
+            }
             match outcome {
-                Ok(Ok((StatusCode::OK, body))) if has_token(&body) => {
+                Ok(Ok((status, body))) if source.accepts(status, &body) => {
                     if schedule.measures(start, done) {
                         r.ok += 1;
                         let us = done.duration_since(start).as_micros();
@@ -167,11 +268,11 @@ async fn worker(target: Arc<Target>, index: usize, schedule: Schedule) -> LoadRe
     r
 }
 
-fn has_token(body: &[u8]) -> bool {
+/// Whether a token endpoint's response body carries an access token.
+pub fn has_token(body: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"\"access_token\"";
     body.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
-
 /// A keep-alive HTTP/1.1 connection to `addr` (Nagle off), its driver spawned.
 pub async fn connect<B>(addr: SocketAddr) -> Result<SendRequest<B>>
 where
@@ -206,11 +307,17 @@ where
 /// One token request on a fresh connection to the address at `index` in `target.addrs` (a
 /// sanity check before loading a target).
 pub async fn probe(target: &Target, index: usize) -> Result<(StatusCode, Bytes)> {
-    let req = target.token_request(index)?;
-    let mut sender = connect(target.addrs[index]).await?;
+    send(target.addrs[index], target.token_request(index)?)
+        .await
+        .context("token request")
+}
+
+/// One request on a fresh connection to `addr`: the status and the whole body (10 s timeout).
+pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)> {
+    let mut sender = connect(addr).await?;
     tokio::time::timeout(Duration::from_secs(10), exchange(&mut sender, req))
         .await
-        .context("token request timed out")?
+        .context("request timed out")?
 }
 
 /// `GET path` on a fresh connection; the status code.
@@ -227,4 +334,30 @@ pub async fn get_status(addr: SocketAddr, path: &str) -> Result<StatusCode> {
         .await
         .context("request timed out")??;
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paced_connections_keep_their_grid_and_skip_missed_slots() {
+        let ms = Duration::from_millis;
+        let origin = Instant::now();
+        let mut slots = Slots::new(Pacing { interval: ms(16) }, origin, 1, 16);
+        let first = origin + ms(1);
+        assert_eq!(slots.due, first);
+        // On time: the next slot.
+        slots.advance(first + ms(2));
+        assert_eq!(slots.due, first + ms(16));
+        // The response came 24 ms after slot 16 ms: send now (as slot 32 ms), skip none before.
+        slots.advance(first + ms(40));
+        assert_eq!(slots.due, first + ms(32));
+        // Then back on the grid.
+        slots.advance(first + ms(41));
+        assert_eq!(slots.due, first + ms(48));
+        // Very late: the latest slot not after now; the slots in between are skipped.
+        slots.advance(first + ms(200));
+        assert_eq!(slots.due, first + ms(192));
+    }
 }

@@ -40,12 +40,21 @@
 //! `warrant serve` (SQLite, audit log on): `client_secret_basic` (the baseline), `private_key_jwt`
 //! with a fresh ES256 assertion per request, and `client_secret_basic` plus a fresh DPoP proof
 //! per request, each against the baseline (see client_auth.rs).
+//! `--scenario gateway` measures `warrant gateway` (see gateway.rs): an upstream (this binary
+//! re-executed as `warrant-bench upstream`, a bare hyper server answering `200 ok`) reached
+//! directly, through the gateway on a route with token verification off, and on a route with
+//! it on, 256 distinct tokens rotated across requests; first open loop at a fixed offered rate
+//! below saturation (`--rate`, default 1,000 req/s on 16 connections: p50/p99/max and the
+//! latency each step adds), then back to back at saturation (64 connections by default:
+//! req/s, the gateway's CPU and peak RSS), and the goals: verification adds ≤ 1 ms at p99, and
+//! keeps ≥ 70% of the unverified route's throughput.
 //! `--scenario all` runs floor, stores, audit and algorithms.
 
 mod algorithms;
 mod client_auth;
 mod commit;
 mod floor;
+mod gateway;
 mod hsm;
 mod load;
 mod postgres;
@@ -53,6 +62,7 @@ mod process;
 mod report;
 mod revocation;
 mod serve_child;
+mod upstream;
 mod warrant;
 
 use std::path::PathBuf;
@@ -62,7 +72,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::load::{Schedule, Target};
+use crate::load::{Pacing, RequestSource, Schedule, Target};
 use crate::report::Row;
 use crate::warrant::Cluster;
 
@@ -77,8 +87,9 @@ const TOKEN_PATH: &str = "/t/default/token";
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: warrant-bench \
-                     [--scenario floor|stores|audit|algorithms|hsm|client-auth|all] \
-                     [--duration SECS] [--warrant PATH] [--connections N,N,...]";
+                     [--scenario floor|stores|audit|algorithms|hsm|client-auth|gateway|all] \
+                     [--duration SECS] [--warrant PATH] [--connections N,N,...] \
+                     [--rate REQ_PER_S (gateway's open loop)]";
 
 const FLOOR_CONNECTIONS: &[usize] = &[1, 16, 64];
 const STORES_CONNECTIONS: &[usize] = &[16, 64];
@@ -102,6 +113,7 @@ enum Scenario {
     /// Only the HSM rows of `algorithms`.
     Hsm,
     ClientAuth,
+    Gateway,
     All,
 }
 
@@ -111,6 +123,9 @@ struct Options {
     warrant: PathBuf,
     /// `--connections`; None: each scenario's default.
     connections: Option<Vec<usize>>,
+    /// `--rate`: the gateway scenario's offered load below saturation, requests per second;
+    /// None: its default.
+    rate: Option<u32>,
 }
 
 impl Options {
@@ -133,6 +148,7 @@ fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("floor") => return floor::serve_child(),
+        Some("upstream") => return upstream::serve_child(),
         Some("serve-child") => return serve_child::run(&args[1..]),
         _ => {}
     }
@@ -153,6 +169,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
         duration: Duration::from_secs(10),
         warrant: default_warrant_path(),
         connections: None,
+        rate: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -171,11 +188,12 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
                     "algorithms" => Scenario::Algorithms,
                     "hsm" => Scenario::Hsm,
                     "client-auth" => Scenario::ClientAuth,
+                    "gateway" => Scenario::Gateway,
                     "all" => Scenario::All,
                     other => {
                         bail!(
-                            "--scenario: floor, stores, audit, algorithms, hsm, client-auth or all, \
-                             not {other:?}"
+                            "--scenario: floor, stores, audit, algorithms, hsm, client-auth, \
+                             gateway or all, not {other:?}"
                         )
                     }
                 }
@@ -188,6 +206,13 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
                 options.duration = Duration::from_secs(secs);
             }
             "--warrant" => options.warrant = PathBuf::from(value),
+            "--rate" => {
+                let rate: u32 = value.parse().context("--rate: whole requests per second")?;
+                if rate == 0 {
+                    bail!("--rate must be at least 1");
+                }
+                options.rate = Some(rate);
+            }
             "--connections" => {
                 let counts: Vec<usize> = value
                     .split(',')
@@ -233,6 +258,7 @@ async fn bench(options: Options) -> Result<()> {
         Scenario::Algorithms => algorithms_scenario(&options).await,
         Scenario::Hsm => hsm_scenario(&options).await,
         Scenario::ClientAuth => client_auth::run(&options).await,
+        Scenario::Gateway => gateway::run(&options).await,
         Scenario::All => {
             println!("\n== scenario floor");
             floor_scenario(&options).await?;
@@ -637,18 +663,20 @@ async fn measure_all(
     let target = Arc::new(target);
     for &n in connections {
         eprintln!("{name}: {n} connections ...");
-        rows.push(measure(name, pids, &target, n, duration).await?);
+        rows.push(measure(name, pids, &target, n, None, duration).await?);
     }
     Ok(())
 }
 
-/// One run: warm-up, then the measured window, with the servers' CPU read at both ends
-/// (summed over `pids`) and their peak RSS after (the largest of them).
-async fn measure(
+/// One run of `source`'s requests on `connections` connections (back to back, or paced):
+/// warm-up, then the measured window, with the servers' CPU read at both ends (summed over
+/// `pids`) and their peak RSS after (the largest of them).
+async fn measure<S: RequestSource>(
     name: &'static str,
     pids: &[u32],
-    target: &Arc<Target>,
+    source: &Arc<S>,
     connections: usize,
+    pacing: Option<Pacing>,
     duration: Duration,
 ) -> Result<Row> {
     for &pid in pids {
@@ -660,7 +688,7 @@ async fn measure(
             .sum::<Result<f64>>()
     };
     let schedule = Schedule::starting_now(WARMUP, duration);
-    let load = tokio::spawn(load::run(target.clone(), connections, schedule));
+    let load = tokio::spawn(load::run(source.clone(), connections, schedule, pacing));
     tokio::time::sleep_until(schedule.measure_start).await;
     let cpu_before = cpu()?;
     tokio::time::sleep_until(schedule.end).await;

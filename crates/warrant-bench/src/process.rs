@@ -1,11 +1,22 @@
 //! Child server processes and what Linux says about them: CPU time from
-//! `/proc/PID/stat`, peak resident memory from `/proc/PID/status`.
+//! `/proc/PID/stat`, peak resident memory from `/proc/PID/status`. Also the plumbing of the
+//! bare hyper servers this binary runs as its own children (`warrant-bench floor`,
+//! `warrant-bench upstream`): [`spawn_self`] on the parent side, [`serve_self`] on the child's.
 
+use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tokio::process::Child;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
 
 /// Clock ticks per second for `/proc/PID/stat` (`getconf CLK_TCK`; 100 on Linux).
 const CLK_TCK: f64 = 100.0;
@@ -30,6 +41,80 @@ impl ChildServer {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
+}
+
+/// Parent side: starts `<this binary> SUBCOMMAND` (a server that [`serve_self`]s) and reads the
+/// port it prints. The child's stdin is a pipe held by the returned [`ChildServer`]: the child
+/// exits when it closes, and is killed on drop.
+pub async fn spawn_self(subcommand: &str) -> Result<ChildServer> {
+    let exe = std::env::current_exe().context("locating the bench binary")?;
+    let mut child = Command::new(exe)
+        .arg(subcommand)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the {subcommand} child process"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .with_context(|| format!("{subcommand} stdout"))?;
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .with_context(|| format!("timed out waiting for the {subcommand}'s port"))?
+    .with_context(|| format!("reading the {subcommand}'s port"))?;
+    let port: u16 = line
+        .trim()
+        .parse()
+        .with_context(|| format!("{subcommand} printed {line:?}, not a port"))?;
+    ChildServer::new(child, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Child side of [`spawn_self`]: on a 2-worker runtime, binds 127.0.0.1:0, builds the handler
+/// from the port (`make_handler`), prints the port on stdout, then serves HTTP/1.1 keep-alive
+/// connections (Nagle off) with the handler until stdin closes or the process is killed.
+pub fn serve_self<H, F>(what: &str, make_handler: impl FnOnce(u16) -> Result<H>) -> Result<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .with_context(|| format!("building the {what} runtime"))?
+        .block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let port = listener.local_addr()?.port();
+            let handler = make_handler(port)?;
+            {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{port}")?;
+                out.flush()?;
+            }
+            exit_when_stdin_closes();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let response = handler(req);
+                        async move { Ok::<_, Infallible>(response.await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        })
 }
 
 /// Child side: exits this process when its stdin closes, i.e. when the parent (which holds the

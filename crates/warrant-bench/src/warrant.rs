@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::load;
 use crate::process::ChildServer;
 
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const NO_LIMIT: &str = "1000000";
 
 /// A temporary directory, removed on drop.
@@ -206,6 +206,19 @@ pub async fn launch(
 
 /// Waits until `server` answers 200 on `/readyz`, failing if it exits or `deadline` passes.
 async fn wait_ready(server: &mut ChildServer, log_path: &Path, deadline: Instant) -> Result<()> {
+    let addr = server.addr;
+    wait_ready_at(server, addr, log_path, deadline).await
+}
+
+/// Waits until `GET http://{ready}/readyz` answers 200 (`ready` may be another listener of
+/// `server`'s, e.g. a metrics port), failing if `server` exits or `deadline` (normally
+/// [`READY_TIMEOUT`] from the start) passes; the error quotes the end of `log_path`.
+pub async fn wait_ready_at(
+    server: &mut ChildServer,
+    ready: SocketAddr,
+    log_path: &Path,
+    deadline: Instant,
+) -> Result<()> {
     loop {
         if let Some(status) = server.child.try_wait()? {
             bail!(
@@ -214,12 +227,12 @@ async fn wait_ready(server: &mut ChildServer, log_path: &Path, deadline: Instant
                 log_tail(log_path)
             );
         }
-        if let Ok(StatusCode::OK) = load::get_status(server.addr, "/readyz").await {
+        if let Ok(StatusCode::OK) = load::get_status(ready, "/readyz").await {
             return Ok(());
         }
         if Instant::now() >= deadline {
             bail!(
-                "the server on {} not ready after {READY_TIMEOUT:?}; log:\n{}",
+                "the server on {} not ready (GET http://{ready}/readyz) after {READY_TIMEOUT:?}; log:\n{}",
                 server.addr,
                 log_tail(log_path)
             );
@@ -243,21 +256,29 @@ pub async fn create_account(
     server: SocketAddr,
     tenant: &str,
 ) -> Result<Account> {
+    let grant = Some(("https://bench.internal", "bench:read"));
+    create_named_account(bin, credentials, server, tenant, "bench", grant).await
+}
+
+/// `warrant sa create NAME --tenant TENANT [--audience AUDIENCE --scope SCOPE]`: an account
+/// with a secret, granted `grant` = (audience, scope) if given.
+pub async fn create_named_account(
+    bin: &Path,
+    credentials: &Path,
+    server: SocketAddr,
+    tenant: &str,
+    name: &str,
+    grant: Option<(&str, &str)>,
+) -> Result<Account> {
+    let mut args = vec!["sa", "create", name, "--tenant", tenant];
+    if let Some((audience, scope)) = grant {
+        args.extend(["--audience", audience, "--scope", scope]);
+    }
     let v = cli_json(
         bin,
         credentials,
         server,
-        &[
-            "sa",
-            "create",
-            "bench",
-            "--tenant",
-            tenant,
-            "--audience",
-            "https://bench.internal",
-            "--scope",
-            "bench:read",
-        ],
+        &args,
         "warrant sa create",
         "warrant sa create",
     )
@@ -305,7 +326,7 @@ pub async fn cli_json(
 }
 
 /// `n` distinct free ports (all listeners are held until every port is chosen).
-fn free_ports(n: usize) -> Result<Vec<u16>> {
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").context("finding a free port"))
         .collect::<Result<Vec<_>>>()?;
@@ -315,7 +336,7 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
         .collect()
 }
 
-fn log_tail(path: &Path) -> String {
+pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
