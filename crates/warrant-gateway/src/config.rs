@@ -612,7 +612,11 @@ impl Loader<'_> {
         let host = match r.host {
             None => None,
             Some(h) => {
-                let h = h.to_ascii_lowercase();
+                let mut h = h.to_ascii_lowercase();
+                // Requests are matched without one trailing dot (`api.example.com.`).
+                if h.len() > 1 && h.ends_with('.') {
+                    h.pop();
+                }
                 let valid = !h.is_empty()
                     && http::uri::Authority::try_from(h.as_str()).is_ok_and(|a| a.port().is_none())
                     && !h.contains('@');
@@ -623,7 +627,10 @@ impl Loader<'_> {
             }
         };
         let path_prefix = normalise_prefix(&r.path_prefix)
-            .ok_or_else(|| self.err(key("path_prefix"), "must be a path starting with /"))?;
+            .ok_or_else(|| self.err(
+                key("path_prefix"),
+                "must be a canonical path starting with / (no . or .. segment, //, ;, \\, control character, or %-encoded unreserved character)",
+            ))?;
         let upstream = upstream(&r.upstream).ok_or_else(|| {
             self.err(
                 key("upstream"),
@@ -706,11 +713,15 @@ fn normalise_prefix(p: &str) -> Option<String> {
         return None;
     }
     let trimmed = p.trim_end_matches('/');
-    Some(if trimmed.is_empty() {
-        "/".into()
-    } else {
-        trimmed.into()
-    })
+    if trimmed.is_empty() {
+        return Some("/".into());
+    }
+    // Requests are matched on their canonical path, so a prefix must be canonical itself
+    // (`/%61pi` or `/api/../x` could never match).
+    match crate::path::canonical_path(trimmed) {
+        Ok(std::borrow::Cow::Borrowed(_)) => Some(trimmed.into()),
+        _ => None,
+    }
 }
 
 fn upstream(u: &str) -> Option<Upstream> {

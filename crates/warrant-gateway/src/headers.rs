@@ -2,8 +2,11 @@
 //! identity headers, `X-Forwarded-*`) and in the responses it relays.
 //!
 //! Identity headers are the upstream's reason to trust the gateway, so every configured one is
-//! removed from what the caller sent — on every route, verified or not — before the gateway
-//! sets them from a verified token. Otherwise a caller could name itself.
+//! removed from what the caller sent — on every route, verified or not, and in any spelling
+//! that a CGI-style server would map to the same variable (`x_warrant_sub`) — before the
+//! gateway sets them from a verified token. Otherwise a caller could name itself. The same goes
+//! for other headers upstreams take from a trusted proxy (`Forwarded`, `X-Forwarded-*`,
+//! `X-Real-IP`, client-certificate headers, `X-Original-URL`); see [`remove_untrusted`].
 
 use std::net::IpAddr;
 
@@ -58,11 +61,65 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Removes every configured identity header the caller sent (names are case-insensitive).
-pub(crate) fn remove_identity(headers: &mut HeaderMap, identity: &[IdentityHeader]) {
-    for h in identity {
-        headers.remove(&h.name);
+/// Headers an upstream (or the framework in front of it) may take as said by a trusted proxy,
+/// besides the identity headers and `X-Forwarded-*`: `Forwarded` (RFC 7239), `X-Real-IP`, the
+/// client certificate of RFC 9440, and the original-URL overrides of IIS and Symfony/Zend.
+const TRUST_HEADERS: [&str; 6] = [
+    "forwarded",
+    "x-real-ip",
+    "client-cert",
+    "client-cert-chain",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Removes what the caller sent that an upstream might believe came from the gateway: every
+/// configured identity header, every `X-Forwarded-*` except `X-Forwarded-For` itself (which
+/// [`set_forwarded`] appends to), the [`TRUST_HEADERS`], and any header naming a client
+/// certificate (`X-Client-Cert`, `X-SSL-Client-Cert`, …).
+///
+/// Names are compared case-insensitively and with `_` taken as `-`: CGI, WSGI, Rack and PHP
+/// servers present both `x-warrant-sub` and `x_warrant_sub` as `HTTP_X_WARRANT_SUB`, so either
+/// spelling would pass as the identity header.
+pub(crate) fn remove_untrusted(headers: &mut HeaderMap, identity: &[IdentityHeader]) {
+    let untrusted = |name: &HeaderName| is_untrusted(name.as_str(), identity);
+    // No allocation in the common case of nothing to remove.
+    if !headers.keys().any(untrusted) {
+        return;
     }
+    let names: Vec<HeaderName> = headers.keys().filter(|n| untrusted(n)).cloned().collect();
+    for name in names {
+        headers.remove(name);
+    }
+}
+
+/// Whether a (lower-case) header name is one a caller may not send; see [`remove_untrusted`].
+fn is_untrusted(name: &str, identity: &[IdentityHeader]) -> bool {
+    if name == "x-forwarded-for" {
+        return false;
+    }
+    identity.iter().any(|h| same_name(name, h.name.as_str()))
+        || TRUST_HEADERS.iter().any(|t| same_name(name, t))
+        || name
+            .get(..12)
+            .is_some_and(|start| same_name(start, "x-forwarded-"))
+        || contains_name(name, "client-cert")
+}
+
+/// `a` and `b` are equal with `_` taken as `-` (both already lower case).
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| dash(x) == dash(y))
+}
+
+/// `name` contains `part` with `_` taken as `-`.
+fn contains_name(name: &str, part: &str) -> bool {
+    let (n, p) = (name.as_bytes(), part.as_bytes());
+    n.windows(p.len())
+        .any(|w| w.iter().zip(p).all(|(&x, &y)| dash(x) == dash(y)))
+}
+
+fn dash(c: u8) -> u8 {
+    if c == b'_' { b'-' } else { c }
 }
 
 /// Sets the identity headers from `token`'s claims. Absent (or `null`) claims, and values that
@@ -211,7 +268,7 @@ mod tests {
         h.insert("x-warrant-tenant", HeaderValue::from_static("other"));
         h.insert("x-unrelated", HeaderValue::from_static("kept"));
         let identity = identity();
-        remove_identity(&mut h, &identity);
+        remove_untrusted(&mut h, &identity);
         set_identity(&mut h, &identity, &token());
         let all: Vec<_> = h.get_all("x-warrant-sub").iter().collect();
         assert_eq!(all, ["sa_1"]);
@@ -224,6 +281,60 @@ mod tests {
         assert_eq!(h["x-groups"], r#"["x","y"]"#);
         assert!(h.get("x-bad").is_none());
         assert_eq!(h["x-unrelated"], "kept");
+    }
+
+    #[test]
+    fn underscore_spellings_and_trust_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "x_warrant_sub",
+            "X_Warrant-Client_ID",
+            "x-warrant_tenant",
+            "x_actor",
+            "forwarded",
+            "Forwarded",
+            "x-real-ip",
+            "x_real_ip",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x_forwarded_for",
+            "x_forwarded_host",
+            "X-Forwarded-Proto",
+            "x-forwarded-ssl",
+            "client-cert",
+            "client_cert_chain",
+            "x-client-cert",
+            "x-ssl-client-cert",
+            "ssl_client_cert",
+            "x-forwarded-client-cert",
+            "x-original-url",
+            "x_rewrite_url",
+        ] {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("spoofed"),
+            );
+        }
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("x-warrant-subject", HeaderValue::from_static("kept"));
+        h.insert("x-forwarded", HeaderValue::from_static("kept"));
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        remove_untrusted(&mut h, &identity());
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            [
+                "content-type",
+                "x-forwarded",
+                "x-forwarded-for",
+                "x-warrant-subject"
+            ]
+        );
+        // Nothing to remove: nothing changes.
+        let before = h.clone();
+        remove_untrusted(&mut h, &identity());
+        assert_eq!(h, before);
     }
 
     #[test]

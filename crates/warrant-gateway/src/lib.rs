@@ -19,6 +19,7 @@ mod access_log;
 pub mod config;
 mod headers;
 mod metrics;
+mod path;
 mod proxy;
 mod routes;
 mod runtime;

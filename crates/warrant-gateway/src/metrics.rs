@@ -32,6 +32,9 @@ pub(crate) enum Outcome {
     Denied,
     NotFound,
     UpstreamError,
+    /// Refused before routing: a method the gateway does not proxy, a path that is not
+    /// canonical-safe, a malformed host.
+    Rejected,
 }
 
 impl Outcome {
@@ -41,6 +44,7 @@ impl Outcome {
             Self::Denied => "denied",
             Self::NotFound => "not_found",
             Self::UpstreamError => "upstream_error",
+            Self::Rejected => "rejected",
         }
     }
 }

@@ -20,7 +20,8 @@ use warrant_verify::{DenialKind, Presented, VerifiedToken};
 use crate::access_log::Entry;
 use crate::headers;
 use crate::metrics::Outcome;
-use crate::routes::{Route, host_without_port};
+use crate::path::canonical_path;
+use crate::routes::{Route, match_host, valid_authority};
 use crate::runtime::{Runtime, Shared};
 
 /// A response body: the upstream's, streamed, or one the gateway made.
@@ -67,13 +68,31 @@ pub(crate) async fn handle(
     let (mut parts, body) = req.into_parts();
     let uri = std::mem::take(&mut parts.uri);
     let method = parts.method.clone();
-    // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
+    // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host. One with userinfo
+    // is refused below, and not logged (it may hold a password).
     let host = match uri.authority() {
+        Some(a) if a.as_str().contains('@') => None,
         Some(a) => HeaderValue::from_str(a.as_str()).ok(),
         None => parts.headers.get(header::HOST).cloned(),
     };
     let host_str = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
-    let done = route(&rt, conn, parts, body, &uri, host.as_ref(), host_str).await;
+    let (done, logged_path) = match admit(&parts, &uri) {
+        Ok(path) => {
+            let done = route(
+                &rt,
+                conn,
+                parts,
+                body,
+                &path,
+                uri.query(),
+                host.as_ref(),
+                host_str,
+            )
+            .await;
+            (done, path)
+        }
+        Err(r) => (r.done(), Cow::Borrowed(uri.path())),
+    };
 
     let latency = started.elapsed();
     let status = done.response.status().as_u16();
@@ -87,7 +106,7 @@ pub(crate) async fn handle(
         &Entry {
             method: method.as_str(),
             host: host_str,
-            path: uri.path(),
+            path: &logged_path,
             route: done.route.as_deref(),
             status,
             latency_ms: latency.as_secs_f64() * 1000.0,
@@ -101,17 +120,84 @@ pub(crate) async fn handle(
     done.response
 }
 
+/// What is refused before any route is looked up: `CONNECT` and `TRACE` (405; TRACE would echo
+/// the identity headers back), a malformed host (400), and a path that has no safe canonical
+/// form (400). Otherwise the canonical path ([`canonical_path`]), which is matched, verified
+/// (DPoP `htu`), logged and forwarded.
+fn admit<'u>(parts: &Parts, uri: &'u Uri) -> Result<Cow<'u, str>, Rejection> {
+    if parts.method == Method::CONNECT || parts.method == Method::TRACE {
+        return Err(rejected(
+            StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"method_not_allowed"}"#,
+            "method_not_allowed",
+        ));
+    }
+    let host_ok = match uri.authority() {
+        // Absolute-form: userinfo (`http://user@host/`) is refused (RFC 9110 §4.2.4).
+        Some(a) => valid_authority(a.as_str()),
+        None => {
+            let mut values = parts.headers.get_all(header::HOST).iter();
+            match (values.next(), values.next()) {
+                (None, _) => true,
+                (Some(v), None) => v.is_empty() || v.to_str().is_ok_and(valid_authority),
+                // RFC 9112 §3.2: more than one Host is a bad request.
+                (Some(_), Some(_)) => false,
+            }
+        }
+    };
+    if !host_ok {
+        return Err(rejected(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid_request"}"#,
+            "invalid_host",
+        ));
+    }
+    canonical_path(uri.path()).map_err(|e| {
+        tracing::debug!(error = ?e, "request path refused");
+        rejected(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"invalid_request"}"#,
+            "invalid_path",
+        )
+    })
+}
+
+/// A request refused before routing.
+struct Rejection {
+    status: StatusCode,
+    body: &'static str,
+    reason: &'static str,
+}
+
+impl Rejection {
+    fn done(self) -> Done {
+        let mut done = Done::new(json(self.status, self.body), Outcome::Rejected, None);
+        done.reason = Some(self.reason);
+        done
+    }
+}
+
+fn rejected(status: StatusCode, body: &'static str, reason: &'static str) -> Rejection {
+    Rejection {
+        status,
+        body,
+        reason,
+    }
+}
+
+/// Routes, verifies and forwards a request whose canonical path is `path`.
+#[allow(clippy::too_many_arguments)]
 async fn route(
     rt: &Runtime,
     conn: &ConnInfo,
     mut parts: Parts,
     body: Incoming,
-    uri: &Uri,
+    path: &str,
+    query: Option<&str>,
     host_value: Option<&HeaderValue>,
     host: &str,
 ) -> Done {
-    let path = uri.path();
-    let bare_host = host_without_port(host);
+    let bare_host = match_host(host);
     if (parts.method == Method::GET || parts.method == Method::HEAD)
         && let Some(route) = rt.routes.metadata(bare_host, path)
     {
@@ -175,7 +261,7 @@ async fn route(
 
     let identity = &rt.config.identity_headers;
     headers::remove_hop_by_hop(&mut parts.headers);
-    headers::remove_identity(&mut parts.headers, identity);
+    headers::remove_untrusted(&mut parts.headers, identity);
     if let Some(t) = &token {
         headers::set_identity(&mut parts.headers, identity, t);
     }
@@ -189,7 +275,7 @@ async fn route(
     let target = Uri::builder()
         .scheme("http")
         .authority(route.config.upstream.authority.clone())
-        .path_and_query(route.upstream_path_and_query(path, uri.query()))
+        .path_and_query(route.upstream_path_and_query(path, query))
         .build();
     parts.uri = match target {
         Ok(u) => u,

@@ -4,8 +4,16 @@
 //! Among the routes whose `host` matches the request's (or that name no host), the longest
 //! `path_prefix` wins; at equal length a route naming the host wins over one that names none.
 //! Prefixes match on segment boundaries: `/orders` matches `/orders` and `/orders/1`, not
-//! `/ordersX`. Paths are compared as sent (percent-encoded, no normalisation of `..` or `//`):
-//! the upstream sees the same path that was matched.
+//! `/ordersX`.
+//!
+//! Routes match the canonical path ([`crate::path::canonical_path`]: encoded unreserved
+//! characters decoded, other escapes upper-cased; `.`/`..` segments, `;`, `//`, encoded `/` or
+//! `\` refused with 400 before any route is looked up), and the upstream receives exactly that
+//! canonical path (under its base path, minus the prefix with `strip_prefix`) — the path that
+//! was matched is the path that is served. Matching is case-sensitive: a prefix must be written
+//! as the upstream spells it, and an upstream that folds case must not rely on case-different
+//! prefixes to tell routes apart. Hosts match case-insensitively, without the port and one
+//! trailing dot ([`match_host`]).
 
 use std::sync::Arc;
 
@@ -28,8 +36,9 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// The path the upstream receives: the request's path, minus the prefix with
-    /// `strip_prefix`, under the upstream's base path; then the query.
+    /// The path the upstream receives: the request's canonical path (the one the route
+    /// matched), minus the prefix with `strip_prefix`, under the upstream's base path; then the
+    /// query, unchanged.
     pub(crate) fn upstream_path_and_query(&self, path: &str, query: Option<&str>) -> String {
         let mut rest = path;
         if self.config.strip_prefix && self.config.path_prefix != "/" {
@@ -124,7 +133,7 @@ impl RouteTable {
         Self { routes }
     }
 
-    /// The route for a request to `host` (without its port) and `path`.
+    /// The route for a request to `host` (as [`match_host`] gives it) and the canonical `path`.
     pub(crate) fn find(&self, host: &str, path: &str) -> Option<&Route> {
         self.routes
             .iter()
@@ -152,6 +161,56 @@ pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
         Some(rest) => rest.is_empty() || rest.starts_with('/'),
         None => false,
     }
+}
+
+/// The host as routes match it: without the port and without one trailing dot
+/// (`API.example.com.:8443` → `API.example.com`; routes compare it case-insensitively).
+pub(crate) fn match_host(authority: &str) -> &str {
+    let host = host_without_port(authority);
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+/// Whether `authority` (a `Host` header value or an absolute-form target's authority) is a
+/// plain `host[:port]`: a DNS name or IPv4 address (non-empty labels of letters, digits, `-`
+/// and `_`, optionally one trailing dot) or a bracketed IPv6 literal, then an optional decimal
+/// port. Userinfo, percent-encoding and anything else are refused.
+pub(crate) fn valid_authority(authority: &str) -> bool {
+    let (host, port) = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => (&authority[..=end], &authority[end + 1..]),
+            None => return false,
+        }
+    } else {
+        match authority.find(':') {
+            Some(colon) => (&authority[..colon], &authority[colon..]),
+            None => (authority, ""),
+        }
+    };
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty()
+                && p.len() <= 5
+                && p.bytes().all(|c| c.is_ascii_digit())
+                && p.parse::<u16>().is_ok()
+        });
+    if !port_ok {
+        return false;
+    }
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').unwrap_or("");
+        return !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.');
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        })
 }
 
 /// The host of a `Host` header value or URI authority, without the port (`[::1]:8443` →
@@ -286,6 +345,109 @@ mod tests {
             t.metadata("x", "/.well-known/oauth-protected-resource/other")
                 .is_none()
         );
+    }
+
+    /// The route a request path reaches, the way the proxy looks it up.
+    fn routed<'a>(t: &'a RouteTable, host: &str, path: &str) -> Result<Option<&'a str>, ()> {
+        let path = crate::path::canonical_path(path).map_err(|_| ())?;
+        Ok(found(t, match_host(host), &path))
+    }
+
+    #[test]
+    fn routes_match_the_canonical_path() {
+        let t = table(
+            &[
+                route("public", None, "/"),
+                route("api", None, "/api"),
+                route("admin", None, "/api/admin"),
+            ]
+            .concat(),
+        );
+        assert_eq!(routed(&t, "x", "/api/%61dmin/delete"), Ok(Some("admin")));
+        assert_eq!(routed(&t, "x", "/api/%61%64%6D%69%6E"), Ok(Some("admin")));
+        assert_eq!(routed(&t, "x", "/%61dmin"), Ok(Some("public")));
+        assert_eq!(routed(&t, "x", "/%61pi/admin"), Ok(Some("admin")));
+        // Refused (400) rather than routed to /api or /.
+        for p in [
+            "/api/admin;x/delete",
+            "/api/x/../admin",
+            "/api/%2e%2e/api/admin",
+            "/api%2fadmin",
+            "/api//admin",
+            "/api\\admin",
+        ] {
+            assert_eq!(routed(&t, "x", p), Err(()), "{p}");
+        }
+    }
+
+    #[test]
+    fn strip_prefix_cannot_escape_the_base_path() {
+        let t = table(
+            "[[routes]]\nname = \"s\"\npath_prefix = \"/svc\"\n\
+             upstream = \"http://127.0.0.1:9000/base\"\nstrip_prefix = true\naudience = \"a\"\n",
+        );
+        assert_eq!(routed(&t, "x", "/svc/../../other"), Err(()));
+        assert_eq!(routed(&t, "x", "/svc/%2e%2e/%2E%2E/other"), Err(()));
+        let path = crate::path::canonical_path("/svc/%7euser").unwrap();
+        let s = t.find("x", &path).unwrap();
+        assert_eq!(
+            s.upstream_path_and_query(&path, Some("a=%2e")),
+            "/base/~user?a=%2e"
+        );
+    }
+
+    #[test]
+    fn hosts_match_without_a_trailing_dot() {
+        let t = table(
+            &[
+                route("any", None, "/"),
+                route("api", Some("api.example.com"), "/"),
+                route("dot", Some("dot.example.com."), "/"),
+            ]
+            .concat(),
+        );
+        assert_eq!(routed(&t, "api.example.com.", "/x"), Ok(Some("api")));
+        assert_eq!(routed(&t, "API.Example.COM.:8443", "/x"), Ok(Some("api")));
+        assert_eq!(routed(&t, "dot.example.com", "/x"), Ok(Some("dot")));
+        assert_eq!(routed(&t, "dot.example.com.", "/x"), Ok(Some("dot")));
+        assert_eq!(routed(&t, "www.example.com", "/x"), Ok(Some("any")));
+    }
+
+    #[test]
+    fn valid_authorities() {
+        for a in [
+            "api.example.com",
+            "api.example.com.",
+            "API.example.com:8443",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8443",
+            "localhost",
+            "under_score.internal",
+        ] {
+            assert!(valid_authority(a), "{a}");
+        }
+        for a in [
+            "",
+            "user@api.example.com",
+            "user:pw@api.example.com",
+            "api.example.com..",
+            ".api.example.com",
+            "api..example.com",
+            "api.example.com:",
+            "api.example.com:99999",
+            "api.example.com:8x",
+            "api.example.com:80:80",
+            "api%2eexample.com",
+            "api.example.com/x",
+            "api example.com",
+            "[::1",
+            "[]",
+            "[::1]x",
+            ":8080",
+        ] {
+            assert!(!valid_authority(a), "{a}");
+        }
     }
 
     #[test]

@@ -184,6 +184,21 @@ fn routes_are_validated() {
     assert_eq!(error(&same_place).key, "routes[1].path_prefix");
     let relative = minimal("").replace("\"/orders\"", "\"orders\"");
     assert_eq!(error(&relative).key, "routes[0].path_prefix");
+    // Requests are matched on their canonical path: a prefix no canonical path can have is an
+    // error, not a route that silently never matches.
+    for bad in [
+        "/%6Frders",
+        "/a/../orders",
+        "/./orders",
+        "//orders",
+        "/orders;v=1",
+        "/a%2Fb",
+        "/a\\\\b",
+        "/a%zz",
+    ] {
+        let text = minimal("").replace("\"/orders\"", &format!("\"{bad}\""));
+        assert_eq!(error(&text).key, "routes[0].path_prefix", "{bad}");
+    }
     for bad in [
         "https://127.0.0.1:9000",
         "127.0.0.1:9000",
@@ -214,6 +229,10 @@ fn route_details() {
     let c = parse(&text).unwrap();
     let r = &c.routes[0];
     assert_eq!(r.host.as_deref(), Some("api.example.com"));
+    let dot =
+        parse(&minimal("").replace("[[routes]]\n", "[[routes]]\nhost = \"API.example.com.\"\n"))
+            .unwrap();
+    assert_eq!(dot.routes[0].host.as_deref(), Some("api.example.com"));
     assert_eq!(r.path_prefix, "/orders");
     assert!(r.strip_prefix);
     assert_eq!(r.requirement.audiences, ["a", "b"]);
