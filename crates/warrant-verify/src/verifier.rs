@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 use serde_json::Value;
 use tokio::task::JoinHandle;
-use warrant_jose::crypto::sha256;
 use warrant_jose::dpop::{DpopFailure, DpopPolicy, MAX_PROOF_BYTES, check_proof};
 
 use crate::clock::{Clock, SystemClock};
@@ -393,8 +392,7 @@ impl Verifier {
     /// The token verified (signature, `typ`, `iss`, time, required claims), from the cache
     /// when this exact token was verified before and its key is still published.
     async fn verified(&self, token: &str, scheme: Scheme, now: i64) -> Result<Verified, Denial> {
-        let key = sha256(token.as_bytes());
-        if let Some((hit, generation)) = self.inner.cache.get(&key) {
+        if let Some((hit, generation)) = self.inner.cache.get(token) {
             // Verified under the keys published now: still good. Under others (a key rotated
             // in, or one withdrawn as compromised): verify again.
             let same_keys = self
@@ -405,7 +403,7 @@ impl Verifier {
             if same_keys {
                 return Ok(hit);
             }
-            self.inner.cache.remove(&key);
+            self.inner.cache.remove(token);
         }
         let iss = unverified_issuer(token).map_err(|f| Denial::token(f, scheme))?;
         let issuer = self
@@ -432,7 +430,7 @@ impl Verifier {
         let verified = Arc::new(result.map_err(|f| Denial::token(f, scheme))?);
         self.inner
             .cache
-            .insert(key, (verified.clone(), keys.generation), now);
+            .insert(token, (verified.clone(), keys.generation), now);
         Ok(verified)
     }
 
@@ -617,10 +615,12 @@ async fn refresh_keys(keys: Arc<IssuerKeys>, issuer: String) {
 
 const SHARDS: usize = 16;
 
-/// Verified tokens by SHA-256 of the token, with the key generation they were verified under,
-/// sharded to keep lock contention low.
+/// Verified tokens by the token itself (its bytes are compared on a hit, so only this exact
+/// token can match), with the key generation they were verified under, sharded to keep lock
+/// contention low. About 1 KiB per entry. (Keyed by the token rather than a digest of it:
+/// SHA-256 of a token costs ~3 µs here, the map's hash of it ~0.2 µs.)
 struct TokenCache {
-    shards: Vec<Mutex<HashMap<[u8; 32], Cached>>>,
+    shards: Vec<Mutex<HashMap<Box<str>, Cached>>>,
     per_shard: usize,
 }
 
@@ -634,31 +634,34 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, key: &[u8; 32]) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Cached>> {
-        let m = &self.shards[key[0] as usize % SHARDS];
-        match m.lock() {
+    /// A shard by a byte of the signature, which is random for every token.
+    fn shard(&self, token: &str) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Cached>> {
+        let b = token.as_bytes();
+        let pick = b.len().checked_sub(10).map_or(0, |i| usize::from(b[i]));
+        match self.shards[pick % SHARDS].lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
     }
 
-    fn get(&self, key: &[u8; 32]) -> Option<Cached> {
-        self.shard(key).get(key).cloned()
+    fn get(&self, token: &str) -> Option<Cached> {
+        self.shard(token).get(token).cloned()
     }
 
-    fn remove(&self, key: &[u8; 32]) {
-        self.shard(key).remove(key);
+    fn remove(&self, token: &str) {
+        self.shard(token).remove(token);
     }
 
-    fn insert(&self, key: [u8; 32], t: Cached, now: i64) {
-        let mut s = self.shard(&key);
+    fn insert(&self, token: &str, t: Cached, now: i64) {
+        let mut s = self.shard(token);
         if s.len() >= self.per_shard {
             s.retain(|_, (v, _)| v.exp > now);
+            // Full of live tokens: start again rather than sweep on every insert.
             if s.len() >= self.per_shard {
                 s.clear();
             }
         }
-        s.insert(key, t);
+        s.insert(token.into(), t);
     }
 }
 
