@@ -5,7 +5,6 @@
 //! `jwks_uri`). Plain `http` issuers are followed only on loopback, so a forged `iss` cannot make
 //! this tool fetch from an arbitrary host in cleartext.
 
-
 use anyhow::Result;
 use reqwest::Client;
 use reqwest::Url;
