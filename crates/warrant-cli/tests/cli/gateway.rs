@@ -171,6 +171,11 @@ async fn get(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> Ans
     }
 }
 
+/// [`get`] with `Authorization: Bearer TOKEN`.
+async fn get_bearer(http: &reqwest::Client, url: &str, token: &str) -> Answer {
+    get(http, url, &[("authorization", &bearer(token))]).await
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -415,12 +420,7 @@ async fn gateway_passes_good_tokens_and_refuses_bad_ones() {
         ("bit-flipped", bit_flipped(&token)),
         ("garbage", "abc.def.ghi".into()),
     ] {
-        let a = get(
-            &http,
-            &format!("{g}/deploy/1"),
-            &[("authorization", &bearer(&bad))],
-        )
-        .await;
+        let a = get_bearer(&http, &format!("{g}/deploy/1"), &bad).await;
         assert_eq!(a.status, 401, "{name}");
         assert!(
             a.challenges[0].contains("error=\"invalid_token\""),
@@ -431,20 +431,10 @@ async fn gateway_passes_good_tokens_and_refuses_bad_ones() {
     }
 
     // Wrong route (another audience): 401. Missing scope: 403 naming the scope.
-    let wrong = get(
-        &http,
-        &format!("{g}/billing/1"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let wrong = get_bearer(&http, &format!("{g}/billing/1"), &token).await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.challenges[0].contains("invalid_token"));
-    let scope = get(
-        &http,
-        &format!("{g}/deploy/write/1"),
-        &[("authorization", &bearer(&token))],
-    )
-    .await;
+    let scope = get_bearer(&http, &format!("{g}/deploy/write/1"), &token).await;
     assert_eq!(scope.status, 403);
     assert!(
         scope.challenges[0].contains("error=\"insufficient_scope\""),
@@ -515,12 +505,7 @@ async fn gateway_passes_good_tokens_and_refuses_bad_ones() {
     .await;
     let brief = brief["access_token"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let a = get(
-        &http,
-        &format!("{g}/deploy/1"),
-        &[("authorization", &bearer(&brief))],
-    )
-    .await;
+    let a = get_bearer(&http, &format!("{g}/deploy/1"), &brief).await;
     assert_eq!(a.status, 401);
     assert!(a.challenges[0].contains("expired"), "{:?}", a.challenges);
 
@@ -580,12 +565,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
 
     // A token revoked at the issuer is refused within a second, without a restart.
     let token = s.token().await;
-    assert_eq!(
-        get(&http, &url, &[("authorization", &bearer(&token))])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(get_bearer(&http, &url, &token).await.status, 200);
     let claims = verify_independently(&token, &s.issuer).await;
     let exp = claims["exp"].as_i64().unwrap().to_string();
     s.server.admin(&[
@@ -599,7 +579,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
     ]);
     let revoked_at = Instant::now();
     loop {
-        let a = get(&http, &url, &[("authorization", &bearer(&token))]).await;
+        let a = get_bearer(&http, &url, &token).await;
         if a.status == 401 {
             assert!(a.challenges[0].contains("revoked"), "{:?}", a.challenges);
             break;
@@ -633,11 +613,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
             let t = token_for(&endpoint, &caller.0, &caller.1, None, None).await;
             let t = t["access_token"].as_str().unwrap().to_owned();
             kids.insert(jsonwebtoken::decode_header(&t).unwrap().kid.unwrap());
-            statuses.push(
-                get(&http, &target, &[("authorization", &bearer(&t))])
-                    .await
-                    .status,
-            );
+            statuses.push(get_bearer(&http, &target, &t).await.status);
         }
         (statuses, kids)
     });
@@ -673,12 +649,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
         jsonwebtoken::decode_header(&after).unwrap().kid
     );
     for t in [&after, &before] {
-        assert_eq!(
-            get(&http, &url, &[("authorization", &bearer(t))])
-                .await
-                .status,
-            200
-        );
+        assert_eq!(get_bearer(&http, &url, t).await.status, 200);
     }
 
     // A DPoP-bound token: refused as Bearer, accepted with a proof of this request, which
@@ -694,7 +665,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
     .await;
     assert_eq!(bound["token_type"], "DPoP");
     let bound = bound["access_token"].as_str().unwrap().to_owned();
-    let as_bearer = get(&http, &url, &[("authorization", &bearer(&bound))]).await;
+    let as_bearer = get_bearer(&http, &url, &bound).await;
     assert_eq!(as_bearer.status, 401);
     assert!(
         as_bearer.challenges[0].starts_with("DPoP "),
@@ -730,12 +701,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
 
     // SIGHUP: the new rules apply to the next request on the same keep-alive connection.
     let fresh = s.token().await;
-    assert_eq!(
-        get(&http, &url, &[("authorization", &bearer(&fresh))])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(get_bearer(&http, &url, &fresh).await.status, 200);
     let text = std::fs::read_to_string(&s.gateway.config)
         .unwrap()
         .replacen(
@@ -746,11 +712,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
     std::fs::write(&s.gateway.config, text).unwrap();
     s.gateway.hup();
     let start = Instant::now();
-    while get(&http, &url, &[("authorization", &bearer(&fresh))])
-        .await
-        .status
-        != 403
-    {
+    while get_bearer(&http, &url, &fresh).await.status != 403 {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "not reloaded:\n{}",
@@ -762,12 +724,7 @@ async fn gateway_follows_revocations_rotations_dpop_and_reloads() {
     std::fs::write(&s.gateway.config, "listen = 5").unwrap();
     s.gateway.hup();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        get(&http, &url, &[("authorization", &bearer(&fresh))])
-            .await
-            .status,
-        403
-    );
+    assert_eq!(get_bearer(&http, &url, &fresh).await.status, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -776,20 +733,15 @@ async fn gateway_answers_503_once_the_feed_is_staler_than_its_limit() {
     let http = reqwest::Client::new();
     let url = format!("{}/deploy/1", s.gateway.url);
     let token = s.token().await;
-    assert_eq!(
-        get(&http, &url, &[("authorization", &bearer(&token))])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(get_bearer(&http, &url, &token).await.status, 200);
     // The issuer dies: the keys in hand still verify, until the feed is 3 s stale.
     let _ = s.server.child.kill();
     let _ = s.server.child.wait();
     let died = Instant::now();
-    let first = get(&http, &url, &[("authorization", &bearer(&token))]).await;
+    let first = get_bearer(&http, &url, &token).await;
     assert_eq!(first.status, 200, "still within the limit");
     loop {
-        let a = get(&http, &url, &[("authorization", &bearer(&token))]).await;
+        let a = get_bearer(&http, &url, &token).await;
         if a.status == 503 {
             break;
         }
