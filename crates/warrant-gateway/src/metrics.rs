@@ -194,44 +194,33 @@ impl Metrics {
             self.log_dropped.load(Ordering::Relaxed)
         );
         let status = verifier.map(Verifier::status).unwrap_or_default();
-        out.push_str(
-            "# HELP warrant_gateway_issuer_keys Signing keys held per issuer.\n\
-             # TYPE warrant_gateway_issuer_keys gauge\n",
+        issuer_gauge(
+            &mut out,
+            "warrant_gateway_issuer_keys",
+            "Signing keys held per issuer.",
+            status
+                .iter()
+                .map(|s| (s.issuer.as_str(), s.keys.to_string())),
         );
-        for s in &status {
-            let _ = writeln!(
-                out,
-                "warrant_gateway_issuer_keys{{issuer=\"{}\"}} {}",
-                label(&s.issuer),
-                s.keys
-            );
-        }
-        out.push_str(
-            "# HELP warrant_gateway_revocation_feed_lag_seconds Since the issuer's revocation feed was last heard from.\n\
-             # TYPE warrant_gateway_revocation_feed_lag_seconds gauge\n",
+        issuer_gauge(
+            &mut out,
+            "warrant_gateway_revocation_feed_lag_seconds",
+            "Since the issuer's revocation feed was last heard from.",
+            status.iter().filter(|s| s.feed).map(|s| {
+                let lag = s
+                    .feed_lag
+                    .map_or_else(|| "+Inf".to_owned(), |d| d.as_secs_f64().to_string());
+                (s.issuer.as_str(), lag)
+            }),
         );
-        for s in status.iter().filter(|s| s.feed) {
-            let lag = s
-                .feed_lag
-                .map_or_else(|| "+Inf".to_owned(), |d| d.as_secs_f64().to_string());
-            let _ = writeln!(
-                out,
-                "warrant_gateway_revocation_feed_lag_seconds{{issuer=\"{}\"}} {lag}",
-                label(&s.issuer)
-            );
-        }
-        out.push_str(
-            "# HELP warrant_gateway_revoked_tokens Revoked token ids known per issuer.\n\
-             # TYPE warrant_gateway_revoked_tokens gauge\n",
+        issuer_gauge(
+            &mut out,
+            "warrant_gateway_revoked_tokens",
+            "Revoked token ids known per issuer.",
+            status
+                .iter()
+                .map(|s| (s.issuer.as_str(), s.revoked_jtis.to_string())),
         );
-        for s in &status {
-            let _ = writeln!(
-                out,
-                "warrant_gateway_revoked_tokens{{issuer=\"{}\"}} {}",
-                label(&s.issuer),
-                s.revoked_jtis
-            );
-        }
         let ready = verifier.is_none_or(Verifier::is_ready);
         let _ = writeln!(
             out,
@@ -241,6 +230,20 @@ impl Metrics {
             u8::from(ready)
         );
         out
+    }
+}
+
+/// A gauge family with one sample per issuer: its `# HELP` and `# TYPE` lines, then
+/// `name{issuer="…"} value` for each `(issuer, value)` of `samples`.
+fn issuer_gauge<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (&'a str, String)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (issuer, value) in samples {
+        let _ = writeln!(out, "{name}{{issuer=\"{}\"}} {value}", label(issuer));
     }
 }
 

@@ -2,18 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{AUDIENCE, Harness, default_routes};
+use crate::support::{AUDIENCE, Harness, assert_challenge, default_routes};
 
 async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.unwrap()
-}
-
-fn challenge(resp: &reqwest::Response) -> Vec<String> {
-    resp.headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -99,9 +91,8 @@ async fn spoofed_identity_headers_are_stripped_on_public_routes_too() {
 #[tokio::test]
 async fn no_token_gets_a_challenge_without_an_error_code() {
     let h = Harness::start().await;
-    let resp = h.http.get(h.url("/orders")).send().await.unwrap();
-    assert_eq!(resp.status(), 401);
-    let challenges = challenge(&resp);
+    let resp = h.get("/orders", None).await;
+    let challenges = assert_challenge(&resp, 401, &[]);
     let bearer = challenges
         .iter()
         .find(|c| c.starts_with("Bearer realm"))
@@ -121,16 +112,8 @@ async fn no_token_gets_a_challenge_without_an_error_code() {
 async fn a_wrong_audience_is_an_invalid_token() {
     let h = Harness::start().await;
     let token = h.token(json!({"aud": "https://elsewhere.example.com"}));
-    let resp = h
-        .http
-        .get(h.url("/orders"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
-    let c = challenge(&resp).join(" | ");
-    assert!(c.contains("error=\"invalid_token\""), "{c}");
+    let resp = h.get("/orders", Some(&token)).await;
+    assert_challenge(&resp, 401, &["error=\"invalid_token\""]);
     assert_eq!(body(resp).await["error"], "invalid_token");
 }
 
@@ -138,17 +121,12 @@ async fn a_wrong_audience_is_an_invalid_token() {
 async fn a_missing_scope_is_insufficient_scope() {
     let h = Harness::start().await;
     let token = h.token(json!({"scope": "orders:write"}));
-    let resp = h
-        .http
-        .get(h.url("/orders"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403);
-    let c = challenge(&resp).join(" | ");
-    assert!(c.contains("error=\"insufficient_scope\""), "{c}");
-    assert!(c.contains("scope=\"orders:read\""), "{c}");
+    let resp = h.get("/orders", Some(&token)).await;
+    assert_challenge(
+        &resp,
+        403,
+        &["error=\"insufficient_scope\"", "scope=\"orders:read\""],
+    );
 }
 
 #[tokio::test]
@@ -161,20 +139,13 @@ async fn a_forged_token_is_refused() {
         serde_json::to_vec(&json!({"iss": h.issuer, "sub": "sa_admin"})).unwrap(),
     );
     let forged = format!("{head}.{forged_claims}.{sig}");
-    let resp = h
-        .http
-        .get(h.url("/orders"))
-        .bearer_auth(forged)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
+    assert_eq!(h.get("/orders", Some(&forged)).await.status(), 401);
 }
 
 #[tokio::test]
 async fn unknown_paths_are_not_found_without_a_token_check() {
     let h = Harness::start().await;
-    let resp = h.http.get(h.url("/ordersX")).send().await.unwrap();
+    let resp = h.get("/ordersX", None).await;
     assert_eq!(resp.status(), 404);
     assert!(resp.headers().get("www-authenticate").is_none());
     assert_eq!(body(resp).await, json!({"error": "not_found"}));
@@ -184,11 +155,8 @@ async fn unknown_paths_are_not_found_without_a_token_check() {
 async fn protected_resource_metadata() {
     let h = Harness::start().await;
     let resp = h
-        .http
-        .get(h.url("/.well-known/oauth-protected-resource/orders"))
-        .send()
-        .await
-        .unwrap();
+        .get("/.well-known/oauth-protected-resource/orders", None)
+        .await;
     assert_eq!(resp.status(), 200);
     let m = body(resp).await;
     assert_eq!(
@@ -200,28 +168,19 @@ async fn protected_resource_metadata() {
     assert_eq!(m["bearer_methods_supported"], json!(["header"]));
     // An unverified route publishes none.
     let resp = h
-        .http
-        .get(h.url("/.well-known/oauth-protected-resource/public"))
-        .send()
-        .await
-        .unwrap();
+        .get("/.well-known/oauth-protected-resource/public", None)
+        .await;
     assert_eq!(resp.status(), 404);
 }
 
 #[tokio::test]
 async fn upstream_failures_are_502_and_504() {
     let h = Harness::start().await;
-    let resp = h.http.get(h.url("/down")).send().await.unwrap();
+    let resp = h.get("/down", None).await;
     assert_eq!(resp.status(), 502);
     assert_eq!(body(resp).await, json!({"error": "bad_gateway"}));
     let token = h.token(json!({}));
-    let resp = h
-        .http
-        .get(h.url("/orders/slow"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let resp = h.get("/orders/slow", Some(&token)).await;
     assert_eq!(resp.status(), 504);
     assert_eq!(body(resp).await, json!({"error": "upstream_timeout"}));
     let log = h.log_lines(2).await;
@@ -248,33 +207,15 @@ audience = "{AUDIENCE}"
     );
     h.write_routes(&v2);
     h.gateway.reload().await.unwrap();
-    let resp = h
-        .http
-        .get(h.url("/v2/items"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = h.get("/v2/items", Some(&token)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(body(resp).await["uri"], "/items");
-    let resp = h
-        .http
-        .get(h.url("/orders"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = h.get("/orders", Some(&token)).await;
     assert_eq!(resp.status(), 404);
 
     h.write_routes("[[routes]]\nname = \"broken\"\n");
     assert!(h.gateway.reload().await.is_err());
-    let resp = h
-        .http
-        .get(h.url("/v2/items"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = h.get("/v2/items", Some(&token)).await;
     assert_eq!(
         resp.status(),
         200,
@@ -283,13 +224,7 @@ audience = "{AUDIENCE}"
 
     h.write_routes(&default_routes(h.upstream));
     h.gateway.reload().await.unwrap();
-    let resp = h
-        .http
-        .get(h.url("/orders"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = h.get("/orders", Some(&token)).await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -297,13 +232,8 @@ audience = "{AUDIENCE}"
 async fn metrics_health_and_readiness() {
     let h = Harness::start().await;
     let token = h.token(json!({}));
-    h.http
-        .get(h.url("/orders"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    h.http.get(h.url("/orders")).send().await.unwrap();
+    h.get("/orders", Some(&token)).await;
+    h.get("/orders", None).await;
     let ops = h.gateway.metrics_addr().unwrap();
     let get = |path: &str| h.http.get(format!("http://{ops}{path}")).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);

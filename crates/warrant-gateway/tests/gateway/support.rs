@@ -250,6 +250,25 @@ impl Harness {
         format!("{}://{}{path}", self.scheme, self.gateway.local_addr())
     }
 
+    /// `GET path` on the gateway with this harness's client, with `token` as a bearer token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        self.get_with(&self.http, path, token).await
+    }
+
+    /// `GET path` on the gateway with `client`, with `token` as a bearer token.
+    pub async fn get_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = client.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
     /// Rewrites the configuration with other routes.
     pub fn write_routes(&self, routes: &str) {
         std::fs::write(&self.config_path, config(&self.top, &self.issuer, routes)).unwrap();
@@ -318,4 +337,27 @@ feed_client_secret_file = "feed-secret"
 {routes}
 "#
     )
+}
+
+/// The `WWW-Authenticate` challenges of `resp`.
+pub fn challenges(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asserts that `resp` has `status` and at least one challenge, and that the first challenge
+/// (for a refused token, the only one) contains every one of `needles`. Returns the challenges.
+pub fn assert_challenge(resp: &reqwest::Response, status: u16, needles: &[&str]) -> Vec<String> {
+    assert_eq!(resp.status(), status);
+    let all = challenges(resp);
+    let first = all
+        .first()
+        .unwrap_or_else(|| panic!("no www-authenticate challenge"));
+    for needle in needles {
+        assert!(first.contains(needle), "{needle} missing from {all:?}");
+    }
+    all
 }

@@ -6,7 +6,7 @@ use rcgen::{
 };
 use serde_json::json;
 
-use crate::support::Harness;
+use crate::support::{Harness, assert_challenge};
 
 struct Cert {
     pem: String,
@@ -93,47 +93,20 @@ async fn certificate_bound_tokens_need_their_certificate() {
     let x5t = warrant_jose::x5t_s256(&pki.client.der);
     assert_ne!(x5t, warrant_jose::x5t_s256(&pki.ca.der));
     let bound = h.token(json!({"cnf": {"x5t#S256": x5t}}));
-    let resp = h
-        .http
-        .get(h.url("/orders"))
-        .bearer_auth(&bound)
-        .send()
-        .await
-        .unwrap();
+    let resp = h.get("/orders", Some(&bound)).await;
     assert_eq!(resp.status(), 200);
     let seen: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(seen["headers"]["x-forwarded-proto"], json!(["https"]));
 
     // A token bound to another certificate is refused on this connection.
     let other = h.token(json!({"cnf": {"x5t#S256": warrant_jose::x5t_s256(&pki.ca.der)}}));
-    let resp = h
-        .http
-        .get(h.url("/orders"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
+    assert_eq!(h.get("/orders", Some(&other)).await.status(), 401);
 
     // Without a client certificate: plain bearer tokens pass, bound ones do not.
     let anonymous = client(&pki, false);
-    let resp = anonymous
-        .get(h.url("/orders"))
-        .bearer_auth(h.token(json!({})))
-        .send()
-        .await
-        .unwrap();
+    let plain = h.token(json!({}));
+    let resp = h.get_with(&anonymous, "/orders", Some(&plain)).await;
     assert_eq!(resp.status(), 200);
-    let resp = anonymous
-        .get(h.url("/orders"))
-        .bearer_auth(&bound)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
-    let c = resp.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(c.contains("error=\"invalid_token\""), "{c}");
+    let resp = h.get_with(&anonymous, "/orders", Some(&bound)).await;
+    assert_challenge(&resp, 401, &["error=\"invalid_token\""]);
 }
