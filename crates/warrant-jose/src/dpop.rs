@@ -288,7 +288,8 @@ fn numeric_date(v: Option<&Value>) -> Option<i64> {
 
 /// The comparable form of an `htu` (RFC 9449 §4.3 step 9, RFC 3986 §6.2.2 and §6.2.3): query
 /// and fragment dropped, scheme and host lowercased, the scheme's default port dropped, an empty
-/// path made `/`, percent-encoding hex digits uppercased. Only `http` and `https` URLs with no
+/// path made `/`, escaped unreserved characters decoded and other percent-encodings' hex digits
+/// uppercased. Only `http` and `https` URLs with no
 /// userinfo have one. Dot segments are not resolved: a client has no reason to send them.
 pub fn normalize_htu(url: &str) -> Option<String> {
     let url = url.split(['#', '?']).next()?;
@@ -335,12 +336,19 @@ pub fn normalize_htu(url: &str) -> Option<String> {
     }
     let mut chars = path.chars();
     while let Some(c) = chars.next() {
-        out.push(c);
-        if c == '%' {
-            for _ in 0..2 {
-                if let Some(h) = chars.next() {
-                    out.push(h.to_ascii_uppercase());
-                }
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let hex: String = chars.by_ref().take(2).collect();
+        match u8::from_str_radix(&hex, 16) {
+            // An escaped unreserved character is that character (RFC 3986 §6.2.2.2).
+            Ok(b) if hex.len() == 2 && (b.is_ascii_alphanumeric() || b"-._~".contains(&b)) => {
+                out.push(char::from(b));
+            }
+            _ => {
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
             }
         }
     }

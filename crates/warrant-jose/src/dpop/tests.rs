@@ -350,6 +350,12 @@ fn htu_normalisation() {
     );
     assert_eq!(n("https://[::1]/x").as_deref(), Some("https://[::1]/x"));
     assert_eq!(n("https://h/a%2fb").as_deref(), Some("https://h/a%2Fb"));
+    assert_eq!(
+        n("https://h/%61dmin%7e").as_deref(),
+        Some("https://h/admin~")
+    );
+    assert_eq!(n("https://h/a%2").as_deref(), Some("https://h/a%2"));
+    assert_eq!(n("https://h/a%zz").as_deref(), Some("https://h/a%ZZ"));
     assert_eq!(n("https://h:0443/").as_deref(), Some("https://h/"));
     for bad in [
         "ftp://h/",
