@@ -95,13 +95,37 @@ pub async fn request_token(
     client_secret: &str,
     form: &[(&str, &str)],
 ) -> Result<TokenResponse> {
+    post_token(
+        http,
+        token_url,
+        Some(basic_authorization(client_id, client_secret)),
+        form,
+    )
+    .await
+}
+
+/// `POST token_url` with the client authentication inside `form` (private_key_jwt's
+/// `client_assertion`, RFC 7523 §2.2); no `Authorization` header.
+pub async fn request_token_form(
+    http: &reqwest::Client,
+    token_url: &str,
+    form: &[(&str, &str)],
+) -> Result<TokenResponse> {
+    post_token(http, token_url, None, form).await
+}
+
+async fn post_token(
+    http: &reqwest::Client,
+    token_url: &str,
+    authorization: Option<String>,
+    form: &[(&str, &str)],
+) -> Result<TokenResponse> {
     let url = parse_url(token_url)?;
-    let response = http
-        .post(url.clone())
-        .header(
-            reqwest::header::AUTHORIZATION,
-            basic_authorization(client_id, client_secret),
-        )
+    let mut request = http.post(url.clone());
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
+    let response = request
         .header(reqwest::header::ACCEPT, "application/json")
         .form(form)
         .send()

@@ -1,5 +1,5 @@
 //! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
-//! `secret`, `grant`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`),
+//! `secret`, `grant`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`, `agent`),
 //! and the operator verbs beside the server's data (`migrate`, `backup`, `import`,
 //! `master-key`).
 //!
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod audit;
 mod client;
 mod config;
@@ -72,6 +73,8 @@ enum Command {
     /// Get or inspect access tokens (workload side).
     #[command(subcommand)]
     Token(token::TokenCmd),
+    /// Keep a fresh access token in a file for a workload.
+    Agent(agent::AgentArgs),
     /// Show or apply the database schema migrations (operator, beside the server).
     #[command(subcommand)]
     Migrate(ops::MigrateCmd),
@@ -105,6 +108,7 @@ async fn main() -> ExitCode {
         Command::Audit(cmd) => audit::run(cmd, &global).await,
         Command::Revoke(args) => done(revoke::run(args, &global).await),
         Command::Token(cmd) => token::run(cmd, &global).await,
+        Command::Agent(args) => done(agent::run(args).await),
         Command::Migrate(cmd) => done(ops::migrate(cmd).await),
         Command::Backup(args) => done(ops::backup(args).await),
         Command::Import(args) => done(ops::import(args).await),

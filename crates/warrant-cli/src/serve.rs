@@ -444,7 +444,7 @@ fn load_tls(
     Ok(Arc::new(server))
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),

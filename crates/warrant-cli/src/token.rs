@@ -1,12 +1,14 @@
 //! `warrant token …`: workload verbs. They speak only the protocol endpoints (`{issuer}/token`,
 //! discovery, JWKS) with the workload's own credentials, never the admin API.
 
+use std::fmt;
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Subcommand;
+use zeroize::Zeroizing;
 
 use crate::client;
 use crate::globals::{self, GlobalArgs, Output};
@@ -14,7 +16,7 @@ use crate::grant::split_scopes;
 use crate::inspect;
 use crate::output;
 
-/// Where `token get` reads the client secret first.
+/// Where `token get` and `agent` read the client secret first.
 const SECRET_ENV: &str = "WARRANT_CLIENT_SECRET";
 
 #[derive(Debug, Subcommand)]
@@ -91,51 +93,128 @@ async fn get(
     scope: &[String],
     credentials_file: Option<PathBuf>,
 ) -> Result<()> {
-    let file = credentials_file
-        .as_deref()
-        .map(globals::load_credentials)
-        .transpose()?;
-    let secret = match std::env::var(SECRET_ENV) {
-        Ok(s) if !s.is_empty() => s,
-        _ => file
-            .as_ref()
-            .map(|f| f.client_secret.clone())
-            .ok_or_else(|| {
-                anyhow!("no client secret: set {SECRET_ENV} or pass --credentials-file")
-            })?,
-    };
-    let issuer = issuer
-        .or_else(|| file.as_ref().map(|f| f.issuer.clone()))
-        .ok_or_else(|| anyhow!("no issuer: pass --issuer or --credentials-file"))?;
-    let client_id = client_id
-        .or_else(|| file.as_ref().map(|f| f.client_id.clone()))
-        .ok_or_else(|| anyhow!("no client id: pass --client-id or --credentials-file"))?;
-    let token_url = format!("{}/token", issuer.trim().trim_end_matches('/'));
-    let parsed = client::parse_url(&token_url)?;
-    if parsed.scheme() != "https" && !inspect::is_loopback(&parsed) {
+    let creds = SecretCredentials::resolve(issuer, client_id, credentials_file.as_deref())?;
+    let endpoint = TokenEndpoint::of(&creds.issuer)?;
+    if endpoint.plain_http_off_loopback {
         eprintln!(
-            "warning: sending the client secret over plain {} to {}",
-            parsed.scheme(),
-            parsed.host_str().unwrap_or("?")
+            "warning: sending the client secret over plain http to {}",
+            endpoint.host()
         );
     }
-
     let scopes = split_scopes(scope).join(" ");
-    let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
-    if let Some(r) = resource.as_deref() {
-        form.push(("resource", r));
-    }
-    if !scopes.is_empty() {
-        form.push(("scope", &scopes));
-    }
-    let token = client::request_token(&client::http()?, &token_url, &client_id, &secret, &form)
-        .await
-        .context("cannot get a token")?;
+    let form = client_credentials_form(resource.as_deref(), &scopes);
+    let token = client::request_token(
+        &client::http()?,
+        &endpoint.url,
+        &creds.client_id,
+        &creds.secret,
+        &form,
+    )
+    .await
+    .context("cannot get a token")?;
     match out {
         Output::Text => output::line(&token.access_token),
         Output::Json => output::json(&token),
         Output::Env => output::line(&format!("WARRANT_TOKEN={}", token.access_token)),
     }
+}
+
+/// A workload's client credentials with a secret, as `token get` and `agent` find them: the
+/// issuer and client id from the flags, else the credentials file; the secret from
+/// WARRANT_CLIENT_SECRET, else the credentials file. `Debug` does not show the secret.
+pub struct SecretCredentials {
+    pub issuer: String,
+    pub client_id: String,
+    pub secret: Zeroizing<String>,
+}
+
+impl fmt::Debug for SecretCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretCredentials")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretCredentials {
+    pub fn resolve(
+        issuer: Option<String>,
+        client_id: Option<String>,
+        credentials_file: Option<&Path>,
+    ) -> Result<Self> {
+        let file = credentials_file
+            .map(globals::load_credentials)
+            .transpose()?;
+        let secret = match std::env::var(SECRET_ENV) {
+            Ok(s) if !s.is_empty() => s,
+            _ => file
+                .as_ref()
+                .map(|f| f.client_secret.clone())
+                .ok_or_else(|| {
+                    anyhow!("no client secret: set {SECRET_ENV} or pass --credentials-file")
+                })?,
+        };
+        let issuer = issuer
+            .or_else(|| file.as_ref().map(|f| f.issuer.clone()))
+            .ok_or_else(|| anyhow!("no issuer: pass --issuer or --credentials-file"))?;
+        let client_id = client_id
+            .or_else(|| file.as_ref().map(|f| f.client_id.clone()))
+            .ok_or_else(|| anyhow!("no client id: pass --client-id or --credentials-file"))?;
+        Ok(Self {
+            issuer,
+            client_id,
+            secret: Zeroizing::new(secret),
+        })
+    }
+}
+
+/// A tenant's token endpoint, `{issuer}/token`.
+#[derive(Debug, Clone)]
+pub struct TokenEndpoint {
+    pub url: String,
+    /// The issuer with surrounding space and trailing slashes dropped (a private_key_jwt
+    /// assertion's `aud`).
+    pub issuer: String,
+    /// Plain http to a host that is not loopback: credentials would cross the network in clear.
+    pub plain_http_off_loopback: bool,
+}
+
+impl TokenEndpoint {
+    pub fn of(issuer: &str) -> Result<Self> {
+        let issuer = issuer.trim().trim_end_matches('/').to_string();
+        let url = format!("{issuer}/token");
+        let parsed = client::parse_url(&url)?;
+        Ok(Self {
+            plain_http_off_loopback: parsed.scheme() != "https" && !inspect::is_loopback(&parsed),
+            url,
+            issuer,
+        })
+    }
+
+    /// The endpoint's host, for a warning.
+    pub fn host(&self) -> String {
+        client::parse_url(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
+/// The client credentials grant's form (RFC 6749 §4.4.2) without client authentication;
+/// `scopes` is the space-separated list, left out when empty.
+pub fn client_credentials_form<'a>(
+    resource: Option<&'a str>,
+    scopes: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+    if let Some(r) = resource {
+        form.push(("resource", r));
+    }
+    if !scopes.is_empty() {
+        form.push(("scope", scopes));
+    }
+    form
 }
 
 /// The token argument, or stdin for `-`; surrounding whitespace and a `Bearer ` prefix are

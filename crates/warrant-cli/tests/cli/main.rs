@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 // Later verbs, one module each; they use the helpers of this file through `super::`.
+mod agent;
 mod audit;
 mod client_auth;
 mod crash;
