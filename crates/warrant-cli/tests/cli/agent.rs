@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::{AUDIENCE, Server, create_account, describe, mode, run, verify_independently};
+use super::{
+    AUDIENCE, Server, create_account, describe, mode, run, terminate_child, verify_independently,
+};
 
 fn now_secs() -> i64 {
     warrant_core::Clock::now(&warrant_core::SystemClock).secs()
@@ -273,22 +275,7 @@ async fn agent_refreshes_atomically_and_rides_out_an_issuer_restart() {
     }
 
     // SIGTERM: exit 0, promptly; nothing secret in the log.
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit 5 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = terminate_child(&mut child.0, Duration::from_secs(5), &agent_log(dir.path()));
     let log = agent_log(dir.path());
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(!log.contains(&secret), "the secret is in the log");

@@ -832,7 +832,14 @@ fn mode(path: &Path) -> u32 {
 
 /// Sends SIGTERM and waits (at most 15 s) for the server to exit; returns its exit status.
 fn terminate(server: &mut Server) -> std::process::ExitStatus {
-    let pid = server.child.id().to_string();
+    let log = server.log();
+    terminate_child(&mut server.child, Duration::from_secs(15), &log)
+}
+
+/// Sends SIGTERM to `child` and waits at most `within` for it to exit (else fails, showing
+/// `log`); returns its exit status.
+fn terminate_child(child: &mut Child, within: Duration, log: &str) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -840,17 +847,16 @@ fn terminate(server: &mut Server) -> std::process::ExitStatus {
             .unwrap()
             .success()
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + within;
     loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
+        if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
         assert!(
             Instant::now() < deadline,
-            "no exit 15 s after SIGTERM:\n{}",
-            server.log()
+            "no exit {within:?} after SIGTERM:\n{log}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
