@@ -14,6 +14,7 @@ mod bootstrap;
 pub mod client_auth;
 mod directory;
 mod engine;
+pub mod federation;
 pub mod grants;
 pub mod hsm;
 pub mod ids;
