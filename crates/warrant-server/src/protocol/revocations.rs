@@ -6,8 +6,9 @@
 //! - `GET {issuer}/revocations/stream` — server-sent events from `Last-Event-ID` (or `after`,
 //!   or the current head), one `revocation` event per entry, a `: ping` comment every 15 s.
 //!
-//! Both are authenticated by any enabled account of the tenant with HTTP Basic
-//! (`client_secret_basic`); each account may hold [`crate::Limits::feed_streams_per_account`]
+//! Both are authenticated by any enabled account of the tenant, with HTTP Basic
+//! (`client_secret_basic`) or with its client certificate (RFC 8705, `?client_id=` names the
+//! account); each account may hold [`crate::Limits::feed_streams_per_account`]
 //! streams (429 beyond). Errors are RFC 9457 problems: a cursor older than what was pruned, or
 //! from another deployment, is 410 and the verifier takes a fresh snapshot.
 //!
@@ -37,7 +38,8 @@ use warrant_core::revocation::{
 use warrant_core::{ClientEntry, TenantKeys, TenantName, Warrant};
 use warrant_proto::oauth::{RevocationFeedEntry, RevocationFeedPage};
 
-use warrant_core::grants::SecretCredentials;
+use warrant_core::client_auth::ClientAuth;
+use warrant_core::grants::{SecretCredentials, TokenError};
 use warrant_core::model::AuthMethod;
 
 use super::client_auth::failed_authentication;
@@ -45,6 +47,7 @@ use super::form::parse_basic;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::tls::presented_certificate;
 
 /// Entries per page when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -117,7 +120,7 @@ fn too_many(retry_after: u64, detail: &str) -> Refusal {
 fn unauthorized() -> Refusal {
     let mut r = problem(
         StatusCode::UNAUTHORIZED,
-        "the revocation feed needs HTTP Basic credentials (client_secret_basic) of an enabled account of this tenant",
+        "the revocation feed needs HTTP Basic credentials (client_secret_basic) of an enabled account of this tenant, or its client certificate with ?client_id=",
     );
     r.problem.challenge = Some(BASIC_CHALLENGE);
     r
@@ -179,9 +182,11 @@ fn feed_query(parts: &Parts) -> Result<FeedQuery, Refusal> {
     })
 }
 
-/// What both feed endpoints check first: per-address rate limit, tenant, Basic credentials of
-/// an enabled account of the tenant.
-fn admit(
+/// What both feed endpoints check first: per-address rate limit, tenant, then an enabled
+/// account of the tenant — by HTTP Basic credentials (`client_secret_basic`), or by the
+/// connection's client certificate (RFC 8705 `tls_client_auth` /
+/// `self_signed_tls_client_auth`) for the account named by the `client_id` query parameter.
+async fn admit(
     s: &AppState,
     tenant: &str,
     parts: &Parts,
@@ -192,14 +197,39 @@ fn admit(
     }
     let keys = super::tenant_keys(s, tenant)
         .map_err(|_| problem(StatusCode::NOT_FOUND, "no such tenant"))?;
-    let header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(unauthorized)?;
-    let (client_id, secret) = parse_basic(header.as_bytes()).map_err(|()| unauthorized())?;
-    // Feed readers authenticate by secret (Basic): the feed is read by verifiers, whose
-    // accounts hold a secret; key- and certificate-bound accounts are refused here.
     let now = s.warrant.now();
+    let refused = |client_id: &str, why| match failed_authentication(
+        s,
+        keys.tenant.as_str(),
+        client_id,
+        why,
+        now,
+    ) {
+        Err(retry) => too_many(retry, "too many failed authentications; retry later"),
+        Ok(()) => unauthorized(),
+    };
+    let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+        let client_id = query_client_id(parts)?;
+        let certificate = presented_certificate(parts, s).ok_or_else(unauthorized)?;
+        let auth = ClientAuth::Certificate {
+            client_id: &client_id,
+            certificate: &certificate,
+        };
+        let client = s
+            .warrant
+            .authenticate_client(&keys.tenant, &keys.issuer, &auth, now)
+            .await
+            .map_err(|e| match e {
+                TokenError::InvalidClient(why) => refused(&client_id, why),
+                _ => problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "client authentication is not available right now; retry later",
+                ),
+            })?
+            .client;
+        return Ok((keys, client));
+    };
+    let (client_id, secret) = parse_basic(header.as_bytes()).map_err(|()| unauthorized())?;
     let creds = SecretCredentials {
         method: AuthMethod::ClientSecretBasic,
         client_id: &client_id,
@@ -208,13 +238,23 @@ fn admit(
     let client = s
         .warrant
         .authenticate_secret(&keys.tenant, creds, now)
-        .map_err(|why| {
-            match failed_authentication(s, keys.tenant.as_str(), &client_id, why, now) {
-                Err(retry) => too_many(retry, "too many failed authentications; retry later"),
-                Ok(()) => unauthorized(),
-            }
-        })?;
+        .map_err(|why| refused(&client_id, why))?;
     Ok((keys, client))
+}
+
+/// The one `client_id` query parameter a certificate-authenticated reader names itself with.
+fn query_client_id(parts: &Parts) -> Result<String, Refusal> {
+    let mut ids = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.into_owned());
+    match (ids.next(), ids.next()) {
+        (Some(id), None) if !id.is_empty() => Ok(id),
+        (None, _) => Err(unauthorized()),
+        _ => Err(problem(
+            StatusCode::BAD_REQUEST,
+            "client_id must be given once",
+        )),
+    }
 }
 
 /// `GET {issuer}/revocations?after=CURSOR&limit=N`.
@@ -226,7 +266,7 @@ pub async fn feed(State(s): State<AppState>, Path(tenant): Path<String>, req: Re
 }
 
 async fn page(s: &AppState, tenant: &str, parts: &Parts) -> Result<Response, Refusal> {
-    let (keys, _client) = admit(s, tenant, parts)?;
+    let (keys, _client) = admit(s, tenant, parts).await?;
     let q = feed_query(parts)?;
     let page = s
         .warrant
@@ -256,7 +296,7 @@ pub async fn stream(
 }
 
 async fn open_stream(s: &AppState, tenant: &str, parts: &Parts) -> Result<Response, Refusal> {
-    let (keys, client) = admit(s, tenant, parts)?;
+    let (keys, client) = admit(s, tenant, parts).await?;
     let q = feed_query(parts)?;
     // Last-Event-ID (what an EventSource sends when it reconnects) beats `after`.
     let start = match parts.headers.get("last-event-id") {

@@ -262,3 +262,60 @@ async fn no_downgrade_between_secrets_and_certificates() {
     .await
     .assert_oauth_error(401, "invalid_client");
 }
+
+#[tokio::test]
+async fn the_revocation_feed_takes_a_client_certificate() {
+    let s = start(&[], true).await;
+    let reader = account(
+        &s,
+        "feed-reader",
+        json!({"tls_client_auth_san_uri": SPIFFE_ID}),
+    )
+    .await;
+    let other = account(
+        &s,
+        "other",
+        json!({"tls_client_auth_san_dns": "other.example.org"}),
+    )
+    .await;
+    let get = |identity: Option<&Cert>, path: String| {
+        let client = s.client(identity);
+        let url = format!("{}/t/default/{path}", s.base);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    // A page, and the stream, with the certificate and the account's client_id.
+    let page = get(
+        Some(&s.pki.client),
+        format!("revocations?client_id={reader}"),
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let v: Value = page.json().await.unwrap();
+    assert!(v["next_cursor"].is_string(), "{v}");
+    let stream = get(
+        Some(&s.pki.client),
+        format!("revocations/stream?client_id={reader}"),
+    )
+    .await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    drop(stream);
+    // No certificate, another account's id, no id, two ids: refused.
+    for (identity, path, status) in [
+        (None, format!("revocations?client_id={reader}"), 401),
+        (
+            Some(&s.pki.client),
+            format!("revocations?client_id={other}"),
+            401,
+        ),
+        (Some(&s.pki.client), "revocations".to_owned(), 401),
+        (
+            Some(&s.pki.client),
+            format!("revocations?client_id={reader}&client_id={reader}"),
+            400,
+        ),
+    ] {
+        let r = get(identity, path.clone()).await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+    }
+}
