@@ -1,5 +1,5 @@
 //! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
-//! `secret`, `grant`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`, `agent`),
+//! `secret`, `grant`, `api`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`, `agent`),
 //! and the operator verbs beside the server's data (`migrate`, `backup`, `import`,
 //! `master-key`).
 //!
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod agent;
+mod api;
 mod audit;
 mod client;
 mod config;
@@ -62,6 +63,9 @@ enum Command {
     /// Manage an account's grants (audiences and scopes).
     #[command(subcommand)]
     Grant(grant::GrantCmd),
+    /// Manage registered APIs (audiences, the scopes they define, their owners).
+    #[command(subcommand)]
+    Api(api::ApiCmd),
     /// Show a tenant's signing keys.
     #[command(subcommand)]
     Key(key::KeyCmd),
@@ -104,6 +108,7 @@ async fn main() -> ExitCode {
         Command::Sa(cmd) => done(sa::run(cmd, &global).await),
         Command::Secret(cmd) => done(secret::run(cmd, &global).await),
         Command::Grant(cmd) => done(grant::run(cmd, &global).await),
+        Command::Api(cmd) => done(api::run(cmd, &global).await),
         Command::Key(cmd) => done(key::run(cmd, &global).await),
         Command::Audit(cmd) => audit::run(cmd, &global).await,
         Command::Revoke(args) => done(revoke::run(args, &global).await),

@@ -178,10 +178,11 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     })?;
     target.close().await;
     println!(
-        "imported {} tenants, {} accounts, {} secrets, {} signing keys",
+        "imported {} tenants, {} accounts, {} secrets, {} APIs, {} signing keys",
         snapshot.tenants.len(),
         snapshot.accounts.len(),
         snapshot.secrets.len(),
+        snapshot.apis.len(),
         snapshot.signing_keys.len()
     );
     eprintln!(

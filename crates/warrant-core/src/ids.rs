@@ -58,6 +58,11 @@ name_type!(
     "an account name"
 );
 name_type!(
+    /// A registered API's name, unique among the tenant's live APIs.
+    ApiName,
+    "an API name"
+);
+name_type!(
     /// A secret's name, unique among the account's live secrets (`initial`, `next`, …).
     SecretName,
     "a secret name"
@@ -78,6 +83,31 @@ impl TenantName {
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/// `prefix` + a ULID: 48-bit millisecond time, 80 random bits, Crockford base32.
+fn ulid(prefix: &str, now: Timestamp) -> Result<String, warrant_jose::JoseError> {
+    let rand: [u8; 10] = warrant_jose::crypto::random_array()?;
+    let mut value: u128 = (now.millis().max(0) as u128 & ((1u128 << 48) - 1)) << 80;
+    for (i, b) in rand.iter().enumerate() {
+        value |= (*b as u128) << (8 * (9 - i));
+    }
+    let mut s = String::with_capacity(prefix.len() + 26);
+    s.push_str(prefix);
+    for i in (0..26).rev() {
+        let idx = ((value >> (5 * i)) & 0x1f) as usize;
+        s.push(CROCKFORD[idx] as char);
+    }
+    Ok(s)
+}
+
+/// Exactly `prefix` + 26 Crockford base32 characters (upper case, as generated).
+fn is_ulid(prefix: &str, s: &str) -> bool {
+    let n = prefix.len();
+    s.len() == n + 26
+        && s.starts_with(prefix)
+        && s.as_bytes()[n] <= b'7'
+        && s.as_bytes()[n..].iter().all(|b| CROCKFORD.contains(b))
+}
+
 /// A service-account id: `sa_` + a ULID (48-bit millisecond time, 80 random bits, Crockford
 /// base32). It is the token's `sub` and `client_id` and is never reused.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,27 +115,12 @@ pub struct AccountId(String);
 
 impl AccountId {
     pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
-        let rand: [u8; 10] = warrant_jose::crypto::random_array()?;
-        let mut value: u128 = (now.millis().max(0) as u128 & ((1u128 << 48) - 1)) << 80;
-        for (i, b) in rand.iter().enumerate() {
-            value |= (*b as u128) << (8 * (9 - i));
-        }
-        let mut s = String::with_capacity(29);
-        s.push_str("sa_");
-        for i in (0..26).rev() {
-            let idx = ((value >> (5 * i)) & 0x1f) as usize;
-            s.push(CROCKFORD[idx] as char);
-        }
-        Ok(Self(s))
+        ulid("sa_", now).map(Self)
     }
 
     /// Accepts exactly `sa_` + 26 Crockford base32 characters (upper case, as generated).
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        let ok = s.len() == 29
-            && s.starts_with("sa_")
-            && s.as_bytes()[3] <= b'7'
-            && s.as_bytes()[3..].iter().all(|b| CROCKFORD.contains(b));
-        if ok {
+        if is_ulid("sa_", s) {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidName {
@@ -143,6 +158,56 @@ impl AccountRef {
     }
 }
 
+/// A registered API's id: `api_` + a ULID, never reused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiId(String);
+
+impl ApiId {
+    pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
+        ulid("api_", now).map(Self)
+    }
+
+    /// Accepts exactly `api_` + 26 Crockford base32 characters (upper case, as generated).
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if is_ulid("api_", s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidName {
+                what: "an API id",
+                rule: "api_ followed by a 26-character ULID",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ApiId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reference to a registered API as admins write it: its id or its name (names cannot hold
+/// `_`, so `api_…` is always an id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiRef {
+    Id(ApiId),
+    Name(ApiName),
+}
+
+impl ApiRef {
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if s.starts_with("api_") {
+            ApiId::parse(s).map(Self::Id)
+        } else {
+            ApiName::parse(s).map(Self::Name)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +235,15 @@ mod tests {
             Ok(AccountRef::Id(_))
         ));
         assert!(matches!(AccountRef::parse("api"), Ok(AccountRef::Name(_))));
+    }
+
+    #[test]
+    fn api_ids_are_prefixed_ulids() {
+        let a = ApiId::generate(Timestamp::from_millis(1_000)).unwrap();
+        assert!(a.as_str().starts_with("api_") && a.as_str().len() == 30);
+        assert_eq!(ApiId::parse(a.as_str()), Ok(a.clone()));
+        assert!(ApiId::parse("sa_01ARZ3NDEKTSV4RRFFQ69G5FAV").is_err());
+        assert!(matches!(ApiRef::parse(a.as_str()), Ok(ApiRef::Id(_))));
+        assert!(matches!(ApiRef::parse("deploy-api"), Ok(ApiRef::Name(_))));
     }
 }

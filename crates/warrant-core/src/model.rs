@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use warrant_jose::Algorithm;
 
-use crate::ids::{AccountId, AccountName, SecretName, TenantName};
+use crate::ids::{AccountId, AccountName, ApiId, ApiName, SecretName, TenantName};
 use crate::scope::{Audience, ScopeSet};
 use crate::time::Timestamp;
 
@@ -173,6 +173,27 @@ impl ServiceAccount {
     pub fn grant_for(&self, aud: &Audience) -> Option<&Grant> {
         self.grants.iter().find(|g| &g.audience == aud)
     }
+}
+
+/// A registered API (docs/apis.md): an audience, the scopes it defines and the account that
+/// owns it. A grant on its audience may only name its scopes; its owner is who will exchange
+/// tokens addressed to it (delegation, not built yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api {
+    pub id: ApiId,
+    pub tenant: TenantName,
+    /// Unique among the tenant's live APIs.
+    pub name: ApiName,
+    /// Unique among the tenant's live APIs; never the admin audience. Fixed at registration.
+    pub audience: Audience,
+    /// Never empty.
+    pub scopes: ScopeSet,
+    /// A live account of the same tenant.
+    pub owner: AccountId,
+    pub description: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: i64,
 }
 
 /// A stored secret: only its HMAC, with the hashing-key version used.

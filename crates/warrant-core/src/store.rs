@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 
 use crate::audit::{AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord};
-use crate::ids::{AccountId, AccountName, SecretName, TenantName};
+use crate::ids::{AccountId, AccountName, ApiId, ApiName, SecretName, TenantName};
 use crate::keyring::{KeyringEntry, Rewrap};
-use crate::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use crate::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use crate::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use crate::time::Timestamp;
 
@@ -102,6 +102,8 @@ pub struct Snapshot {
     pub accounts: Vec<(ServiceAccount, Option<Timestamp>)>,
     /// Each secret with the time it was revoked, if it was.
     pub secrets: Vec<(SecretRecord, Option<Timestamp>)>,
+    /// Each registered API with the time it was deleted, if it was.
+    pub apis: Vec<(Api, Option<Timestamp>)>,
     pub signing_keys: Vec<SigningKeyRecord>,
     /// Live revocation entries with their cursors (the importing store keeps the cursors, so
     /// verifiers' resume points stay valid), and each tenant's `pruned_through`.
@@ -119,6 +121,7 @@ impl Snapshot {
             && self.tenants.is_empty()
             && self.accounts.is_empty()
             && self.secrets.is_empty()
+            && self.apis.is_empty()
             && self.signing_keys.is_empty()
             && self.revocations.is_empty()
             && self.audit_records.is_empty()
@@ -202,7 +205,7 @@ pub trait Store: Send + Sync + 'static {
     /// is `expected_revision`; the new record carries `expected_revision + 1`.
     /// `RevisionMismatch` otherwise, `NotFound` if it is gone.
     async fn update_tenant(&self, tenant: &Tenant, expected_revision: i64) -> StoreResult<()>;
-    /// Marks the tenant deleted (its name stays taken) and deletes its accounts.
+    /// Marks the tenant deleted (its name stays taken) and deletes its accounts and APIs.
     async fn delete_tenant(&self, name: &TenantName, at: Timestamp) -> StoreResult<()>;
 
     // --- service accounts ---
@@ -241,6 +244,31 @@ pub trait Store: Send + Sync + 'static {
         id: &AccountId,
         at: Timestamp,
     ) -> StoreResult<()>;
+
+    // --- registered APIs ---
+    /// `Conflict` if a live API of the tenant has that name or audience, or the id is taken.
+    async fn create_api(&self, api: &Api) -> StoreResult<()>;
+    /// Live APIs only.
+    async fn get_api(&self, tenant: &TenantName, id: &ApiId) -> StoreResult<Option<Api>>;
+    async fn get_api_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &ApiName,
+    ) -> StoreResult<Option<Api>>;
+    /// Live APIs of a tenant ordered by id, after `after`.
+    async fn list_apis(
+        &self,
+        tenant: &TenantName,
+        after: Option<&ApiId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Api>>;
+    /// Replaces the API's `scopes`, `owner`, `description` and `updated_at` if its stored
+    /// revision is `expected_revision`; the new record carries `expected_revision + 1`.
+    /// `RevisionMismatch` otherwise, `NotFound` if it is gone.
+    async fn update_api(&self, api: &Api, expected_revision: i64) -> StoreResult<()>;
+    /// Marks the API deleted (its id is never reused; its name and audience become free).
+    /// `NotFound` if there is no live API with that id.
+    async fn delete_api(&self, tenant: &TenantName, id: &ApiId, at: Timestamp) -> StoreResult<()>;
 
     // --- secrets ---
     /// `Conflict` if the account has a live secret of that name.
@@ -431,6 +459,20 @@ pub mod codec {
                 })
             })
             .collect()
+    }
+
+    /// A scope set as a JSON array of its tokens, in order.
+    pub fn scopes_to_json(scopes: &ScopeSet) -> String {
+        Value::Array(scopes.iter().map(|s| Value::from(s.as_str())).collect()).to_string()
+    }
+
+    pub fn scopes_from_json(text: &str) -> Result<ScopeSet, StoreError> {
+        let v: Vec<String> = serde_json::from_str(text).map_err(|_| corrupt("scopes"))?;
+        v.iter()
+            .map(|s| Scope::parse(s))
+            .collect::<Option<Vec<_>>>()
+            .map(ScopeSet::from_scopes)
+            .ok_or_else(|| corrupt("scope"))
     }
 
     pub fn claims_to_json(claims: &Map<String, Value>) -> String {

@@ -155,6 +155,39 @@ pub struct CreateServiceAccount {
     pub dpop_bound_access_tokens: Option<bool>,
 }
 
+/// A registered API as the admin API shows it (docs/apis.md): a grant on its `audience` may
+/// only name its `scopes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Api {
+    pub id: String,
+    pub name: String,
+    pub tenant: String,
+    /// Fixed at registration.
+    pub audience: String,
+    pub scopes: Vec<String>,
+    /// The owning account's id.
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub revision: i64,
+}
+
+/// `POST /admin/v1/tenants/{t}/apis`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApi {
+    pub name: String,
+    pub audience: String,
+    /// The scopes the API defines (at least one; space-separated lists are split).
+    pub scopes: Vec<String>,
+    /// The owning account: its id or its name.
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// A secret's metadata; the value is never shown again after creation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecretInfo {

@@ -13,6 +13,7 @@
 //! only). The server reads accounts and keys into memory at start and after each change; the
 //! store is read on writes only.
 
+mod apis;
 mod audit;
 mod migrate;
 mod revocations;

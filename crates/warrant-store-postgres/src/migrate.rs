@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client_auth",
         include_str!("../migrations/0005_client_auth.sql"),
     ),
+    (6, "apis", include_str!("../migrations/0006_apis.sql")),
 ];
 
 /// The advisory lock key of Warrant's migrations ("warrant" in ASCII, then `m`).

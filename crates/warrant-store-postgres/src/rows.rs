@@ -4,11 +4,11 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use warrant_core::audit::{AuditCheckpoint, SegmentHead, StoredAuditRecord};
 use warrant_core::keyring::{KeyPurpose, KeyringEntry};
-use warrant_core::model::{KeySource, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::model::{Api, KeySource, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::revocation::{RevocationEntry, RevocationKind};
 use warrant_core::store::codec;
 use warrant_core::{
-    AccountId, AccountName, Audience, SecretName, StoreError, TenantName, Timestamp,
+    AccountId, AccountName, ApiId, ApiName, Audience, SecretName, StoreError, TenantName, Timestamp,
 };
 
 use crate::store::backend;
@@ -247,4 +247,27 @@ pub(crate) fn checkpoint(row: &PgRow) -> Result<AuditCheckpoint, StoreError> {
         at: ts(row, "at")?,
         jws: text(row, "jws")?,
     })
+}
+
+pub(crate) fn api(row: &PgRow) -> Result<Api, StoreError> {
+    Ok(Api {
+        id: ApiId::parse(&text(row, "id")?).map_err(|_| corrupt("API id"))?,
+        tenant: tenant_name(row, "tenant")?,
+        name: ApiName::parse(&text(row, "name")?).map_err(|_| corrupt("API name"))?,
+        audience: Audience::parse(&text(row, "audience")?)
+            .ok_or_else(|| corrupt("API audience"))?,
+        scopes: codec::scopes_from_json(&text(row, "scopes")?)?,
+        owner: AccountId::parse(&text(row, "owner")?).map_err(|_| corrupt("API owner"))?,
+        description: row
+            .try_get::<Option<String>, _>("description")
+            .map_err(backend)?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        revision: row.try_get("revision").map_err(backend)?,
+    })
+}
+
+/// An API row with its `deleted_at` (for export).
+pub(crate) fn api_with_deleted(row: &PgRow) -> Result<(Api, Option<Timestamp>), StoreError> {
+    Ok((api(row)?, opt_ts(row, "deleted_at")?))
 }

@@ -8,17 +8,17 @@ use warrant_core::audit::{
     AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
 };
 use warrant_core::keyring::{KeyringEntry, Rewrap};
-use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use warrant_core::store::{BootstrapLock, KeyTimes, StoreResult, codec};
 use warrant_core::{
-    AccountId, AccountName, Change, ChangeFeed, MigrationState, SecretName, Snapshot, Store,
-    StoreError, TenantName, Timestamp,
+    AccountId, AccountName, ApiId, ApiName, Change, ChangeFeed, MigrationState, SecretName,
+    Snapshot, Store, StoreError, TenantName, Timestamp,
 };
 
 use crate::migrate::MIGRATIONS;
 use crate::rows::FetchRows;
-use crate::{audit, revocations, rows};
+use crate::{apis, audit, revocations, rows};
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -210,6 +210,7 @@ impl Store for PostgresStore {
         let accounts = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_rows(&mut *tx, rows::account_with_deleted)
             .await?;
+        let apis = apis::export(&mut *tx).await?;
         // No primary key: the order ends with the hash so that equal exports compare equal.
         let secrets = sqlx::query(
             "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at, \
@@ -232,6 +233,7 @@ impl Store for PostgresStore {
             tenants,
             accounts,
             secrets,
+            apis,
             signing_keys,
             revocations,
             revocations_pruned,
@@ -248,7 +250,7 @@ impl Store for PostgresStore {
         sqlx::query(
             "LOCK TABLE keyring, tenants, service_accounts, secrets, signing_keys, \
              revocation_head, revocations, revocations_pruned, audit_records, audit_segments, \
-             audit_checkpoints IN SHARE ROW EXCLUSIVE MODE",
+             audit_checkpoints, apis IN SHARE ROW EXCLUSIVE MODE",
         )
         .execute(&mut *tx)
         .await
@@ -259,7 +261,7 @@ impl Store for PostgresStore {
              OR EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM revocations) \
              OR EXISTS (SELECT 1 FROM revocations_pruned) OR EXISTS (SELECT 1 FROM audit_records) \
              OR EXISTS (SELECT 1 FROM audit_segments) \
-             OR EXISTS (SELECT 1 FROM audit_checkpoints)",
+             OR EXISTS (SELECT 1 FROM audit_checkpoints) OR EXISTS (SELECT 1 FROM apis)",
         )
         .fetch_one(&mut *tx)
         .await
@@ -279,6 +281,9 @@ impl Store for PostgresStore {
         }
         for (s, revoked_at) in &snapshot.secrets {
             insert_secret_row(&mut *tx, s, *revoked_at).await?;
+        }
+        for (a, deleted_at) in &snapshot.apis {
+            apis::insert(&mut *tx, a, *deleted_at).await?;
         }
         for k in &snapshot.signing_keys {
             insert_signing_key_row(&mut *tx, k).await?;
@@ -442,6 +447,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        apis::delete_tenant(&mut *tx, name, at).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -567,6 +573,39 @@ impl Store for PostgresStore {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn create_api(&self, a: &Api) -> StoreResult<()> {
+        apis::insert(&self.pool, a, None).await
+    }
+
+    async fn get_api(&self, tenant: &TenantName, id: &ApiId) -> StoreResult<Option<Api>> {
+        apis::get(&self.pool, tenant, id).await
+    }
+
+    async fn get_api_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &ApiName,
+    ) -> StoreResult<Option<Api>> {
+        apis::get_by_name(&self.pool, tenant, name).await
+    }
+
+    async fn list_apis(
+        &self,
+        tenant: &TenantName,
+        after: Option<&ApiId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Api>> {
+        apis::list(&self.pool, tenant, after, limit).await
+    }
+
+    async fn update_api(&self, a: &Api, expected_revision: i64) -> StoreResult<()> {
+        apis::update(&self.pool, a, expected_revision).await
+    }
+
+    async fn delete_api(&self, tenant: &TenantName, id: &ApiId, at: Timestamp) -> StoreResult<()> {
+        apis::delete(&self.pool, tenant, id, at).await
     }
 
     async fn add_secret(&self, s: &SecretRecord) -> StoreResult<()> {

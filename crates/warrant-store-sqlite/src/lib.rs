@@ -6,6 +6,7 @@
 //! and a committed change survives a crash. What it is not: a cache. The server reads accounts
 //! and keys into memory at start and after each change; the store is read on writes only.
 
+mod apis;
 mod audit;
 mod backup;
 mod migrate;

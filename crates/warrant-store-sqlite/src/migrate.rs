@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client_auth",
         include_str!("../migrations/0005_client_auth.sql"),
     ),
+    (6, "apis", include_str!("../migrations/0006_apis.sql")),
 ];
 
 pub(crate) async fn run(pool: &SqlitePool, now_ms: i64) -> Result<(), StoreError> {

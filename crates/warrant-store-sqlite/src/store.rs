@@ -12,17 +12,17 @@ use warrant_core::audit::{
     AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
 };
 use warrant_core::keyring::{KeyringEntry, Rewrap};
-use warrant_core::model::{SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
 use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use warrant_core::store::{KeyTimes, StoreResult, codec};
 use warrant_core::{
-    AccountId, AccountName, MigrationState, SecretName, Snapshot, Store, StoreError, TenantName,
-    Timestamp,
+    AccountId, AccountName, ApiId, ApiName, MigrationState, SecretName, Snapshot, Store,
+    StoreError, TenantName, Timestamp,
 };
 
 use crate::migrate::MIGRATIONS;
 use crate::rows::FetchRows;
-use crate::{audit, revocations, rows};
+use crate::{apis, audit, revocations, rows};
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -187,6 +187,7 @@ impl Store for SqliteStore {
         let accounts = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_rows(&mut *tx, rows::account_with_deleted)
             .await?;
+        let apis = apis::export(&mut *tx).await?;
         // No primary key: the order ends with the hash so that equal exports compare equal.
         let secrets = sqlx::query(
             "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at, \
@@ -209,6 +210,7 @@ impl Store for SqliteStore {
             tenants,
             accounts,
             secrets,
+            apis,
             signing_keys,
             revocations,
             revocations_pruned,
@@ -232,7 +234,7 @@ impl Store for SqliteStore {
              OR EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM revocations) \
              OR EXISTS (SELECT 1 FROM revocations_pruned) OR EXISTS (SELECT 1 FROM audit_records) \
              OR EXISTS (SELECT 1 FROM audit_segments) \
-             OR EXISTS (SELECT 1 FROM audit_checkpoints)",
+             OR EXISTS (SELECT 1 FROM audit_checkpoints) OR EXISTS (SELECT 1 FROM apis)",
         )
         .fetch_one(&mut *tx)
         .await
@@ -252,6 +254,9 @@ impl Store for SqliteStore {
         }
         for (s, revoked_at) in &snapshot.secrets {
             insert_secret_row(&mut *tx, s, *revoked_at).await?;
+        }
+        for (a, deleted_at) in &snapshot.apis {
+            apis::insert(&mut *tx, a, *deleted_at).await?;
         }
         for k in &snapshot.signing_keys {
             insert_signing_key_row(&mut *tx, k).await?;
@@ -414,6 +419,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        apis::delete_tenant(&mut *tx, name, at).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -538,6 +544,39 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn create_api(&self, a: &Api) -> StoreResult<()> {
+        apis::insert(&self.pool, a, None).await
+    }
+
+    async fn get_api(&self, tenant: &TenantName, id: &ApiId) -> StoreResult<Option<Api>> {
+        apis::get(&self.pool, tenant, id).await
+    }
+
+    async fn get_api_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &ApiName,
+    ) -> StoreResult<Option<Api>> {
+        apis::get_by_name(&self.pool, tenant, name).await
+    }
+
+    async fn list_apis(
+        &self,
+        tenant: &TenantName,
+        after: Option<&ApiId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Api>> {
+        apis::list(&self.pool, tenant, after, limit).await
+    }
+
+    async fn update_api(&self, a: &Api, expected_revision: i64) -> StoreResult<()> {
+        apis::update(&self.pool, a, expected_revision).await
+    }
+
+    async fn delete_api(&self, tenant: &TenantName, id: &ApiId, at: Timestamp) -> StoreResult<()> {
+        apis::delete(&self.pool, tenant, id, at).await
     }
 
     async fn add_secret(&self, s: &SecretRecord) -> StoreResult<()> {

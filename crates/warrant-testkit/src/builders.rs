@@ -4,9 +4,11 @@
 use serde_json::Map;
 use warrant_core::keyring::{KeyPurpose, KeyringEntry};
 use warrant_core::model::{
-    AuthMethod, Grant, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant,
+    Api, AuthMethod, Grant, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant,
 };
-use warrant_core::{AccountId, AccountName, Audience, ScopeSet, SecretName, TenantName, Timestamp};
+use warrant_core::{
+    AccountId, AccountName, ApiId, ApiName, Audience, ScopeSet, SecretName, TenantName, Timestamp,
+};
 use warrant_jose::Algorithm;
 
 /// The builders' time: 2025-11-26T03:24:19.123Z. Not a whole second, so that a store that
@@ -146,6 +148,23 @@ pub fn signing_key_record(tenant: &TenantName, kid: &str) -> SigningKeyRecord {
         activates_at: T0,
         retires_at: None,
         removed_at: None,
+    }
+}
+
+/// A live API of `owner`'s tenant, named `name`, for `aud` with the scopes `scope_list`,
+/// created at [`T0`], revision 1, with a fresh id.
+pub fn api(owner: &ServiceAccount, name: &str, aud: &str, scope_list: &str) -> Api {
+    Api {
+        id: ApiId::generate(T0).expect("the system random generator failed"),
+        tenant: owner.tenant.clone(),
+        name: ApiName::parse(name).unwrap_or_else(|e| panic!("test API name {name:?}: {e}")),
+        audience: audience(aud),
+        scopes: scopes(scope_list),
+        owner: owner.id.clone(),
+        description: None,
+        created_at: T0,
+        updated_at: T0,
+        revision: 1,
     }
 }
 

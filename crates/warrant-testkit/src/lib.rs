@@ -21,6 +21,7 @@ pub mod audit_tamper;
 mod builders;
 mod clock;
 pub mod contract;
+pub mod contract_apis;
 pub mod contract_keys;
 pub mod contract_log;
 pub mod softhsm;
@@ -28,7 +29,7 @@ pub mod softhsm;
 use std::future::Future;
 
 pub use builders::{
-    API_AUDIENCE, T0, account, account_id_at, account_name, audience, fake_hash, grant,
+    API_AUDIENCE, T0, account, account_id_at, account_name, api, audience, fake_hash, grant,
     keyring_entry, scopes, secret_name, secret_record, signing_key_record, tenant, tenant_name,
 };
 pub use clock::FixedClock;
@@ -116,6 +117,16 @@ macro_rules! __with_store_checks {
                 signing_key_times_update_and_not_found,
                 rotate_signing_keys_is_one_transaction,
                 ;
+            }
+            contract_apis {
+                api_create_get_and_round_trip_every_field,
+                api_duplicate_live_name_or_audience_is_conflict,
+                api_list_orders_by_id_with_cursor_and_limit,
+                api_update_bumps_revision_and_checks_expected,
+                api_delete_hides_it_and_frees_name_and_audience,
+                api_is_invisible_to_other_tenants_and_dies_with_its_tenant,
+                ;
+                apis_export_import_round_trip,
             }
         }
     };

@@ -10,6 +10,7 @@
 
 // Later verbs, one module each; they use the helpers of this file through `super::`.
 mod agent;
+mod apis;
 mod audit;
 mod client_auth;
 mod crash;
@@ -1434,7 +1435,7 @@ async fn check_bootstrapped_once(cluster: &Cluster) {
         "1"
     );
     assert_eq!(db.query("SELECT count(*) FROM secrets"), "1");
-    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "5");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "6");
 
     // Every replica serves the same JWKS for `default`.
     let mut first: Option<Value> = None;
@@ -1591,6 +1592,19 @@ impl Drop for ScratchDb {
 /// Creates an account and a second tenant that is then deleted; returns (id, secret, endpoint).
 fn populate(server: &Server) -> (String, String, String) {
     let account = create_account(|args| server.admin_json(args), "keep");
+    server.admin(&[
+        "api",
+        "create",
+        "deploy",
+        "--tenant",
+        "default",
+        "--audience",
+        AUDIENCE,
+        "--scope",
+        "deploy:write",
+        "--owner",
+        "keep",
+    ]);
     server.admin(&["tenant", "create", "gone"]);
     server.admin(&["tenant", "delete", "gone"]);
     account
@@ -1653,6 +1667,11 @@ async fn backup_then_restore_keeps_accounts_and_keys() {
         id,
         "so does the signing key"
     );
+    assert_eq!(
+        server.admin_json(&["api", "show", "deploy", "--tenant", "default"])["audience"],
+        AUDIENCE,
+        "so does the registered API"
+    );
     let again = server.admin_status(&["tenant", "create", "gone"]);
     assert!(
         !again.status.success(),
@@ -1697,6 +1716,7 @@ async fn import_moves_a_sqlite_deployment_to_postgres() {
         .args(["--database-url", &db.url()]));
     assert!(o.status.success(), "{}", describe(&o));
     assert!(stdout(&o).contains("3 tenants"), "{}", describe(&o));
+    assert!(stdout(&o).contains("1 APIs"), "{}", describe(&o));
     let o = run(warrant()
         .args(["import", "--from"])
         .arg(server.data.path())
@@ -1755,6 +1775,11 @@ async fn import_moves_a_sqlite_deployment_to_postgres() {
         id
     );
     server.admin(&["sa", "show", "keep", "--tenant", "default"]);
+    assert_eq!(
+        server.admin_json(&["api", "show", "deploy", "--tenant", "default"])["scopes"],
+        json!(["deploy:write"]),
+        "the registered API moves too"
+    );
     assert!(
         !server
             .admin_status(&["tenant", "create", "gone"])

@@ -1,6 +1,6 @@
 use serde_json::{Map, Value};
 
-use super::{AdminError, AdminPrincipal, page_limit};
+use super::{AdminError, AdminPrincipal, check_description, page_limit};
 use crate::audit::{Origin, action};
 use crate::ids::{AccountId, AccountName, AccountRef, TenantName};
 use crate::model::{AccountCredentials, AuthMethod, Grant, ServiceAccount};
@@ -60,18 +60,7 @@ impl Warrant {
         policy::check_lifetimes(default, max, &self.config)?;
         policy::check_grants(&spec.grants)?;
         policy::check_claims(&spec.claims)?;
-        if spec.description.len() > 1024 {
-            return Err(AdminError::Invalid(
-                "description is longer than 1024 bytes".into(),
-            ));
-        }
-        // Control characters have no place in a description, and PostgreSQL TEXT cannot hold
-        // NUL: refuse them here so that both stores accept exactly the same accounts.
-        if spec.description.chars().any(char::is_control) {
-            return Err(AdminError::Invalid(
-                "description must not contain control characters".into(),
-            ));
-        }
+        check_description(&spec.description)?;
         Ok((default, max))
     }
 
@@ -84,6 +73,7 @@ impl Warrant {
         p.require(tenant)?;
         self.live_tenant(tenant).await?;
         let (default_lifetime, max_lifetime) = self.checked_lifetimes(&new.spec)?;
+        self.check_grant_rule(tenant, &new.spec.grants, &[]).await?;
         let auth_methods =
             policy::check_credentials(new.spec.auth_methods.as_deref(), &new.spec.credentials)?;
         let now = self.clock.now();
@@ -185,6 +175,8 @@ impl Warrant {
             return Err(AdminError::PreconditionFailed);
         }
         let (default_lifetime, max_lifetime) = self.checked_lifetimes(&spec)?;
+        self.check_grant_rule(tenant, &spec.grants, &current.grants)
+            .await?;
         let auth_methods =
             policy::check_credentials(spec.auth_methods.as_deref(), &spec.credentials)?;
         // No downgrade, also over time: an account leaving secrets must hold none, or a later
@@ -262,6 +254,7 @@ impl Warrant {
         if self.is_admin_account(&current) {
             self.refuse_if_last_admin(&current).await?;
         }
+        self.refuse_if_api_owner(&current).await?;
         // The watermark first: if it cannot be written the account stays (and a retry finds
         // it); a watermark for an account that then fails to delete only revokes early.
         self.set_watermark(tenant, current.id.as_str(), &Origin::admin(p))

@@ -1,13 +1,15 @@
-//! Admin use cases: tenants, service accounts, secrets, grants, keys. Every use case takes the
+//! Admin use cases: tenants, service accounts, secrets, grants, registered APIs, keys. Every use case takes the
 //! authorised [`AdminPrincipal`] and checks it may manage the tenant it touches.
 
 mod accounts;
+mod apis;
 mod auth;
 mod keys;
 mod secrets;
 mod tenants;
 
 pub use accounts::{AccountSpec, NewAccount};
+pub use apis::{ApiSpec, MAX_API_SCOPES, NewApi};
 pub use auth::AdminPrincipal;
 pub use secrets::SecretView;
 pub use tenants::TenantSettings;
@@ -110,6 +112,22 @@ impl crate::Warrant {
             .await
             .map_err(|e| AdminError::Internal(e.to_string()))
     }
+}
+
+/// A description: at most 1024 bytes, no control characters (PostgreSQL TEXT cannot hold NUL:
+/// refusing them here keeps both stores accepting exactly the same records).
+pub(crate) fn check_description(d: &str) -> Result<(), AdminError> {
+    if d.len() > 1024 {
+        return Err(AdminError::Invalid(
+            "description is longer than 1024 bytes".into(),
+        ));
+    }
+    if d.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(
+            "description must not contain control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn page_limit(limit: Option<u32>) -> u32 {

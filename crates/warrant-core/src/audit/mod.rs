@@ -84,6 +84,9 @@ pub mod action {
     pub const SECRET_CREATE: &str = "secret.create";
     pub const SECRET_REVOKE: &str = "secret.revoke";
     pub const GRANTS_REPLACE: &str = "grants.replace";
+    pub const API_CREATE: &str = "api.create";
+    pub const API_UPDATE: &str = "api.update";
+    pub const API_DELETE: &str = "api.delete";
     pub const KEY_CREATE: &str = "key.create";
     /// A new signing key (normal, `--now` or scheduled rotation).
     pub const KEY_ROTATE: &str = "key.rotate";

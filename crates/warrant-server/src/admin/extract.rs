@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use warrant_core::admin::AdminPrincipal;
-use warrant_core::{AccountRef, TenantName};
+use warrant_core::{AccountRef, ApiRef, TenantName};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -167,6 +167,10 @@ pub(crate) fn tenant(raw: &str) -> Result<TenantName, ApiError> {
 
 pub(crate) fn account_ref(raw: &str) -> Result<AccountRef, ApiError> {
     AccountRef::parse(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such account"))
+}
+
+pub(crate) fn api_ref(raw: &str) -> Result<ApiRef, ApiError> {
+    ApiRef::parse(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such API"))
 }
 
 pub(crate) async fn not_found() -> ApiError {

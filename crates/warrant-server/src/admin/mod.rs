@@ -2,6 +2,7 @@
 //! Merge Patch. Authentication is a `system`-tenant token (see warrant-core `authorize_admin`).
 
 mod accounts;
+mod apis;
 pub mod audit;
 mod extract;
 mod keys;
@@ -18,6 +19,7 @@ use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     let sa = "/admin/v1/tenants/{tenant}/service-accounts";
+    let apis = "/admin/v1/tenants/{tenant}/apis";
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi::document))
         .route(
@@ -68,6 +70,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{sa}/{{account}}/secrets/{{name}}"),
             delete(secrets::revoke),
+        )
+        .route(apis, get(apis::list).post(apis::create))
+        .route(
+            &format!("{apis}/{{api}}"),
+            get(apis::show).patch(apis::patch).delete(apis::remove),
         )
         .route("/admin/v1/{*rest}", axum::routing::any(extract::not_found))
 }

@@ -1,12 +1,12 @@
 //! Conversions between core records and admin wire types, and the checks on what admins send.
 
 use serde_json::{Map, Value};
-use warrant_core::admin::{AccountSpec, TenantSettings};
+use warrant_core::admin::{AccountSpec, ApiSpec, TenantSettings};
 use warrant_core::client_auth::CertificateMatch;
 use warrant_core::model::{
-    AccountCredentials, AuthMethod, Grant, KeySource, ServiceAccount, Tenant,
+    AccountCredentials, Api, AuthMethod, Grant, KeySource, ServiceAccount, Tenant,
 };
-use warrant_core::{Audience, CoreConfig, Scope, ScopeSet};
+use warrant_core::{AccountRef, Audience, CoreConfig, Scope, ScopeSet};
 use warrant_jose::Algorithm;
 use warrant_proto::admin as wire;
 
@@ -53,15 +53,9 @@ pub(crate) fn grants_in(grants: &[wire::Grant]) -> Result<Vec<Grant>, ApiError> 
                     g.audience
                 ))
             })?;
-            let scopes = g
-                .scopes
-                .iter()
-                .flat_map(|s| s.split(' ').filter(|x| !x.is_empty()))
-                .map(|s| Scope::parse(s).ok_or_else(|| invalid(format!("invalid scope {s:?}"))))
-                .collect::<Result<Vec<_>, _>>()?;
             Ok(Grant {
                 audience,
-                scopes: ScopeSet::from_scopes(scopes),
+                scopes: scopes_in(&g.scopes)?,
             })
         })
         .collect()
@@ -414,6 +408,68 @@ pub(crate) fn patched_spec(
         claims,
         auth_methods,
         credentials,
+    })
+}
+
+pub(crate) fn api(a: &Api) -> wire::Api {
+    wire::Api {
+        id: a.id.to_string(),
+        name: a.name.to_string(),
+        tenant: a.tenant.to_string(),
+        audience: a.audience.to_string(),
+        scopes: a.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        owner: a.owner.to_string(),
+        description: a.description.clone(),
+        created_at: a.created_at.to_rfc3339(),
+        updated_at: a.updated_at.to_rfc3339(),
+        revision: a.revision,
+    }
+}
+
+/// Scopes as admins send them, in a grant or an API (each item may itself be a space-separated
+/// list).
+pub(crate) fn scopes_in(scopes: &[String]) -> Result<ScopeSet, ApiError> {
+    scopes
+        .iter()
+        .flat_map(|s| s.split(' ').filter(|x| !x.is_empty()))
+        .map(|s| Scope::parse(s).ok_or_else(|| invalid(format!("invalid scope {s:?}"))))
+        .collect::<Result<Vec<_>, _>>()
+        .map(ScopeSet::from_scopes)
+}
+
+/// An API's owner as admins send it: an account id or name.
+pub(crate) fn owner_in(owner: &str) -> Result<AccountRef, ApiError> {
+    AccountRef::parse(owner)
+        .map_err(|_| invalid(format!("owner {owner:?} is not an account id or name")))
+}
+
+/// Applies a merge patch to an API's representation and returns its new editable fields
+/// (`scopes`, `owner`, `description`; `null` removes the description).
+pub(crate) fn patched_api(current: &Api, patch: &Value) -> Result<ApiSpec, ApiError> {
+    let before = serde_json::to_value(api(current))
+        .map_err(|_| ApiError::bad_request("unserialisable API"))?;
+    let after = patched(before, &["scopes", "owner", "description"], patch)?;
+    let field = |k: &str| after.get(k).filter(|v| !v.is_null());
+    let scopes: Vec<String> = match field("scopes") {
+        None => Vec::new(),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| invalid("scopes must be a list of strings"))?,
+    };
+    let owner = field("owner")
+        .ok_or_else(|| invalid("owner is required"))?
+        .as_str()
+        .ok_or_else(|| invalid("owner must be a string"))?;
+    let description = field("description")
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("description must be a string"))
+        })
+        .transpose()?;
+    Ok(ApiSpec {
+        scopes: scopes_in(&scopes)?,
+        owner: owner_in(owner)?,
+        description,
     })
 }
 

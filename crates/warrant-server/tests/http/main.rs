@@ -4,7 +4,7 @@
 //!
 //! Modules: `harness` (the test environment), `discovery` (metadata and JWKS), `token` (the
 //! token endpoint: success, policy, every bad input), `credentials` (secret rotation, expiry,
-//! disable/delete, tenant isolation), `limits` (rate limits), `admin` (the admin API),
+//! disable/delete, tenant isolation), `limits` (rate limits), `admin` (the admin API), `apis` (registered APIs and the grant rule),
 //! `algorithms` (RS256/PS256 tenants beside ES256/EdDSA; changing a tenant's algorithm),
 //! `restart` (state survives a restart), `introspection` and `revocation` (RFC 7662, RFC 7009,
 //! the feed and its stream), `audit` (records, query, verify, export), `audit_writer` (group commit under load, no token
@@ -15,6 +15,7 @@
 
 mod admin;
 mod algorithms;
+mod apis;
 mod audit;
 mod audit_writer;
 mod credentials;
