@@ -1,5 +1,5 @@
 //! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
-//! `secret`, `grant`, `api`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`, `agent`),
+//! `secret`, `grant`, `api`, `trust`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`, `agent`),
 //! and the operator verbs beside the server's data (`migrate`, `backup`, `import`,
 //! `master-key`).
 //!
@@ -31,6 +31,7 @@ mod secret;
 mod serve;
 mod tenant;
 mod token;
+mod trust;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +67,9 @@ enum Command {
     /// Manage registered APIs (audiences, the scopes they define, their owners).
     #[command(subcommand)]
     Api(api::ApiCmd),
+    /// Manage federation trusts (external issuers whose tokens may act as an account).
+    #[command(subcommand)]
+    Trust(trust::TrustCmd),
     /// Show a tenant's signing keys.
     #[command(subcommand)]
     Key(key::KeyCmd),
@@ -109,6 +113,7 @@ async fn main() -> ExitCode {
         Command::Secret(cmd) => done(secret::run(cmd, &global).await),
         Command::Grant(cmd) => done(grant::run(cmd, &global).await),
         Command::Api(cmd) => done(api::run(cmd, &global).await),
+        Command::Trust(cmd) => trust::run(cmd, &global).await,
         Command::Key(cmd) => done(key::run(cmd, &global).await),
         Command::Audit(cmd) => audit::run(cmd, &global).await,
         Command::Revoke(args) => done(revoke::run(args, &global).await),

@@ -178,11 +178,12 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     })?;
     target.close().await;
     println!(
-        "imported {} tenants, {} accounts, {} secrets, {} APIs, {} signing keys",
+        "imported {} tenants, {} accounts, {} secrets, {} APIs, {} trusts, {} signing keys",
         snapshot.tenants.len(),
         snapshot.accounts.len(),
         snapshot.secrets.len(),
         snapshot.apis.len(),
+        snapshot.trusts.len(),
         snapshot.signing_keys.len()
     );
     eprintln!(

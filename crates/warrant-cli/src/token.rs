@@ -219,7 +219,7 @@ pub fn client_credentials_form<'a>(
 
 /// The token argument, or stdin for `-`; surrounding whitespace and a `Bearer ` prefix are
 /// dropped so a pasted header value works too.
-fn read_token(arg: &str) -> Result<String> {
+pub(crate) fn read_token(arg: &str) -> Result<String> {
     let raw = if arg == "-" {
         let mut s = String::new();
         std::io::stdin()

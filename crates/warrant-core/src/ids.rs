@@ -63,6 +63,11 @@ name_type!(
     "an API name"
 );
 name_type!(
+    /// A federation trust's name, unique among the tenant's live trusts.
+    TrustName,
+    "a trust name"
+);
+name_type!(
     /// A secret's name, unique among the account's live secrets (`initial`, `next`, …).
     SecretName,
     "a secret name"
@@ -208,6 +213,56 @@ impl ApiRef {
     }
 }
 
+/// A federation trust's id: `trust_` + a ULID, never reused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TrustId(String);
+
+impl TrustId {
+    pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
+        ulid("trust_", now).map(Self)
+    }
+
+    /// Accepts exactly `trust_` + 26 Crockford base32 characters (upper case, as generated).
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if is_ulid("trust_", s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidName {
+                what: "a trust id",
+                rule: "trust_ followed by a 26-character ULID",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TrustId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reference to a trust as admins write it: its id or its name (names cannot hold `_`, so
+/// `trust_…` is always an id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustRef {
+    Id(TrustId),
+    Name(TrustName),
+}
+
+impl TrustRef {
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if s.starts_with("trust_") {
+            TrustId::parse(s).map(Self::Id)
+        } else {
+            TrustName::parse(s).map(Self::Name)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +300,17 @@ mod tests {
         assert!(ApiId::parse("sa_01ARZ3NDEKTSV4RRFFQ69G5FAV").is_err());
         assert!(matches!(ApiRef::parse(a.as_str()), Ok(ApiRef::Id(_))));
         assert!(matches!(ApiRef::parse("deploy-api"), Ok(ApiRef::Name(_))));
+    }
+
+    #[test]
+    fn trust_ids_are_prefixed_ulids() {
+        let t = TrustId::generate(Timestamp::from_millis(1_000)).unwrap();
+        assert!(t.as_str().starts_with("trust_") && t.as_str().len() == 32);
+        assert_eq!(TrustId::parse(t.as_str()), Ok(t.clone()));
+        assert!(matches!(TrustRef::parse(t.as_str()), Ok(TrustRef::Id(_))));
+        assert!(matches!(
+            TrustRef::parse("github-deploy"),
+            Ok(TrustRef::Name(_))
+        ));
     }
 }

@@ -35,7 +35,10 @@ mod token_check;
 pub use bootstrap::BootstrapOutcome;
 pub use directory::ClientEntry;
 pub use engine::{CoreConfig, Warrant};
-pub use ids::{AccountId, AccountName, AccountRef, ApiId, ApiName, ApiRef, SecretName, TenantName};
+pub use ids::{
+    AccountId, AccountName, AccountRef, ApiId, ApiName, ApiRef, SecretName, TenantName, TrustId,
+    TrustName, TrustRef,
+};
 pub use keyring::MasterKey;
 pub use scope::{Audience, Scope, ScopeSet};
 pub use secret::ClientSecret;

@@ -4,7 +4,9 @@
 use serde_json::{Map, Value};
 use warrant_jose::Algorithm;
 
-use crate::ids::{AccountId, AccountName, ApiId, ApiName, SecretName, TenantName};
+use crate::ids::{
+    AccountId, AccountName, ApiId, ApiName, SecretName, TenantName, TrustId, TrustName,
+};
 use crate::scope::{Audience, ScopeSet};
 use crate::time::Timestamp;
 
@@ -194,6 +196,29 @@ pub struct Api {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,
+}
+
+/// A federation trust (docs/federation.md): under which conditions tokens of an external
+/// issuer may act as an account of the tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trust {
+    pub id: TrustId,
+    pub tenant: TenantName,
+    /// Unique among the tenant's live trusts.
+    pub name: TrustName,
+    /// Valid ([`crate::federation::TrustPolicy::validate`]); its `account` is the id of a live
+    /// account of the same tenant.
+    pub policy: crate::federation::TrustPolicy,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: i64,
+}
+
+impl Trust {
+    /// The account the trust maps to (its policy holds the id as text).
+    pub fn account(&self) -> &str {
+        &self.policy.account
+    }
 }
 
 /// A stored secret: only its HMAC, with the hashing-key version used.

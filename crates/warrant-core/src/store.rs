@@ -5,9 +5,11 @@
 use async_trait::async_trait;
 
 use crate::audit::{AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord};
-use crate::ids::{AccountId, AccountName, ApiId, ApiName, SecretName, TenantName};
+use crate::ids::{
+    AccountId, AccountName, ApiId, ApiName, SecretName, TenantName, TrustId, TrustName,
+};
 use crate::keyring::{KeyringEntry, Rewrap};
-use crate::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use crate::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant, Trust};
 use crate::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use crate::time::Timestamp;
 
@@ -104,6 +106,8 @@ pub struct Snapshot {
     pub secrets: Vec<(SecretRecord, Option<Timestamp>)>,
     /// Each registered API with the time it was deleted, if it was.
     pub apis: Vec<(Api, Option<Timestamp>)>,
+    /// Each federation trust with the time it was deleted, if it was.
+    pub trusts: Vec<(Trust, Option<Timestamp>)>,
     pub signing_keys: Vec<SigningKeyRecord>,
     /// Live revocation entries with their cursors (the importing store keeps the cursors, so
     /// verifiers' resume points stay valid), and each tenant's `pruned_through`.
@@ -122,6 +126,7 @@ impl Snapshot {
             && self.accounts.is_empty()
             && self.secrets.is_empty()
             && self.apis.is_empty()
+            && self.trusts.is_empty()
             && self.signing_keys.is_empty()
             && self.revocations.is_empty()
             && self.audit_records.is_empty()
@@ -205,7 +210,7 @@ pub trait Store: Send + Sync + 'static {
     /// is `expected_revision`; the new record carries `expected_revision + 1`.
     /// `RevisionMismatch` otherwise, `NotFound` if it is gone.
     async fn update_tenant(&self, tenant: &Tenant, expected_revision: i64) -> StoreResult<()>;
-    /// Marks the tenant deleted (its name stays taken) and deletes its accounts and APIs.
+    /// Marks the tenant deleted (its name stays taken) and deletes its accounts, APIs and trusts.
     async fn delete_tenant(&self, name: &TenantName, at: Timestamp) -> StoreResult<()>;
 
     // --- service accounts ---
@@ -269,6 +274,36 @@ pub trait Store: Send + Sync + 'static {
     /// Marks the API deleted (its id is never reused; its name and audience become free).
     /// `NotFound` if there is no live API with that id.
     async fn delete_api(&self, tenant: &TenantName, id: &ApiId, at: Timestamp) -> StoreResult<()>;
+
+    // --- federation trusts ---
+    /// `Conflict` if a live trust of the tenant has that name, or the id is taken.
+    async fn create_trust(&self, trust: &Trust) -> StoreResult<()>;
+    /// Live trusts only.
+    async fn get_trust(&self, tenant: &TenantName, id: &TrustId) -> StoreResult<Option<Trust>>;
+    async fn get_trust_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &TrustName,
+    ) -> StoreResult<Option<Trust>>;
+    /// Live trusts of a tenant ordered by id, after `after`.
+    async fn list_trusts(
+        &self,
+        tenant: &TenantName,
+        after: Option<&TrustId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Trust>>;
+    /// Replaces the trust's `policy` and `updated_at` if its stored revision is
+    /// `expected_revision`; the new record carries `expected_revision + 1`.
+    /// `RevisionMismatch` otherwise, `NotFound` if it is gone.
+    async fn update_trust(&self, trust: &Trust, expected_revision: i64) -> StoreResult<()>;
+    /// Marks the trust deleted (its id is never reused; its name becomes free).
+    /// `NotFound` if there is no live trust with that id.
+    async fn delete_trust(
+        &self,
+        tenant: &TenantName,
+        id: &TrustId,
+        at: Timestamp,
+    ) -> StoreResult<()>;
 
     // --- secrets ---
     /// `Conflict` if the account has a live secret of that name.
@@ -473,6 +508,17 @@ pub mod codec {
             .collect::<Option<Vec<_>>>()
             .map(ScopeSet::from_scopes)
             .ok_or_else(|| corrupt("scope"))
+    }
+
+    /// A trust policy as JSON text (its own serde form, `account` included).
+    pub fn trust_policy_to_json(p: &crate::federation::TrustPolicy) -> Result<String, StoreError> {
+        serde_json::to_string(p).map_err(|_| StoreError::Corrupt("unserialisable trust".into()))
+    }
+
+    pub fn trust_policy_from_json(
+        text: &str,
+    ) -> Result<crate::federation::TrustPolicy, StoreError> {
+        serde_json::from_str(text).map_err(|_| corrupt("trust policy"))
     }
 
     pub fn claims_to_json(claims: &Map<String, Value>) -> String {

@@ -188,6 +188,69 @@ pub struct CreateApi {
     pub description: Option<String>,
 }
 
+/// A federation trust as the admin API shows it (docs/federation.md): its id, name and tenant,
+/// then the fields of its policy (`issuer`, `jwks`, `audience`, `conditions`,
+/// `max_age_seconds`, `single_use`, `account` — the account's id —, `copy_claims`,
+/// `max_lifetime_seconds`), kept as JSON here: their shape is warrant-core's `TrustPolicy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trust {
+    pub id: String,
+    pub name: String,
+    pub tenant: String,
+    #[serde(flatten)]
+    pub policy: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub revision: i64,
+}
+
+/// `POST /admin/v1/tenants/{t}/trusts`: `name` and the policy's fields (unknown fields are
+/// refused when the policy is read).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateTrust {
+    pub name: String,
+    #[serde(flatten)]
+    pub policy: Map<String, Value>,
+}
+
+/// `POST /admin/v1/tenants/{t}/trusts/test`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustTestRequest {
+    /// An external token (compact JWS). It is never logged.
+    pub token: String,
+}
+
+/// One failed check of a trust: its class (`signature`, `issuer`, `audience`, `expired`,
+/// `too_old`, `not_yet_valid`, `condition`, `missing_jti`) and, for the admin, what the trust
+/// expected and what the token holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustFailure {
+    pub class: String,
+    pub detail: String,
+}
+
+/// One trust's verdict on the token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustVerdict {
+    /// The trust's id.
+    pub trust: String,
+    pub name: String,
+    pub matched: bool,
+    pub failures: Vec<TrustFailure>,
+    /// When it matches: `{"subject", "jti", "copied", "expires_at"}`.
+    pub federated: Option<Value>,
+}
+
+/// The answer to `POST …/trusts/test`: every live trust of the tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustTestResponse {
+    pub verdicts: Vec<TrustVerdict>,
+    /// How the signature was checked (the token's `alg`, `kid`, and how many trusts of its
+    /// issuer verified it).
+    pub signature: String,
+}
+
 /// A secret's metadata; the value is never shown again after creation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecretInfo {

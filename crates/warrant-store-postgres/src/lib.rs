@@ -19,6 +19,7 @@ mod migrate;
 mod revocations;
 mod rows;
 mod store;
+mod trusts;
 
 pub use migrate::MIGRATIONS;
 pub use sqlx::postgres::PgConnectOptions;

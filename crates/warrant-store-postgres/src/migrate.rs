@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_client_auth.sql"),
     ),
     (6, "apis", include_str!("../migrations/0006_apis.sql")),
+    (7, "trusts", include_str!("../migrations/0007_trusts.sql")),
 ];
 
 /// The advisory lock key of Warrant's migrations ("warrant" in ASCII, then `m`).

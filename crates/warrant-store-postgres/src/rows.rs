@@ -4,11 +4,14 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use warrant_core::audit::{AuditCheckpoint, SegmentHead, StoredAuditRecord};
 use warrant_core::keyring::{KeyPurpose, KeyringEntry};
-use warrant_core::model::{Api, KeySource, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::model::{
+    Api, KeySource, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant, Trust,
+};
 use warrant_core::revocation::{RevocationEntry, RevocationKind};
 use warrant_core::store::codec;
 use warrant_core::{
-    AccountId, AccountName, ApiId, ApiName, Audience, SecretName, StoreError, TenantName, Timestamp,
+    AccountId, AccountName, ApiId, ApiName, Audience, SecretName, StoreError, TenantName,
+    Timestamp, TrustId, TrustName,
 };
 
 use crate::store::backend;
@@ -270,4 +273,24 @@ pub(crate) fn api(row: &PgRow) -> Result<Api, StoreError> {
 /// An API row with its `deleted_at` (for export).
 pub(crate) fn api_with_deleted(row: &PgRow) -> Result<(Api, Option<Timestamp>), StoreError> {
     Ok((api(row)?, opt_ts(row, "deleted_at")?))
+}
+
+pub(crate) fn trust(row: &PgRow) -> Result<Trust, StoreError> {
+    let account = AccountId::parse(&text(row, "account")?).map_err(|_| corrupt("trust account"))?;
+    let mut policy = codec::trust_policy_from_json(&text(row, "policy")?)?;
+    policy.account = account.to_string();
+    Ok(Trust {
+        id: TrustId::parse(&text(row, "id")?).map_err(|_| corrupt("trust id"))?,
+        tenant: tenant_name(row, "tenant")?,
+        name: TrustName::parse(&text(row, "name")?).map_err(|_| corrupt("trust name"))?,
+        policy,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        revision: row.try_get("revision").map_err(backend)?,
+    })
+}
+
+/// A trust row with its `deleted_at` (for export).
+pub(crate) fn trust_with_deleted(row: &PgRow) -> Result<(Trust, Option<Timestamp>), StoreError> {
+    Ok((trust(row)?, opt_ts(row, "deleted_at")?))
 }

@@ -8,17 +8,17 @@ use warrant_core::audit::{
     AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
 };
 use warrant_core::keyring::{KeyringEntry, Rewrap};
-use warrant_core::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant, Trust};
 use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use warrant_core::store::{BootstrapLock, KeyTimes, StoreResult, codec};
 use warrant_core::{
     AccountId, AccountName, ApiId, ApiName, Change, ChangeFeed, MigrationState, SecretName,
-    Snapshot, Store, StoreError, TenantName, Timestamp,
+    Snapshot, Store, StoreError, TenantName, Timestamp, TrustId, TrustName,
 };
 
 use crate::migrate::MIGRATIONS;
 use crate::rows::FetchRows;
-use crate::{apis, audit, revocations, rows};
+use crate::{apis, audit, revocations, rows, trusts};
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -211,6 +211,7 @@ impl Store for PostgresStore {
             .fetch_rows(&mut *tx, rows::account_with_deleted)
             .await?;
         let apis = apis::export(&mut *tx).await?;
+        let trusts = trusts::export(&mut *tx).await?;
         // No primary key: the order ends with the hash so that equal exports compare equal.
         let secrets = sqlx::query(
             "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at, \
@@ -234,6 +235,7 @@ impl Store for PostgresStore {
             accounts,
             secrets,
             apis,
+            trusts,
             signing_keys,
             revocations,
             revocations_pruned,
@@ -250,7 +252,7 @@ impl Store for PostgresStore {
         sqlx::query(
             "LOCK TABLE keyring, tenants, service_accounts, secrets, signing_keys, \
              revocation_head, revocations, revocations_pruned, audit_records, audit_segments, \
-             audit_checkpoints, apis IN SHARE ROW EXCLUSIVE MODE",
+             audit_checkpoints, apis, trusts IN SHARE ROW EXCLUSIVE MODE",
         )
         .execute(&mut *tx)
         .await
@@ -261,7 +263,8 @@ impl Store for PostgresStore {
              OR EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM revocations) \
              OR EXISTS (SELECT 1 FROM revocations_pruned) OR EXISTS (SELECT 1 FROM audit_records) \
              OR EXISTS (SELECT 1 FROM audit_segments) \
-             OR EXISTS (SELECT 1 FROM audit_checkpoints) OR EXISTS (SELECT 1 FROM apis)",
+             OR EXISTS (SELECT 1 FROM audit_checkpoints) OR EXISTS (SELECT 1 FROM apis) \
+             OR EXISTS (SELECT 1 FROM trusts)",
         )
         .fetch_one(&mut *tx)
         .await
@@ -284,6 +287,9 @@ impl Store for PostgresStore {
         }
         for (a, deleted_at) in &snapshot.apis {
             apis::insert(&mut *tx, a, *deleted_at).await?;
+        }
+        for (t, deleted_at) in &snapshot.trusts {
+            trusts::insert(&mut *tx, t, *deleted_at).await?;
         }
         for k in &snapshot.signing_keys {
             insert_signing_key_row(&mut *tx, k).await?;
@@ -448,6 +454,7 @@ impl Store for PostgresStore {
         .await
         .map_err(backend)?;
         apis::delete_tenant(&mut *tx, name, at).await?;
+        trusts::delete_tenant(&mut *tx, name, at).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -606,6 +613,44 @@ impl Store for PostgresStore {
 
     async fn delete_api(&self, tenant: &TenantName, id: &ApiId, at: Timestamp) -> StoreResult<()> {
         apis::delete(&self.pool, tenant, id, at).await
+    }
+
+    async fn create_trust(&self, t: &Trust) -> StoreResult<()> {
+        trusts::insert(&self.pool, t, None).await
+    }
+
+    async fn get_trust(&self, tenant: &TenantName, id: &TrustId) -> StoreResult<Option<Trust>> {
+        trusts::get(&self.pool, tenant, id).await
+    }
+
+    async fn get_trust_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &TrustName,
+    ) -> StoreResult<Option<Trust>> {
+        trusts::get_by_name(&self.pool, tenant, name).await
+    }
+
+    async fn list_trusts(
+        &self,
+        tenant: &TenantName,
+        after: Option<&TrustId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Trust>> {
+        trusts::list(&self.pool, tenant, after, limit).await
+    }
+
+    async fn update_trust(&self, t: &Trust, expected_revision: i64) -> StoreResult<()> {
+        trusts::update(&self.pool, t, expected_revision).await
+    }
+
+    async fn delete_trust(
+        &self,
+        tenant: &TenantName,
+        id: &TrustId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        trusts::delete(&self.pool, tenant, id, at).await
     }
 
     async fn add_secret(&self, s: &SecretRecord) -> StoreResult<()> {

@@ -12,17 +12,17 @@ use warrant_core::audit::{
     AuditBatch, AuditCheckpoint, AuditQuery, SegmentHead, StoredAuditRecord,
 };
 use warrant_core::keyring::{KeyringEntry, Rewrap};
-use warrant_core::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant};
+use warrant_core::model::{Api, SecretRecord, ServiceAccount, SigningKeyRecord, Tenant, Trust};
 use warrant_core::revocation::{NewRevocation, RevocationEntry, StoredFeedPage};
 use warrant_core::store::{KeyTimes, StoreResult, codec};
 use warrant_core::{
     AccountId, AccountName, ApiId, ApiName, MigrationState, SecretName, Snapshot, Store,
-    StoreError, TenantName, Timestamp,
+    StoreError, TenantName, Timestamp, TrustId, TrustName,
 };
 
 use crate::migrate::MIGRATIONS;
 use crate::rows::FetchRows;
-use crate::{apis, audit, revocations, rows};
+use crate::{apis, audit, revocations, rows, trusts};
 
 /// Maps a database error: unique violations are `Conflict`, the rest `Backend` (logged only).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -188,6 +188,7 @@ impl Store for SqliteStore {
             .fetch_rows(&mut *tx, rows::account_with_deleted)
             .await?;
         let apis = apis::export(&mut *tx).await?;
+        let trusts = trusts::export(&mut *tx).await?;
         // No primary key: the order ends with the hash so that equal exports compare equal.
         let secrets = sqlx::query(
             "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at, \
@@ -211,6 +212,7 @@ impl Store for SqliteStore {
             accounts,
             secrets,
             apis,
+            trusts,
             signing_keys,
             revocations,
             revocations_pruned,
@@ -234,7 +236,8 @@ impl Store for SqliteStore {
              OR EXISTS (SELECT 1 FROM signing_keys) OR EXISTS (SELECT 1 FROM revocations) \
              OR EXISTS (SELECT 1 FROM revocations_pruned) OR EXISTS (SELECT 1 FROM audit_records) \
              OR EXISTS (SELECT 1 FROM audit_segments) \
-             OR EXISTS (SELECT 1 FROM audit_checkpoints) OR EXISTS (SELECT 1 FROM apis)",
+             OR EXISTS (SELECT 1 FROM audit_checkpoints) OR EXISTS (SELECT 1 FROM apis) \
+             OR EXISTS (SELECT 1 FROM trusts)",
         )
         .fetch_one(&mut *tx)
         .await
@@ -257,6 +260,9 @@ impl Store for SqliteStore {
         }
         for (a, deleted_at) in &snapshot.apis {
             apis::insert(&mut *tx, a, *deleted_at).await?;
+        }
+        for (t, deleted_at) in &snapshot.trusts {
+            trusts::insert(&mut *tx, t, *deleted_at).await?;
         }
         for k in &snapshot.signing_keys {
             insert_signing_key_row(&mut *tx, k).await?;
@@ -420,6 +426,7 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         apis::delete_tenant(&mut *tx, name, at).await?;
+        trusts::delete_tenant(&mut *tx, name, at).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -577,6 +584,44 @@ impl Store for SqliteStore {
 
     async fn delete_api(&self, tenant: &TenantName, id: &ApiId, at: Timestamp) -> StoreResult<()> {
         apis::delete(&self.pool, tenant, id, at).await
+    }
+
+    async fn create_trust(&self, t: &Trust) -> StoreResult<()> {
+        trusts::insert(&self.pool, t, None).await
+    }
+
+    async fn get_trust(&self, tenant: &TenantName, id: &TrustId) -> StoreResult<Option<Trust>> {
+        trusts::get(&self.pool, tenant, id).await
+    }
+
+    async fn get_trust_by_name(
+        &self,
+        tenant: &TenantName,
+        name: &TrustName,
+    ) -> StoreResult<Option<Trust>> {
+        trusts::get_by_name(&self.pool, tenant, name).await
+    }
+
+    async fn list_trusts(
+        &self,
+        tenant: &TenantName,
+        after: Option<&TrustId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Trust>> {
+        trusts::list(&self.pool, tenant, after, limit).await
+    }
+
+    async fn update_trust(&self, t: &Trust, expected_revision: i64) -> StoreResult<()> {
+        trusts::update(&self.pool, t, expected_revision).await
+    }
+
+    async fn delete_trust(
+        &self,
+        tenant: &TenantName,
+        id: &TrustId,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        trusts::delete(&self.pool, tenant, id, at).await
     }
 
     async fn add_secret(&self, s: &SecretRecord) -> StoreResult<()> {

@@ -24,6 +24,7 @@ pub mod contract;
 pub mod contract_apis;
 pub mod contract_keys;
 pub mod contract_log;
+pub mod contract_trusts;
 pub mod softhsm;
 
 use std::future::Future;
@@ -127,6 +128,14 @@ macro_rules! __with_store_checks {
                 api_is_invisible_to_other_tenants_and_dies_with_its_tenant,
                 ;
                 apis_export_import_round_trip,
+            }
+            contract_trusts {
+                trust_create_get_round_trip_and_conflicts,
+                trust_list_orders_by_id_with_cursor_and_limit,
+                trust_update_bumps_revision_and_checks_expected,
+                trust_delete_frees_name_and_dies_with_its_tenant,
+                ;
+                trusts_export_import_round_trip,
             }
         }
     };

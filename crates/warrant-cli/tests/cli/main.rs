@@ -20,6 +20,7 @@ mod keys;
 mod master_key;
 mod revoke;
 mod tls;
+mod trusts;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -1435,7 +1436,7 @@ async fn check_bootstrapped_once(cluster: &Cluster) {
         "1"
     );
     assert_eq!(db.query("SELECT count(*) FROM secrets"), "1");
-    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "6");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "7");
 
     // Every replica serves the same JWKS for `default`.
     let mut first: Option<Value> = None;
@@ -1605,6 +1606,21 @@ fn populate(server: &Server) -> (String, String, String) {
         "--owner",
         "keep",
     ]);
+    server.admin(&[
+        "trust",
+        "create",
+        "k8s",
+        "--tenant",
+        "default",
+        "--account",
+        "keep",
+        "--audience",
+        AUDIENCE,
+        "--kubernetes",
+        "ci/deployer",
+        "--issuer",
+        "https://k8s.example",
+    ]);
     server.admin(&["tenant", "create", "gone"]);
     server.admin(&["tenant", "delete", "gone"]);
     account
@@ -1672,6 +1688,11 @@ async fn backup_then_restore_keeps_accounts_and_keys() {
         AUDIENCE,
         "so does the registered API"
     );
+    assert_eq!(
+        server.admin_json(&["trust", "show", "k8s", "--tenant", "default"])["issuer"],
+        "https://k8s.example",
+        "so does the trust"
+    );
     let again = server.admin_status(&["tenant", "create", "gone"]);
     assert!(
         !again.status.success(),
@@ -1717,6 +1738,7 @@ async fn import_moves_a_sqlite_deployment_to_postgres() {
     assert!(o.status.success(), "{}", describe(&o));
     assert!(stdout(&o).contains("3 tenants"), "{}", describe(&o));
     assert!(stdout(&o).contains("1 APIs"), "{}", describe(&o));
+    assert!(stdout(&o).contains("1 trusts"), "{}", describe(&o));
     let o = run(warrant()
         .args(["import", "--from"])
         .arg(server.data.path())
@@ -1779,6 +1801,11 @@ async fn import_moves_a_sqlite_deployment_to_postgres() {
         server.admin_json(&["api", "show", "deploy", "--tenant", "default"])["scopes"],
         json!(["deploy:write"]),
         "the registered API moves too"
+    );
+    assert_eq!(
+        server.admin_json(&["trust", "show", "k8s", "--tenant", "default"])["conditions"][0]["equals"],
+        "system:serviceaccount:ci:deployer",
+        "the trust moves too"
     );
     assert!(
         !server

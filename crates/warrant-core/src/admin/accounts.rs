@@ -255,6 +255,7 @@ impl Warrant {
             self.refuse_if_last_admin(&current).await?;
         }
         self.refuse_if_api_owner(&current).await?;
+        self.refuse_if_trusted(&current).await?;
         // The watermark first: if it cannot be written the account stays (and a retry finds
         // it); a watermark for an account that then fails to delete only revokes early.
         self.set_watermark(tenant, current.id.as_str(), &Origin::admin(p))

@@ -1,5 +1,6 @@
-//! Admin use cases: tenants, service accounts, secrets, grants, registered APIs, keys. Every use case takes the
-//! authorised [`AdminPrincipal`] and checks it may manage the tenant it touches.
+//! Admin use cases: tenants, service accounts, secrets, grants, registered APIs, federation
+//! trusts, keys. Every use case takes the authorised [`AdminPrincipal`] and checks it may manage
+//! the tenant it touches.
 
 mod accounts;
 mod apis;
@@ -7,12 +8,14 @@ mod auth;
 mod keys;
 mod secrets;
 mod tenants;
+mod trusts;
 
 pub use accounts::{AccountSpec, NewAccount};
 pub use apis::{ApiSpec, MAX_API_SCOPES, NewApi};
 pub use auth::AdminPrincipal;
 pub use secrets::SecretView;
 pub use tenants::TenantSettings;
+pub use trusts::{NewTrust, TrustTest, TrustTestReport};
 
 use crate::StoreError;
 

@@ -87,6 +87,9 @@ pub mod action {
     pub const API_CREATE: &str = "api.create";
     pub const API_UPDATE: &str = "api.update";
     pub const API_DELETE: &str = "api.delete";
+    pub const TRUST_CREATE: &str = "trust.create";
+    pub const TRUST_UPDATE: &str = "trust.update";
+    pub const TRUST_DELETE: &str = "trust.delete";
     pub const KEY_CREATE: &str = "key.create";
     /// A new signing key (normal, `--now` or scheduled rotation).
     pub const KEY_ROTATE: &str = "key.rotate";

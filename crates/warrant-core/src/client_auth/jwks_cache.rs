@@ -152,6 +152,14 @@ impl JwksCache {
         }
     }
 
+    /// GET `uri` through the same fetcher (so under the same outbound policy), uncached, and
+    /// parse it as JSON: an issuer's discovery document, for a federation trust. Errors are for
+    /// operators and admins; the body itself is never echoed to a client.
+    pub async fn fetch_json(&self, uri: &str) -> Result<Value, FetchError> {
+        let body = self.fetcher.fetch(uri).await?;
+        serde_json::from_slice(&body).map_err(|_| FetchError("the response is not JSON".into()))
+    }
+
     /// Drops what is held for `uri` (an account's registration changed or went away).
     pub fn forget(&self, uri: &str) {
         self.entries

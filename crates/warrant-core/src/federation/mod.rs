@@ -50,6 +50,9 @@ pub enum MismatchClass {
     Replay,
     /// The trust is single-use and the token has no usable `jti`.
     MissingJti,
+    /// The token's signature does not verify with the trust's keys, or they could not be had.
+    /// Not produced by [`evaluate`], which takes verified claims: the caller produces it.
+    Signature,
 }
 
 impl MismatchClass {
@@ -69,6 +72,7 @@ impl MismatchClass {
             MismatchClass::MissingJti => {
                 "the token has no jti and the trust accepts each token once"
             }
+            MismatchClass::Signature => "the token's signature does not verify",
         }
     }
 
@@ -83,6 +87,7 @@ impl MismatchClass {
             MismatchClass::Condition => "condition",
             MismatchClass::Replay => "replay",
             MismatchClass::MissingJti => "missing_jti",
+            MismatchClass::Signature => "signature",
         }
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 use warrant_core::admin::AdminPrincipal;
-use warrant_core::{AccountRef, ApiRef, TenantName};
+use warrant_core::{AccountRef, ApiRef, TenantName, TrustRef};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -171,6 +171,10 @@ pub(crate) fn account_ref(raw: &str) -> Result<AccountRef, ApiError> {
 
 pub(crate) fn api_ref(raw: &str) -> Result<ApiRef, ApiError> {
     ApiRef::parse(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such API"))
+}
+
+pub(crate) fn trust_ref(raw: &str) -> Result<TrustRef, ApiError> {
+    TrustRef::parse(raw).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "no such trust"))
 }
 
 pub(crate) async fn not_found() -> ApiError {

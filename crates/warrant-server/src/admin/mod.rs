@@ -10,6 +10,7 @@ mod openapi;
 mod revocations;
 mod secrets;
 mod tenants;
+mod trusts;
 mod views;
 
 use axum::Router;
@@ -20,6 +21,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     let sa = "/admin/v1/tenants/{tenant}/service-accounts";
     let apis = "/admin/v1/tenants/{tenant}/apis";
+    let trusts = "/admin/v1/tenants/{tenant}/trusts";
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi::document))
         .route(
@@ -75,6 +77,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{apis}/{{api}}"),
             get(apis::show).patch(apis::patch).delete(apis::remove),
+        )
+        .route(trusts, get(trusts::list).post(trusts::create))
+        .route(&format!("{trusts}/test"), post(trusts::test))
+        .route(
+            &format!("{trusts}/{{trust}}"),
+            get(trusts::show)
+                .patch(trusts::patch)
+                .delete(trusts::remove),
         )
         .route("/admin/v1/{*rest}", axum::routing::any(extract::not_found))
 }

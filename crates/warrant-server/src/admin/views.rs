@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use warrant_core::admin::{AccountSpec, ApiSpec, TenantSettings};
 use warrant_core::client_auth::CertificateMatch;
 use warrant_core::model::{
-    AccountCredentials, Api, AuthMethod, Grant, KeySource, ServiceAccount, Tenant,
+    AccountCredentials, Api, AuthMethod, Grant, KeySource, ServiceAccount, Tenant, Trust,
 };
 use warrant_core::{AccountRef, Audience, CoreConfig, Scope, ScopeSet};
 use warrant_jose::Algorithm;
@@ -471,6 +471,61 @@ pub(crate) fn patched_api(current: &Api, patch: &Value) -> Result<ApiSpec, ApiEr
         owner: owner_in(owner)?,
         description,
     })
+}
+
+pub(crate) fn trust(t: &Trust) -> wire::Trust {
+    let policy = match serde_json::to_value(&t.policy) {
+        Ok(Value::Object(m)) => m,
+        // A policy always serialises to an object; an empty one shows the fault plainly.
+        _ => Map::new(),
+    };
+    wire::Trust {
+        id: t.id.to_string(),
+        name: t.name.to_string(),
+        tenant: t.tenant.to_string(),
+        policy,
+        created_at: t.created_at.to_rfc3339(),
+        updated_at: t.updated_at.to_rfc3339(),
+        revision: t.revision,
+    }
+}
+
+/// The fields of a trust's representation that are its policy (all editable by PATCH).
+const TRUST_POLICY_FIELDS: &[&str] = &[
+    "issuer",
+    "jwks",
+    "audience",
+    "conditions",
+    "max_age_seconds",
+    "single_use",
+    "account",
+    "copy_claims",
+    "max_lifetime_seconds",
+];
+
+/// A trust policy as admins send it (the JSON of `federation::TrustPolicy`; unknown fields are
+/// refused). Validation proper happens in the core.
+pub(crate) fn trust_policy_in(
+    fields: Map<String, Value>,
+) -> Result<warrant_core::federation::TrustPolicy, ApiError> {
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|e| invalid(format!("invalid trust policy: {e}")))
+}
+
+/// Applies a merge patch to a trust's representation and returns its new policy (the name is
+/// fixed; `null` removes `max_lifetime_seconds`, and resets `single_use` and `copy_claims`).
+pub(crate) fn patched_trust(
+    current: &Trust,
+    patch: &Value,
+) -> Result<warrant_core::federation::TrustPolicy, ApiError> {
+    let before = serde_json::to_value(trust(current))
+        .map_err(|_| ApiError::bad_request("unserialisable trust"))?;
+    let after = patched(before, TRUST_POLICY_FIELDS, patch)?;
+    let Value::Object(mut fields) = after else {
+        return Err(ApiError::bad_request("unserialisable trust"));
+    };
+    fields.retain(|k, _| TRUST_POLICY_FIELDS.contains(&k.as_str()));
+    trust_policy_in(fields)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //!
 //! Modules: `harness` (the test environment), `discovery` (metadata and JWKS), `token` (the
 //! token endpoint: success, policy, every bad input), `credentials` (secret rotation, expiry,
-//! disable/delete, tenant isolation), `limits` (rate limits), `admin` (the admin API), `apis` (registered APIs and the grant rule),
+//! disable/delete, tenant isolation), `limits` (rate limits), `admin` (the admin API), `apis` (registered APIs and the grant rule), `trusts` (federation trusts and `trusts/test`),
 //! `algorithms` (RS256/PS256 tenants beside ES256/EdDSA; changing a tenant's algorithm),
 //! `restart` (state survives a restart), `introspection` and `revocation` (RFC 7662, RFC 7009,
 //! the feed and its stream), `audit` (records, query, verify, export), `audit_writer` (group commit under load, no token
@@ -32,3 +32,4 @@ mod revocation;
 mod rotation;
 mod tls;
 mod token;
+mod trusts;

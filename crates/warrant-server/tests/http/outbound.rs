@@ -104,6 +104,11 @@ async fn answer(
             io.write_all(ok(jwks.len()).as_bytes()).await?;
             io.write_all(jwks).await?;
         }
+        "/.well-known/openid-configuration" => {
+            let doc = format!(r#"{{"issuer":"https://{addr}","jwks_uri":"https://{addr}/jwks"}}"#);
+            io.write_all(ok(doc.len()).as_bytes()).await?;
+            io.write_all(doc.as_bytes()).await?;
+        }
         "/redirect" => {
             let r = format!(
                 "HTTP/1.1 302 Found\r\nlocation: https://{addr}/jwks\r\ncontent-length: 0\r\n\
@@ -386,4 +391,58 @@ async fn jwks_uri_keys_authenticate_only_under_the_outbound_policy() {
     none.token_request("default", None, &assertion(&id, "u3"))
         .await
         .assert_oauth_error(401, "invalid_client");
+}
+
+/// `trusts/test` fetches a `jwks_uri` trust's keys, and a discovery trust's document then its
+/// keys, under the outbound policy; a discovery document naming another issuer is refused.
+#[tokio::test]
+async fn trust_test_fetches_jwks_uri_and_discovery_keys() {
+    use crate::harness::Env;
+    use crate::trusts::{github_claims, github_trust, sign, verdict};
+    use http::{Method, StatusCode};
+    use serde_json::json;
+    let s = setup().await;
+    let env = Env::new().await;
+    env.warrant
+        .fetch_client_keys_with(Arc::new(s.fetcher.clone()), 300, 30);
+    env.create_account_json("default", json!({"name": "deployer"}))
+        .await;
+    let issuer = format!("https://{}", s.addr);
+    let trusts = "/admin/v1/tenants/default/trusts";
+    for (name, jwks) in [
+        ("by-uri", json!({"jwks_uri": format!("{issuer}/jwks")})),
+        ("by-discovery", json!("discovery")),
+    ] {
+        let mut body = github_trust(name, jwks);
+        body["issuer"] = json!(issuer);
+        env.admin(Method::POST, trusts, Some(body))
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+    let token = sign(&s.key, &github_claims(&issuer, "acme/api"));
+    let r = env
+        .admin(
+            Method::POST,
+            &format!("{trusts}/test"),
+            Some(json!({"token": token})),
+        )
+        .await;
+    r.assert_status(StatusCode::OK);
+    let report = r.json();
+    for name in ["by-uri", "by-discovery"] {
+        assert_eq!(verdict(&report, name)["matched"], true, "{name}: {report}");
+    }
+    let (other, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let forged = sign(&other, &github_claims(&issuer, "acme/api"));
+    let report = env
+        .admin(
+            Method::POST,
+            &format!("{trusts}/test"),
+            Some(json!({"token": forged})),
+        )
+        .await
+        .json();
+    for name in ["by-uri", "by-discovery"] {
+        assert_eq!(verdict(&report, name)["failures"][0]["class"], "signature");
+    }
 }
