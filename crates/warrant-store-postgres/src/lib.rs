@@ -19,6 +19,7 @@ mod migrate;
 mod revocations;
 mod rows;
 mod store;
+mod tenant_table;
 mod trusts;
 
 pub use migrate::MIGRATIONS;

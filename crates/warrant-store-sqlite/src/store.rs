@@ -187,8 +187,8 @@ impl Store for SqliteStore {
         let accounts = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_rows(&mut *tx, rows::account_with_deleted)
             .await?;
-        let apis = apis::export(&mut *tx).await?;
-        let trusts = trusts::export(&mut *tx).await?;
+        let apis = apis::TABLE.export(&mut *tx).await?;
+        let trusts = trusts::TABLE.export(&mut *tx).await?;
         // No primary key: the order ends with the hash so that equal exports compare equal.
         let secrets = sqlx::query(
             "SELECT account_id, name, hash, key_version, created_at, expires_at, last_used_at, \
@@ -425,8 +425,8 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        apis::delete_tenant(&mut *tx, name, at).await?;
-        trusts::delete_tenant(&mut *tx, name, at).await?;
+        apis::TABLE.delete_tenant(&mut *tx, name, at).await?;
+        trusts::TABLE.delete_tenant(&mut *tx, name, at).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -558,7 +558,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_api(&self, tenant: &TenantName, id: &ApiId) -> StoreResult<Option<Api>> {
-        apis::get(&self.pool, tenant, id).await
+        apis::TABLE.get(&self.pool, tenant, id.as_str()).await
     }
 
     async fn get_api_by_name(
@@ -566,7 +566,9 @@ impl Store for SqliteStore {
         tenant: &TenantName,
         name: &ApiName,
     ) -> StoreResult<Option<Api>> {
-        apis::get_by_name(&self.pool, tenant, name).await
+        apis::TABLE
+            .get_by_name(&self.pool, tenant, name.as_str())
+            .await
     }
 
     async fn list_apis(
@@ -575,7 +577,9 @@ impl Store for SqliteStore {
         after: Option<&ApiId>,
         limit: u32,
     ) -> StoreResult<Vec<Api>> {
-        apis::list(&self.pool, tenant, after, limit).await
+        apis::TABLE
+            .list(&self.pool, tenant, after.map(ApiId::as_str), limit)
+            .await
     }
 
     async fn update_api(&self, a: &Api, expected_revision: i64) -> StoreResult<()> {
@@ -583,7 +587,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete_api(&self, tenant: &TenantName, id: &ApiId, at: Timestamp) -> StoreResult<()> {
-        apis::delete(&self.pool, tenant, id, at).await
+        apis::TABLE
+            .delete(&self.pool, tenant, id.as_str(), at)
+            .await
     }
 
     async fn create_trust(&self, t: &Trust) -> StoreResult<()> {
@@ -591,7 +597,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_trust(&self, tenant: &TenantName, id: &TrustId) -> StoreResult<Option<Trust>> {
-        trusts::get(&self.pool, tenant, id).await
+        trusts::TABLE.get(&self.pool, tenant, id.as_str()).await
     }
 
     async fn get_trust_by_name(
@@ -599,7 +605,9 @@ impl Store for SqliteStore {
         tenant: &TenantName,
         name: &TrustName,
     ) -> StoreResult<Option<Trust>> {
-        trusts::get_by_name(&self.pool, tenant, name).await
+        trusts::TABLE
+            .get_by_name(&self.pool, tenant, name.as_str())
+            .await
     }
 
     async fn list_trusts(
@@ -608,7 +616,9 @@ impl Store for SqliteStore {
         after: Option<&TrustId>,
         limit: u32,
     ) -> StoreResult<Vec<Trust>> {
-        trusts::list(&self.pool, tenant, after, limit).await
+        trusts::TABLE
+            .list(&self.pool, tenant, after.map(TrustId::as_str), limit)
+            .await
     }
 
     async fn update_trust(&self, t: &Trust, expected_revision: i64) -> StoreResult<()> {
@@ -621,7 +631,9 @@ impl Store for SqliteStore {
         id: &TrustId,
         at: Timestamp,
     ) -> StoreResult<()> {
-        trusts::delete(&self.pool, tenant, id, at).await
+        trusts::TABLE
+            .delete(&self.pool, tenant, id.as_str(), at)
+            .await
     }
 
     async fn add_secret(&self, s: &SecretRecord) -> StoreResult<()> {

@@ -24,6 +24,24 @@ fn github_token(key: &SigningKey, repository: &str) -> String {
     warrant_jose::sign_compact(key, "JWT", &serde_json::to_vec(&claims).unwrap()).unwrap()
 }
 
+/// `warrant trust create <name>` in tenant `default` for account `deployer` and audience
+/// [`AUD`], then `rest`.
+fn trust_create<'a>(name: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "trust",
+        "create",
+        name,
+        "--tenant",
+        "default",
+        "--account",
+        "deployer",
+        "--audience",
+        AUD,
+    ];
+    args.extend_from_slice(rest);
+    args
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_verbs_and_trust_test() {
     let server = Server::start().await;
@@ -39,25 +57,19 @@ async fn trust_verbs_and_trust_test() {
     )
     .unwrap();
 
-    let o = server.admin(&[
-        "trust",
-        "create",
+    let o = server.admin(&trust_create(
         "github",
-        "--tenant",
-        "default",
-        "--account",
-        "deployer",
-        "--audience",
-        AUD,
-        "--github",
-        "acme/api",
-        "--ref",
-        "refs/heads/main",
-        "--jwks-file",
-        jwks.to_str().unwrap(),
-        "--max-lifetime",
-        "15m",
-    ]);
+        &[
+            "--github",
+            "acme/api",
+            "--ref",
+            "refs/heads/main",
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+            "--max-lifetime",
+            "15m",
+        ],
+    ));
     assert!(
         stdout(&o).contains("created trust github in tenant default"),
         "{}",
@@ -98,19 +110,10 @@ async fn trust_verbs_and_trust_test() {
     );
 
     // A trust without a template needs a condition; the server explains other refusals.
-    let o = server.admin_status(&[
-        "trust",
-        "create",
+    let o = server.admin_status(&trust_create(
         "bare",
-        "--tenant",
-        "default",
-        "--account",
-        "deployer",
-        "--audience",
-        AUD,
-        "--issuer",
-        "https://issuer.example",
-    ]);
+        &["--issuer", "https://issuer.example"],
+    ));
     assert!(!o.status.success(), "{}", describe(&o));
 
     let o = server.admin(&["trust", "delete", "github", "--tenant", "default"]);

@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use warrant_core::admin::{AccountSpec, NewAccount};
@@ -8,7 +8,7 @@ use warrant_core::{AccountId, AccountName};
 use warrant_proto::admin::{CreateServiceAccount, Grant};
 
 use super::extract::{
-    Admin, IfMatch, JsonBody, PageQuery, account_ref, decode_cursor, etag, page, tenant,
+    Admin, IfMatch, JsonBody, PageQuery, account_ref, created, page, tagged, tenant,
 };
 use super::views;
 use crate::AppState;
@@ -21,9 +21,7 @@ pub(crate) async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
-    let after = decode_cursor(&q.cursor)?
-        .map(|c| AccountId::parse(&c).map_err(|_| ApiError::bad_request("invalid cursor")))
-        .transpose()?;
+    let after = q.after(AccountId::parse)?;
     let items = s
         .warrant
         .list_accounts(&p, &t, after.as_ref(), Some(q.limit()))
@@ -67,12 +65,11 @@ pub(crate) async fn create(
         .create_account(&p, &t, NewAccount { name, spec })
         .await?;
     let location = format!("/admin/v1/tenants/{t}/service-accounts/{}", a.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location), etag(a.revision)],
-        Json(views::account(&a, s.warrant.config())),
-    )
-        .into_response())
+    Ok(created(
+        location,
+        a.revision,
+        views::account(&a, s.warrant.config()),
+    ))
 }
 
 pub(crate) async fn show(
@@ -84,35 +81,25 @@ pub(crate) async fn show(
         .warrant
         .get_account(&p, &tenant(&t)?, &account_ref(&a)?)
         .await?;
-    Ok((
-        [etag(a.revision)],
-        Json(views::account(&a, s.warrant.config())),
-    )
-        .into_response())
+    Ok(tagged(a.revision, views::account(&a, s.warrant.config())))
 }
 
 pub(crate) async fn patch(
     State(s): State<AppState>,
     Admin(p): Admin,
     Path((t, a)): Path<(String, String)>,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (t, r) = (tenant(&t)?, account_ref(&a)?);
     let current = s.warrant.get_account(&p, &t, &r).await?;
-    if if_match.is_some_and(|rev| rev != current.revision) {
-        return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
-    }
+    if_match.check(current.revision)?;
     let spec = views::patched_spec(&current, s.warrant.config(), &patch)?;
     let a = s
         .warrant
         .update_account(&p, &t, &r, Some(current.revision), spec)
         .await?;
-    Ok((
-        [etag(a.revision)],
-        Json(views::account(&a, s.warrant.config())),
-    )
-        .into_response())
+    Ok(tagged(a.revision, views::account(&a, s.warrant.config())))
 }
 
 pub(crate) async fn remove(
@@ -137,7 +124,7 @@ pub(crate) async fn grants(
         .get_account(&p, &tenant(&t)?, &account_ref(&a)?)
         .await?;
     let out: Vec<Grant> = a.grants.iter().map(views::grant_out).collect();
-    Ok(([etag(a.revision)], Json(out)).into_response())
+    Ok(tagged(a.revision, out))
 }
 
 /// `PUT …/grants` replaces the list.
@@ -158,5 +145,5 @@ pub(crate) async fn put_grants(
         .update_account(&p, &t, &r, Some(rev), spec)
         .await?;
     let out: Vec<Grant> = a.grants.iter().map(views::grant_out).collect();
-    Ok(([etag(a.revision)], Json(out)).into_response())
+    Ok(tagged(a.revision, out))
 }

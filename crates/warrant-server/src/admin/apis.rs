@@ -2,16 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use warrant_core::admin::{ApiSpec, NewApi};
 use warrant_core::{ApiId, ApiName, Audience};
 use warrant_proto::admin::CreateApi;
 
-use super::extract::{
-    Admin, IfMatch, JsonBody, PageQuery, api_ref, decode_cursor, etag, page, tenant,
-};
+use super::extract::{Admin, IfMatch, JsonBody, PageQuery, api_ref, created, page, tagged, tenant};
 use super::views;
 use crate::AppState;
 use crate::error::ApiError;
@@ -23,9 +21,7 @@ pub(crate) async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
-    let after = decode_cursor(&q.cursor)?
-        .map(|c| ApiId::parse(&c).map_err(|_| ApiError::bad_request("invalid cursor")))
-        .transpose()?;
+    let after = q.after(ApiId::parse)?;
     let items = s
         .warrant
         .list_apis(&p, &t, after.as_ref(), Some(q.limit()))
@@ -66,12 +62,7 @@ pub(crate) async fn create(
         )
         .await?;
     let location = format!("/admin/v1/tenants/{t}/apis/{}", a.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location), etag(a.revision)],
-        Json(views::api(&a)),
-    )
-        .into_response())
+    Ok(created(location, a.revision, views::api(&a)))
 }
 
 pub(crate) async fn show(
@@ -80,27 +71,25 @@ pub(crate) async fn show(
     Path((t, a)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let a = s.warrant.get_api(&p, &tenant(&t)?, &api_ref(&a)?).await?;
-    Ok(([etag(a.revision)], Json(views::api(&a))).into_response())
+    Ok(tagged(a.revision, views::api(&a)))
 }
 
 pub(crate) async fn patch(
     State(s): State<AppState>,
     Admin(p): Admin,
     Path((t, a)): Path<(String, String)>,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (t, r) = (tenant(&t)?, api_ref(&a)?);
     let current = s.warrant.get_api(&p, &t, &r).await?;
-    if if_match.is_some_and(|rev| rev != current.revision) {
-        return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
-    }
+    if_match.check(current.revision)?;
     let spec = views::patched_api(&current, &patch)?;
     let a = s
         .warrant
         .update_api(&p, &t, &r, Some(current.revision), spec)
         .await?;
-    Ok(([etag(a.revision)], Json(views::api(&a))).into_response())
+    Ok(tagged(a.revision, views::api(&a)))
 }
 
 pub(crate) async fn remove(

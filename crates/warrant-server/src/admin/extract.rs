@@ -1,10 +1,13 @@
 //! Extractors shared by the admin handlers: the admin principal, JSON bodies that fail as
 //! problems (not plain text), `If-Match`, and cursor pagination.
 
+use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use warrant_core::admin::AdminPrincipal;
+use warrant_core::admin::{AdminError, AdminPrincipal};
 use warrant_core::{AccountRef, ApiRef, TenantName, TrustRef};
 
 use crate::AppState;
@@ -104,8 +107,33 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
+impl IfMatch {
+    /// `412` when `If-Match` names a revision other than `current`'s.
+    pub(crate) fn check(&self, current: i64) -> Result<(), ApiError> {
+        if self.0.is_some_and(|rev| rev != current) {
+            return Err(AdminError::PreconditionFailed.into());
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn etag(revision: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{revision}\""))
+}
+
+/// `200`: a resource's view with its revision as the ETag.
+pub(crate) fn tagged(revision: i64, view: impl Serialize) -> Response {
+    ([etag(revision)], Json(view)).into_response()
+}
+
+/// `201`: a new resource's view with its `Location` and its revision as the ETag.
+pub(crate) fn created(location: String, revision: i64, view: impl Serialize) -> Response {
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location), etag(revision)],
+        Json(view),
+    )
+        .into_response()
 }
 
 /// `?cursor=&limit=`.
@@ -120,6 +148,16 @@ impl PageQuery {
         self.limit
             .unwrap_or(warrant_core::admin::DEFAULT_PAGE)
             .clamp(1, warrant_core::admin::MAX_PAGE)
+    }
+
+    /// The decoded cursor parsed with `parse` (an id's); anything else is a `400`.
+    pub(crate) fn after<I, E>(
+        &self,
+        parse: impl FnOnce(&str) -> Result<I, E>,
+    ) -> Result<Option<I>, ApiError> {
+        decode_cursor(&self.cursor)?
+            .map(|c| parse(&c).map_err(|_| ApiError::bad_request("invalid cursor")))
+            .transpose()
     }
 }
 

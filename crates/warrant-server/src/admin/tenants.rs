@@ -1,11 +1,13 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use warrant_proto::admin::CreateTenant;
 
-use super::extract::{Admin, IfMatch, JsonBody, PageQuery, decode_cursor, etag, page, tenant};
+use super::extract::{
+    Admin, IfMatch, JsonBody, PageQuery, created, decode_cursor, page, tagged, tenant,
+};
 use super::views;
 use crate::AppState;
 use crate::error::ApiError;
@@ -44,12 +46,11 @@ pub(crate) async fn create(
         .transpose()?;
     let t = s.warrant.create_tenant(&p, name, alg).await?;
     let location = format!("/admin/v1/tenants/{}", t.name);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location), etag(t.revision)],
-        Json(views::tenant(&t, s.warrant.config())),
-    )
-        .into_response())
+    Ok(created(
+        location,
+        t.revision,
+        views::tenant(&t, s.warrant.config()),
+    ))
 }
 
 pub(crate) async fn show(
@@ -58,11 +59,7 @@ pub(crate) async fn show(
     Path(t): Path<String>,
 ) -> Result<Response, ApiError> {
     let t = s.warrant.get_tenant(&p, &tenant(&t)?).await?;
-    Ok((
-        [etag(t.revision)],
-        Json(views::tenant(&t, s.warrant.config())),
-    )
-        .into_response())
+    Ok(tagged(t.revision, views::tenant(&t, s.warrant.config())))
 }
 
 /// JSON Merge Patch of a tenant: `signing_alg`, `key_rotation_period_seconds` and `key_source`
@@ -72,24 +69,18 @@ pub(crate) async fn patch(
     State(s): State<AppState>,
     Admin(p): Admin,
     Path(t): Path<String>,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let name = tenant(&t)?;
     let current = s.warrant.get_tenant(&p, &name).await?;
-    if if_match.is_some_and(|rev| rev != current.revision) {
-        return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
-    }
+    if_match.check(current.revision)?;
     let settings = views::patched_tenant(&current, s.warrant.config(), &patch)?;
     let t = s
         .warrant
         .update_tenant(&p, &name, Some(current.revision), settings)
         .await?;
-    Ok((
-        [etag(t.revision)],
-        Json(views::tenant(&t, s.warrant.config())),
-    )
-        .into_response())
+    Ok(tagged(t.revision, views::tenant(&t, s.warrant.config())))
 }
 
 pub(crate) async fn remove(

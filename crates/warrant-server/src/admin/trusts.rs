@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use warrant_core::TrustId;
@@ -15,7 +15,7 @@ use warrant_proto::admin::{
 };
 
 use super::extract::{
-    Admin, IfMatch, JsonBody, PageQuery, decode_cursor, etag, page, tenant, trust_ref,
+    Admin, IfMatch, JsonBody, PageQuery, created, page, tagged, tenant, trust_ref,
 };
 use super::views;
 use crate::AppState;
@@ -28,9 +28,7 @@ pub(crate) async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
-    let after = decode_cursor(&q.cursor)?
-        .map(|c| TrustId::parse(&c).map_err(|_| ApiError::bad_request("invalid cursor")))
-        .transpose()?;
+    let after = q.after(TrustId::parse)?;
     let items = s
         .warrant
         .list_trusts(&p, &t, after.as_ref(), Some(q.limit()))
@@ -53,12 +51,7 @@ pub(crate) async fn create(
         .create_trust(&p, &t, NewTrust { name, policy })
         .await?;
     let location = format!("/admin/v1/tenants/{t}/trusts/{}", tr.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location), etag(tr.revision)],
-        Json(views::trust(&tr)),
-    )
-        .into_response())
+    Ok(created(location, tr.revision, views::trust(&tr)))
 }
 
 pub(crate) async fn show(
@@ -70,27 +63,25 @@ pub(crate) async fn show(
         .warrant
         .get_trust(&p, &tenant(&t)?, &trust_ref(&r)?)
         .await?;
-    Ok(([etag(tr.revision)], Json(views::trust(&tr))).into_response())
+    Ok(tagged(tr.revision, views::trust(&tr)))
 }
 
 pub(crate) async fn patch(
     State(s): State<AppState>,
     Admin(p): Admin,
     Path((t, r)): Path<(String, String)>,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (t, r) = (tenant(&t)?, trust_ref(&r)?);
     let current = s.warrant.get_trust(&p, &t, &r).await?;
-    if if_match.is_some_and(|rev| rev != current.revision) {
-        return Err(warrant_core::admin::AdminError::PreconditionFailed.into());
-    }
+    if_match.check(current.revision)?;
     let policy = views::patched_trust(&current, &patch)?;
     let tr = s
         .warrant
         .update_trust(&p, &t, &r, Some(current.revision), policy)
         .await?;
-    Ok(([etag(tr.revision)], Json(views::trust(&tr))).into_response())
+    Ok(tagged(tr.revision, views::trust(&tr)))
 }
 
 pub(crate) async fn remove(

@@ -2,39 +2,22 @@
 //! conflicts, paging, ETag/If-Match, merge patches, deletion, audit records, and grants on a
 //! registered audience limited to its scopes on every path that writes grants.
 
-use axum::body::Body;
-use http::{Method, Request, StatusCode, header};
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Env, PUBLIC_URL};
+use crate::harness::{Env, PUBLIC_URL, problem};
 
 const APIS: &str = "/admin/v1/tenants/default/apis";
 const DEPLOY: &str = "https://deploy.internal";
-
-/// Creates an account `name` with no grants; returns its id.
-async fn plain_account(env: &Env, name: &str) -> String {
-    env.create_account_json("default", json!({"name": name}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 async fn register(env: &Env, body: Value) -> crate::harness::Resp {
     env.admin(Method::POST, APIS, Some(body)).await
 }
 
-/// The `detail` of a problem response, after checking its status and media type.
-fn problem(r: &crate::harness::Resp, status: StatusCode) -> String {
-    r.assert_status(status);
-    assert_eq!(r.header("content-type"), Some("application/problem+json"));
-    r.json()["detail"].as_str().unwrap_or_default().to_owned()
-}
-
 #[tokio::test]
 async fn create_show_by_id_and_name_with_etag_and_location() {
     let env = Env::new().await;
-    let owner = plain_account(&env, "deployer").await;
+    let owner = env.plain_account("deployer").await;
     let r = register(
         &env,
         json!({"name": "deploy", "audience": DEPLOY, "scopes": ["deploy:write", "deploy:read"],
@@ -86,7 +69,7 @@ async fn create_show_by_id_and_name_with_etag_and_location() {
 #[tokio::test]
 async fn invalid_registrations_are_refused() {
     let env = Env::new().await;
-    plain_account(&env, "deployer").await;
+    env.plain_account("deployer").await;
     let base = json!({"name": "deploy", "audience": DEPLOY, "scopes": ["deploy:read"], "owner": "deployer"});
     let with = |k: &str, v: Value| {
         let mut b = base.clone();
@@ -153,7 +136,7 @@ async fn invalid_registrations_are_refused() {
 #[tokio::test]
 async fn list_pages_with_a_cursor() {
     let env = Env::new().await;
-    plain_account(&env, "owner").await;
+    env.plain_account("owner").await;
     for i in 0..5 {
         register(
             &env,
@@ -192,8 +175,8 @@ async fn list_pages_with_a_cursor() {
 #[tokio::test]
 async fn merge_patch_with_if_match_and_delete() {
     let env = Env::new().await;
-    plain_account(&env, "owner").await;
-    let platform = plain_account(&env, "platform").await;
+    env.plain_account("owner").await;
+    let platform = env.plain_account("platform").await;
     register(
         &env,
         json!({"name": "deploy", "audience": DEPLOY, "scopes": ["deploy:read"], "owner": "owner",
@@ -202,22 +185,12 @@ async fn merge_patch_with_if_match_and_delete() {
     .await
     .assert_status(StatusCode::CREATED);
     let path = format!("{APIS}/deploy");
-    let token = env.admin_token().await;
-    let patch = |if_match: Option<&str>, body: Value| {
-        let mut req = Request::patch(&path)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/merge-patch+json");
-        if let Some(m) = if_match {
-            req = req.header(header::IF_MATCH, m);
-        }
-        req.body(Body::from(body.to_string())).unwrap()
-    };
-    let r = env
-        .send(patch(
-            Some("\"1\""),
-            json!({"scopes": ["deploy:read", "deploy:write"], "owner": "platform", "description": null}),
-        ))
-        .await;
+    let patch = |m, body| env.admin_if_match(Method::PATCH, &path, m, Some(body));
+    let r = patch(
+        Some("\"1\""),
+        json!({"scopes": ["deploy:read", "deploy:write"], "owner": "platform", "description": null}),
+    )
+    .await;
     r.assert_status(StatusCode::OK);
     assert_eq!(r.header("etag"), Some("\"2\""));
     let a = r.json();
@@ -225,43 +198,26 @@ async fn merge_patch_with_if_match_and_delete() {
     assert_eq!(a["owner"], platform.as_str());
     assert!(a.get("description").is_none(), "null removes: {a}");
     // A stale If-Match is 412 and changes nothing.
-    let r = env
-        .send(patch(Some("\"1\""), json!({"description": "stale"})))
-        .await;
+    let r = patch(Some("\"1\""), json!({"description": "stale"})).await;
     problem(&r, StatusCode::PRECONDITION_FAILED);
     // Read-only fields cannot change; a GET body patched is accepted.
-    let r = env
-        .send(patch(
-            None,
-            json!({"audience": "https://elsewhere.internal"}),
-        ))
-        .await;
+    let r = patch(None, json!({"audience": "https://elsewhere.internal"})).await;
     problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
     let mut copy = a.clone();
     copy["description"] = json!("from a copy");
-    let r = env.send(patch(Some("\"2\""), copy)).await;
+    let r = patch(Some("\"2\""), copy).await;
     r.assert_status(StatusCode::OK);
     assert_eq!(r.json()["revision"], 3);
     // An unknown owner is refused.
-    let r = env.send(patch(None, json!({"owner": "ghost"}))).await;
+    let r = patch(None, json!({"owner": "ghost"})).await;
     problem(&r, StatusCode::CONFLICT);
     // Delete with a stale If-Match is 412, then 204, then 404.
-    let del = |m: Option<&str>| {
-        let mut req =
-            Request::delete(&path).header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if let Some(m) = m {
-            req = req.header(header::IF_MATCH, m);
-        }
-        req.body(Body::empty()).unwrap()
-    };
-    problem(
-        &env.send(del(Some("\"1\""))).await,
-        StatusCode::PRECONDITION_FAILED,
-    );
-    env.send(del(Some("\"3\"")))
+    let del = |m| env.admin_if_match(Method::DELETE, &path, m, None);
+    problem(&del(Some("\"1\"")).await, StatusCode::PRECONDITION_FAILED);
+    del(Some("\"3\""))
         .await
         .assert_status(StatusCode::NO_CONTENT);
-    problem(&env.send(del(None)).await, StatusCode::NOT_FOUND);
+    problem(&del(None).await, StatusCode::NOT_FOUND);
     // The name and audience are free again.
     register(
         &env,
@@ -276,7 +232,7 @@ async fn merge_patch_with_if_match_and_delete() {
 #[tokio::test]
 async fn grants_on_a_registered_api_may_only_name_its_scopes() {
     let env = Env::new().await;
-    plain_account(&env, "owner").await;
+    env.plain_account("owner").await;
     let r = register(
         &env,
         json!({"name": "deploy", "audience": DEPLOY, "scopes": ["deploy:read", "deploy:write"],
@@ -411,7 +367,7 @@ async fn grants_on_a_registered_api_may_only_name_its_scopes() {
 #[tokio::test]
 async fn registering_over_conflicting_grants_is_refused_with_their_count() {
     let env = Env::new().await;
-    plain_account(&env, "owner").await;
+    env.plain_account("owner").await;
     env.account("default", "a", DEPLOY, &["deploy:read", "deploy:nuke"])
         .await;
     env.account("default", "b", DEPLOY, &["deploy:other"]).await;
@@ -431,8 +387,8 @@ async fn registering_over_conflicting_grants_is_refused_with_their_count() {
 #[tokio::test]
 async fn an_account_owning_apis_cannot_be_deleted() {
     let env = Env::new().await;
-    plain_account(&env, "owner").await;
-    plain_account(&env, "next").await;
+    env.plain_account("owner").await;
+    env.plain_account("next").await;
     register(
         &env,
         json!({"name": "deploy", "audience": DEPLOY, "scopes": ["s"], "owner": "owner"}),

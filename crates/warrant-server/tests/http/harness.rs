@@ -14,6 +14,13 @@ use warrant_testkit::FixedClock;
 pub const PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const T0: i64 = 1_795_000_000;
 
+/// The `detail` of a problem response, after checking its status and media type.
+pub fn problem(r: &Resp, status: StatusCode) -> String {
+    r.assert_status(status);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    r.json()["detail"].as_str().unwrap_or_default().to_owned()
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -226,6 +233,42 @@ impl Env {
             None => Body::empty(),
         };
         self.send(req.body(body).unwrap()).await
+    }
+
+    /// `method` on `path` as the admin, with `If-Match: <if_match>` (sent verbatim) when given,
+    /// and `body`, when given, as a JSON merge patch.
+    pub async fn admin_if_match(
+        &self,
+        method: Method,
+        path: &str,
+        if_match: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let token = self.admin_token().await;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(m) = if_match {
+            req = req.header(header::IF_MATCH, m);
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/merge-patch+json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(req.body(body).unwrap()).await
+    }
+
+    /// Creates an account `name` in `default` with no grants; returns its id.
+    pub async fn plain_account(&self, name: &str) -> String {
+        self.create_account_json("default", json!({"name": name}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Resp {

@@ -3,30 +3,15 @@
 //! to, and `…/trusts/test` against a static JWKS (signature, conditions, `alg: none`). The
 //! `jwks_uri` and discovery sources are tested in `outbound` (they need a TLS server).
 
-use axum::body::Body;
-use http::{Method, Request, StatusCode, header};
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use warrant_jose::{Algorithm, JwkSet, SigningKey};
 
-use crate::harness::{Env, T0};
+use crate::harness::{Env, T0, problem};
 
 const TRUSTS: &str = "/admin/v1/tenants/default/trusts";
 pub(crate) const GITHUB: &str = "https://token.actions.githubusercontent.com";
 pub(crate) const AUD: &str = "https://warrant.example";
-
-async fn plain_account(env: &Env, name: &str) -> String {
-    env.create_account_json("default", json!({"name": name}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn problem(r: &crate::harness::Resp, status: StatusCode) -> String {
-    r.assert_status(status);
-    assert_eq!(r.header("content-type"), Some("application/problem+json"));
-    r.json()["detail"].as_str().unwrap_or_default().to_owned()
-}
 
 /// A trust's `jwks` holding `key`'s public half.
 pub(crate) fn static_jwks(key: &SigningKey) -> Value {
@@ -58,25 +43,6 @@ pub(crate) fn sign(key: &SigningKey, claims: &Value) -> String {
     warrant_jose::sign_compact(key, "JWT", &serde_json::to_vec(claims).unwrap()).unwrap()
 }
 
-/// `method` on `path` with `If-Match: "rev"`.
-async fn with_if_match(
-    env: &Env,
-    method: Method,
-    path: &str,
-    rev: &str,
-    body: Option<Value>,
-) -> crate::harness::Resp {
-    let token = env.admin_token().await;
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::IF_MATCH, format!("\"{rev}\""))
-        .header(header::CONTENT_TYPE, "application/merge-patch+json");
-    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    env.send(req.body(body).unwrap()).await
-}
-
 async fn create(env: &Env, body: Value) -> crate::harness::Resp {
     env.admin(Method::POST, TRUSTS, Some(body)).await
 }
@@ -84,7 +50,7 @@ async fn create(env: &Env, body: Value) -> crate::harness::Resp {
 #[tokio::test]
 async fn create_each_template_shape_show_and_audit() {
     let env = Env::new().await;
-    let account = plain_account(&env, "deployer").await;
+    let account = env.plain_account("deployer").await;
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     let r = create(&env, github_trust("github", static_jwks(&key))).await;
     r.assert_status(StatusCode::CREATED);
@@ -145,7 +111,7 @@ async fn create_each_template_shape_show_and_audit() {
 #[tokio::test]
 async fn invalid_trusts_are_refused() {
     let env = Env::new().await;
-    plain_account(&env, "deployer").await;
+    env.plain_account("deployer").await;
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     let base = github_trust("github", static_jwks(&key));
     let with = |k: &str, v: Value| {
@@ -183,8 +149,8 @@ async fn invalid_trusts_are_refused() {
 #[tokio::test]
 async fn list_patch_if_match_and_delete() {
     let env = Env::new().await;
-    plain_account(&env, "deployer").await;
-    let other = plain_account(&env, "other").await;
+    env.plain_account("deployer").await;
+    let other = env.plain_account("other").await;
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     for n in ["a", "b", "c"] {
         create(&env, github_trust(n, static_jwks(&key)))
@@ -235,18 +201,20 @@ async fn list_patch_if_match_and_delete() {
         StatusCode::UNPROCESSABLE_ENTITY,
     );
     // A stale If-Match.
-    let stale = with_if_match(
-        &env,
-        Method::PATCH,
-        &path,
-        "1",
-        Some(json!({"audience": "x:y"})),
-    )
-    .await;
+    let stale = env
+        .admin_if_match(
+            Method::PATCH,
+            &path,
+            Some("\"1\""),
+            Some(json!({"audience": "x:y"})),
+        )
+        .await;
     problem(&stale, StatusCode::PRECONDITION_FAILED);
-    let stale = with_if_match(&env, Method::DELETE, &path, "1", None).await;
+    let stale = env
+        .admin_if_match(Method::DELETE, &path, Some("\"1\""), None)
+        .await;
     problem(&stale, StatusCode::PRECONDITION_FAILED);
-    with_if_match(&env, Method::DELETE, &path, "2", None)
+    env.admin_if_match(Method::DELETE, &path, Some("\"2\""), None)
         .await
         .assert_status(StatusCode::NO_CONTENT);
     problem(
@@ -262,8 +230,8 @@ async fn list_patch_if_match_and_delete() {
 #[tokio::test]
 async fn an_account_that_trusts_map_to_cannot_be_deleted() {
     let env = Env::new().await;
-    plain_account(&env, "deployer").await;
-    plain_account(&env, "next").await;
+    env.plain_account("deployer").await;
+    env.plain_account("next").await;
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     create(&env, github_trust("github", static_jwks(&key)))
         .await
@@ -311,7 +279,7 @@ pub(crate) fn verdict<'a>(report: &'a Value, name: &str) -> &'a Value {
 #[tokio::test]
 async fn trust_test_with_a_static_jwks() {
     let env = Env::new().await;
-    plain_account(&env, "deployer").await;
+    env.plain_account("deployer").await;
     let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     let (stranger, _) = SigningKey::generate(Algorithm::Es256).unwrap();
     create(&env, github_trust("github", static_jwks(&key)))
