@@ -55,7 +55,7 @@ use crate::load::{self, Pacing, RequestSource};
 use crate::process::ChildServer;
 use crate::report::{Row, ratio};
 use crate::warrant::{self, Account, TempDir};
-use crate::{Options, WARMUP, upstream};
+use crate::{Options, WARMUP, serve_child, upstream};
 
 /// Default saturation connection counts (`--connections` overrides).
 pub const CONNECTIONS: &[usize] = &[64];
@@ -294,7 +294,7 @@ impl Setup<'_> {
     async fn start_gateway(&self, feed: &Account) -> Result<Gateway> {
         let dir = &self.tmp.0;
         let secret_file = dir.join("feed-secret");
-        write_private(&secret_file, feed.secret.as_bytes())?;
+        serve_child::write_private(&secret_file, feed.secret.as_bytes())?;
         let ports = warrant::free_ports(2)?;
         let listen = SocketAddr::from(([127, 0, 0, 1], ports[0]));
         let metrics = SocketAddr::from(([127, 0, 0, 1], ports[1]));
@@ -391,20 +391,6 @@ fn gateway_toml(c: &GatewayToml<'_>) -> Result<String> {
     )?;
     writeln!(t, "strip_prefix = true\nverify = false")?;
     Ok(t)
-}
-
-/// Writes `bytes` to a new file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// `GET {prefix}/x` to one address, each request with a token from the pool.

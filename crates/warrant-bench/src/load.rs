@@ -273,6 +273,7 @@ pub fn has_token(body: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"\"access_token\"";
     body.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }
+
 /// A keep-alive HTTP/1.1 connection to `addr` (Nagle off), its driver spawned.
 pub async fn connect<B>(addr: SocketAddr) -> Result<SendRequest<B>>
 where

@@ -196,8 +196,8 @@ async fn housekeeping(warrant: Arc<Warrant>) {
     }
 }
 
-/// Writes a new file readable by the owner only (the admin secret).
-fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+/// Writes a new file readable by the owner only (the admin secret, the gateway's feed secret).
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)

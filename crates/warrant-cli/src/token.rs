@@ -178,6 +178,8 @@ pub struct TokenEndpoint {
     pub issuer: String,
     /// Plain http to a host that is not loopback: credentials would cross the network in clear.
     pub plain_http_off_loopback: bool,
+    /// The endpoint's host (`?` if it has none), for that warning.
+    host: String,
 }
 
 impl TokenEndpoint {
@@ -187,17 +189,15 @@ impl TokenEndpoint {
         let parsed = client::parse_url(&url)?;
         Ok(Self {
             plain_http_off_loopback: parsed.scheme() != "https" && !inspect::is_loopback(&parsed),
+            host: parsed.host_str().unwrap_or("?").to_string(),
             url,
             issuer,
         })
     }
 
     /// The endpoint's host, for a warning.
-    pub fn host(&self) -> String {
-        client::parse_url(&self.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_else(|| "?".into())
+    pub fn host(&self) -> &str {
+        &self.host
     }
 }
 

@@ -196,9 +196,8 @@ pub async fn run(cmd: TrustCmd, global: &GlobalArgs) -> Result<ExitCode> {
 
 /// The policy the arguments describe, as the admin API takes it.
 fn create_body(a: CreateArgs) -> Result<CreateTrust> {
-    let not_for = |flag: &str, what: &str| format!("{flag} applies to {what} trusts only");
     if a.git_ref.is_some() && a.github.is_none() && a.gitlab.is_none() {
-        bail!(not_for("--ref", "--github and --gitlab"));
+        bail!("--ref applies to --github and --gitlab trusts only");
     }
     let mut policy = if let Some(repository) = &a.github {
         let mut p = templates::github_actions(&GithubActions {

@@ -113,155 +113,99 @@ fn is_ulid(prefix: &str, s: &str) -> bool {
         && s.as_bytes()[n..].iter().all(|b| CROCKFORD.contains(b))
 }
 
-/// A service-account id: `sa_` + a ULID (48-bit millisecond time, 80 random bits, Crockford
-/// base32). It is the token's `sub` and `client_id` and is never reused.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AccountId(String);
+/// An id type — `$prefix` + a ULID, never reused — and the reference admins write for such a
+/// record: its id or its name (names cannot hold `_`, so `$prefix…` is always an id).
+macro_rules! ulid_id {
+    (
+        $(#[$m:meta])* $id:ident, $(#[$rm:meta])* $r:ident($name:ident),
+        $prefix:literal, $what:literal
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $id(String);
 
-impl AccountId {
-    pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
-        ulid("sa_", now).map(Self)
-    }
+        impl $id {
+            pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
+                ulid($prefix, now).map(Self)
+            }
 
-    /// Accepts exactly `sa_` + 26 Crockford base32 characters (upper case, as generated).
-    pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        if is_ulid("sa_", s) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidName {
-                what: "an account id",
-                rule: "sa_ followed by a 26-character ULID",
-            })
+            #[doc = concat!("Accepts exactly `", $prefix, "` + 26 Crockford base32 characters (upper case, as generated).")]
+            pub fn parse(s: &str) -> Result<Self, InvalidName> {
+                if is_ulid($prefix, s) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(InvalidName {
+                        what: $what,
+                        rule: concat!($prefix, " followed by a 26-character ULID"),
+                    })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A reference to an account as admins write it: its id or its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccountRef {
-    Id(AccountId),
-    Name(AccountName),
-}
-
-impl AccountRef {
-    pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        if s.starts_with("sa_") {
-            AccountId::parse(s).map(Self::Id)
-        } else {
-            AccountName::parse(s).map(Self::Name)
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
         }
-    }
-}
 
-/// A registered API's id: `api_` + a ULID, never reused.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApiId(String);
-
-impl ApiId {
-    pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
-        ulid("api_", now).map(Self)
-    }
-
-    /// Accepts exactly `api_` + 26 Crockford base32 characters (upper case, as generated).
-    pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        if is_ulid("api_", s) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidName {
-                what: "an API id",
-                rule: "api_ followed by a 26-character ULID",
-            })
+        $(#[$rm])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $r {
+            Id($id),
+            Name($name),
         }
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ApiId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A reference to a registered API as admins write it: its id or its name (names cannot hold
-/// `_`, so `api_…` is always an id).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiRef {
-    Id(ApiId),
-    Name(ApiName),
-}
-
-impl ApiRef {
-    pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        if s.starts_with("api_") {
-            ApiId::parse(s).map(Self::Id)
-        } else {
-            ApiName::parse(s).map(Self::Name)
+        impl $r {
+            pub fn parse(s: &str) -> Result<Self, InvalidName> {
+                if s.starts_with($prefix) {
+                    $id::parse(s).map(Self::Id)
+                } else {
+                    $name::parse(s).map(Self::Name)
+                }
+            }
         }
-    }
-}
 
-/// A federation trust's id: `trust_` + a ULID, never reused.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TrustId(String);
-
-impl TrustId {
-    pub fn generate(now: Timestamp) -> Result<Self, warrant_jose::JoseError> {
-        ulid("trust_", now).map(Self)
-    }
-
-    /// Accepts exactly `trust_` + 26 Crockford base32 characters (upper case, as generated).
-    pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        if is_ulid("trust_", s) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidName {
-                what: "a trust id",
-                rule: "trust_ followed by a 26-character ULID",
-            })
+        /// As the admin wrote it: the id or the name.
+        impl fmt::Display for $r {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    Self::Id(id) => id.fmt(f),
+                    Self::Name(n) => n.fmt(f),
+                }
+            }
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+    };
 }
 
-impl fmt::Display for TrustId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A reference to a trust as admins write it: its id or its name (names cannot hold `_`, so
-/// `trust_…` is always an id).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrustRef {
-    Id(TrustId),
-    Name(TrustName),
-}
-
-impl TrustRef {
-    pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        if s.starts_with("trust_") {
-            TrustId::parse(s).map(Self::Id)
-        } else {
-            TrustName::parse(s).map(Self::Name)
-        }
-    }
-}
+ulid_id!(
+    /// A service-account id: `sa_` + a ULID (48-bit millisecond time, 80 random bits, Crockford
+    /// base32). It is the token's `sub` and `client_id` and is never reused.
+    AccountId,
+    /// A reference to an account as admins write it: its id or its name.
+    AccountRef(AccountName),
+    "sa_",
+    "an account id"
+);
+ulid_id!(
+    /// A registered API's id: `api_` + a ULID, never reused.
+    ApiId,
+    /// A reference to a registered API as admins write it: its id or its name.
+    ApiRef(ApiName),
+    "api_",
+    "an API id"
+);
+ulid_id!(
+    /// A federation trust's id: `trust_` + a ULID, never reused.
+    TrustId,
+    /// A reference to a trust as admins write it: its id or its name.
+    TrustRef(TrustName),
+    "trust_",
+    "a trust id"
+);
 
 #[cfg(test)]
 mod tests {

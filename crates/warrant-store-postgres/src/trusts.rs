@@ -22,22 +22,22 @@ pub(crate) const TABLE: TenantTable<Trust> = TenantTable {
 
 pub(crate) async fn insert<'e>(
     db: impl PgExecutor<'e>,
-    a: &Trust,
+    t: &Trust,
     deleted_at: Option<Timestamp>,
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO trusts (id, tenant, name, issuer, account, policy, created_at, updated_at, \
          revision, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(a.id.as_str())
-    .bind(a.tenant.as_str())
-    .bind(a.name.as_str())
-    .bind(a.policy.issuer.as_str())
-    .bind(a.account())
-    .bind(codec::trust_policy_to_json(&a.policy)?)
-    .bind(a.created_at.millis())
-    .bind(a.updated_at.millis())
-    .bind(a.revision)
+    .bind(t.id.as_str())
+    .bind(t.tenant.as_str())
+    .bind(t.name.as_str())
+    .bind(t.policy.issuer.as_str())
+    .bind(t.account())
+    .bind(codec::trust_policy_to_json(&t.policy)?)
+    .bind(t.created_at.millis())
+    .bind(t.updated_at.millis())
+    .bind(t.revision)
     .bind(deleted_at.map(Timestamp::millis))
     .execute(db)
     .await
@@ -45,16 +45,16 @@ pub(crate) async fn insert<'e>(
     Ok(())
 }
 
-pub(crate) async fn update(pool: &PgPool, a: &Trust, expected_revision: i64) -> StoreResult<()> {
+pub(crate) async fn update(pool: &PgPool, t: &Trust, expected_revision: i64) -> StoreResult<()> {
     let set = sqlx::query(
         "UPDATE trusts SET issuer = $1, account = $2, policy = $3, updated_at = $4, revision = $5 \
          WHERE id = $6 AND tenant = $7 AND revision = $8 AND deleted_at IS NULL",
     )
-    .bind(a.policy.issuer.as_str())
-    .bind(a.account())
-    .bind(codec::trust_policy_to_json(&a.policy)?)
-    .bind(a.updated_at.millis());
+    .bind(t.policy.issuer.as_str())
+    .bind(t.account())
+    .bind(codec::trust_policy_to_json(&t.policy)?)
+    .bind(t.updated_at.millis());
     TABLE
-        .update(pool, set, &a.tenant, a.id.as_str(), expected_revision)
+        .update(pool, set, &t.tenant, t.id.as_str(), expected_revision)
         .await
 }

@@ -22,22 +22,22 @@ pub(crate) const TABLE: TenantTable<Trust> = TenantTable {
 
 pub(crate) async fn insert<'e>(
     db: impl SqliteExecutor<'e>,
-    a: &Trust,
+    t: &Trust,
     deleted_at: Option<Timestamp>,
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO trusts (id, tenant, name, issuer, account, policy, created_at, updated_at, \
          revision, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(a.id.as_str())
-    .bind(a.tenant.as_str())
-    .bind(a.name.as_str())
-    .bind(a.policy.issuer.as_str())
-    .bind(a.account())
-    .bind(codec::trust_policy_to_json(&a.policy)?)
-    .bind(a.created_at.millis())
-    .bind(a.updated_at.millis())
-    .bind(a.revision)
+    .bind(t.id.as_str())
+    .bind(t.tenant.as_str())
+    .bind(t.name.as_str())
+    .bind(t.policy.issuer.as_str())
+    .bind(t.account())
+    .bind(codec::trust_policy_to_json(&t.policy)?)
+    .bind(t.created_at.millis())
+    .bind(t.updated_at.millis())
+    .bind(t.revision)
     .bind(deleted_at.map(Timestamp::millis))
     .execute(db)
     .await
@@ -47,18 +47,18 @@ pub(crate) async fn insert<'e>(
 
 pub(crate) async fn update(
     pool: &SqlitePool,
-    a: &Trust,
+    t: &Trust,
     expected_revision: i64,
 ) -> StoreResult<()> {
     let set = sqlx::query(
         "UPDATE trusts SET issuer = ?, account = ?, policy = ?, updated_at = ?, revision = ? \
          WHERE id = ? AND tenant = ? AND revision = ? AND deleted_at IS NULL",
     )
-    .bind(a.policy.issuer.as_str())
-    .bind(a.account())
-    .bind(codec::trust_policy_to_json(&a.policy)?)
-    .bind(a.updated_at.millis());
+    .bind(t.policy.issuer.as_str())
+    .bind(t.account())
+    .bind(codec::trust_policy_to_json(&t.policy)?)
+    .bind(t.updated_at.millis());
     TABLE
-        .update(pool, set, &a.tenant, a.id.as_str(), expected_revision)
+        .update(pool, set, &t.tenant, t.id.as_str(), expected_revision)
         .await
 }

@@ -30,8 +30,8 @@ fn name(s: &str) -> ApiName {
     ApiName::parse(s).unwrap_or_else(|e| panic!("test API name {s:?}: {e}"))
 }
 
-/// A tenant `t` with an account `owner`.
-async fn seed_owner(store: &dyn Store, t: &str) -> ServiceAccount {
+/// A tenant `t` (made if missing) with a new account `owner`.
+pub(crate) async fn seed_owner(store: &dyn Store, t: &str) -> ServiceAccount {
     let tn = tenant_name(t);
     if ok(store.get_tenant(&tn).await, "get_tenant").is_none() {
         ok(store.create_tenant(&tenant(t)).await, "create_tenant");
@@ -316,7 +316,7 @@ pub async fn apis_export_import_round_trip(store: &dyn Store, other: &dyn Store)
         "an imported deleted API's id",
     );
     assert_eq!(
-        ok(store.get_api(&gone.tenant, &gone.id).await, "get_api"),
+        ok(other.get_api(&gone.tenant, &gone.id).await, "get_api"),
         None
     );
 }

@@ -8,7 +8,8 @@ use warrant_core::model::{ServiceAccount, Trust};
 use warrant_core::store::StoreResult;
 use warrant_core::{Store, StoreError, Timestamp, TrustId, TrustName};
 
-use crate::builders::{T0, account, tenant, tenant_name};
+use crate::builders::{T0, account};
+use crate::contract_apis::seed_owner;
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
     match r {
@@ -58,17 +59,6 @@ fn trust(account: &ServiceAccount, name: &str) -> Trust {
     }
 }
 
-/// A tenant `t` with an account `deployer`.
-async fn seed_account(store: &dyn Store, t: &str) -> ServiceAccount {
-    let tn = tenant_name(t);
-    if ok(store.get_tenant(&tn).await, "get_tenant").is_none() {
-        ok(store.create_tenant(&tenant(t)).await, "create_tenant");
-    }
-    let a = account(&tn, "deployer");
-    ok(store.create_account(&a).await, "create_account");
-    a
-}
-
 async fn seed(store: &dyn Store, t: Trust) -> Trust {
     ok(
         store.create_trust(&t).await,
@@ -80,7 +70,7 @@ async fn seed(store: &dyn Store, t: Trust) -> Trust {
 /// Every field comes back as written, by id and by name; an unknown one is `None`; a second
 /// live trust of that name is `Conflict`, as is a reused id.
 pub async fn trust_create_get_round_trip_and_conflicts(store: &dyn Store) {
-    let a = seed_account(store, "acme").await;
+    let a = seed_owner(store, "acme").await;
     let t = seed(store, trust(&a, "github")).await;
     assert_eq!(
         ok(store.get_trust(&t.tenant, &t.id).await, "get_trust"),
@@ -113,7 +103,7 @@ pub async fn trust_create_get_round_trip_and_conflicts(store: &dyn Store) {
 
 /// Lists are ordered by id, paged by cursor and limit.
 pub async fn trust_list_orders_by_id_with_cursor_and_limit(store: &dyn Store) {
-    let a = seed_account(store, "acme").await;
+    let a = seed_owner(store, "acme").await;
     let mut all = Vec::new();
     for n in ["c", "a", "b"] {
         all.push(seed(store, trust(&a, n)).await);
@@ -135,7 +125,7 @@ pub async fn trust_list_orders_by_id_with_cursor_and_limit(store: &dyn Store) {
 /// An update replaces the policy and bumps the revision; a stale revision is
 /// `RevisionMismatch`, a deleted trust `NotFound`.
 pub async fn trust_update_bumps_revision_and_checks_expected(store: &dyn Store) {
-    let a = seed_account(store, "acme").await;
+    let a = seed_owner(store, "acme").await;
     let b = account(&a.tenant, "other");
     ok(store.create_account(&b).await, "create_account");
     let t = seed(store, trust(&a, "github")).await;
@@ -166,8 +156,8 @@ pub async fn trust_update_bumps_revision_and_checks_expected(store: &dyn Store) 
 /// Deletion hides the trust and frees its name; a second delete and a delete from another
 /// tenant are `NotFound`; deleting the tenant deletes its trusts.
 pub async fn trust_delete_frees_name_and_dies_with_its_tenant(store: &dyn Store) {
-    let a = seed_account(store, "acme").await;
-    let zeta = seed_account(store, "zeta").await;
+    let a = seed_owner(store, "acme").await;
+    let zeta = seed_owner(store, "zeta").await;
     let t = seed(store, trust(&a, "github")).await;
     assert_eq!(ok(store.get_trust(&zeta.tenant, &t.id).await, "get"), None);
     assert!(matches!(
@@ -197,7 +187,7 @@ pub async fn trust_delete_frees_name_and_dies_with_its_tenant(store: &dyn Store)
 
 /// Export carries live and deleted trusts; import into a fresh store reproduces them exactly.
 pub async fn trusts_export_import_round_trip(store: &dyn Store, other: &dyn Store) {
-    let a = seed_account(store, "acme").await;
+    let a = seed_owner(store, "acme").await;
     let live = seed(store, trust(&a, "github")).await;
     let gone = seed(store, trust(&a, "gone")).await;
     ok(

@@ -316,30 +316,28 @@ impl Verifier {
     pub async fn check(&self, req: &Presented<'_>, rule: &Requirement) -> Result<Verified, Denial> {
         let (scheme, token) = credential(req.headers)?;
         let now = self.inner.clock.now_secs();
-        let verified = self.verified(token, scheme, now).await?;
-        self.authorize(req, rule, scheme, token, &verified, now)
-            .map(|()| verified.clone())
-            .map_err(|mut d| {
+        let (issuer, verified) = self.verified(token, scheme, now).await?;
+        match self.authorize(req, rule, scheme, token, issuer, &verified, now) {
+            Ok(()) => Ok(verified),
+            Err(mut d) => {
                 d.token = Some(verified);
-                d
-            })
+                Err(d)
+            }
+        }
     }
 
-    /// The checks that depend on the request and the time, on a verified token.
+    /// The checks that depend on the request and the time, on a token `issuer` verified.
+    #[allow(clippy::too_many_arguments)]
     fn authorize(
         &self,
         req: &Presented<'_>,
         rule: &Requirement,
         scheme: Scheme,
         token: &str,
+        issuer: &Issuer,
         verified: &VerifiedToken,
         now: i64,
     ) -> Result<(), Denial> {
-        let issuer = self
-            .inner
-            .issuers
-            .get(&verified.iss)
-            .ok_or_else(|| Denial::token(TokenFailure::Issuer, scheme))?;
         if now >= verified.exp.saturating_add(self.inner.leeway) {
             return Err(Denial::token(TokenFailure::Expired, scheme));
         }
@@ -389,19 +387,21 @@ impl Verifier {
         Ok(())
     }
 
-    /// The token verified (signature, `typ`, `iss`, time, required claims), from the cache
-    /// when this exact token was verified before and its key is still published.
-    async fn verified(&self, token: &str, scheme: Scheme, now: i64) -> Result<Verified, Denial> {
+    /// The token verified (signature, `typ`, `iss`, time, required claims), and its issuer;
+    /// from the cache when this exact token was verified before and its key is still published.
+    async fn verified(
+        &self,
+        token: &str,
+        scheme: Scheme,
+        now: i64,
+    ) -> Result<(&Issuer, Verified), Denial> {
         if let Some((hit, generation)) = self.inner.cache.get(token) {
             // Verified under the keys published now: still good. Under others (a key rotated
             // in, or one withdrawn as compromised): verify again.
-            let same_keys = self
-                .inner
-                .issuers
-                .get(&hit.iss)
-                .is_some_and(|i| i.keys.current().generation == generation);
-            if same_keys {
-                return Ok(hit);
+            if let Some(issuer) = self.inner.issuers.get(&hit.iss)
+                && issuer.keys.current().generation == generation
+            {
+                return Ok((issuer, hit));
             }
             self.inner.cache.remove(token);
         }
@@ -431,7 +431,7 @@ impl Verifier {
         self.inner
             .cache
             .insert(token, (verified.clone(), keys.generation), now);
-        Ok(verified)
+        Ok((issuer, verified))
     }
 
     fn check_binding(
@@ -502,9 +502,11 @@ impl Verifier {
             }
             _ => return Err(proof_denial(DpopFailure::Malformed)),
         };
-        let mut policy = DpopPolicy::token_endpoint(req.url, now);
-        policy.htm = req.method;
-        policy.access_token = Some(token);
+        let policy = DpopPolicy {
+            htm: req.method,
+            access_token: Some(token),
+            ..DpopPolicy::token_endpoint(req.url, now)
+        };
         let p = check_proof(proof, &policy).map_err(proof_denial)?;
         if p.jkt != jkt {
             return Err(Denial::new(

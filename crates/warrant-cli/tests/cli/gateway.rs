@@ -468,13 +468,10 @@ async fn gateway_passes_good_tokens_and_refuses_bad_ones() {
         None,
     )
     .await;
-    let a = get(
+    let a = get_bearer(
         &http,
         &format!("{g}/deploy/1"),
-        &[(
-            "authorization",
-            &bearer(other_token["access_token"].as_str().unwrap()),
-        )],
+        other_token["access_token"].as_str().unwrap(),
     )
     .await;
     assert_eq!(a.status, 401);

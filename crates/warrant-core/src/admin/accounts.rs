@@ -145,6 +145,23 @@ impl Warrant {
         found.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant} has no such account")))
     }
 
+    /// The id of the live account `r` names, for a record that refers to it in `field`: 409
+    /// (not 404) when the tenant has none, since it is the record that cannot be written.
+    pub(crate) async fn referenced_account(
+        &self,
+        tenant: &TenantName,
+        r: &AccountRef,
+        field: &str,
+    ) -> Result<AccountId, AdminError> {
+        match self.find_account(tenant, r).await {
+            Ok(a) => Ok(a.id),
+            Err(AdminError::NotFound(_)) => Err(AdminError::Conflict(format!(
+                "{field}: tenant {tenant} has no account {r}"
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn list_accounts(
         &self,
         p: &AdminPrincipal,

@@ -8,7 +8,7 @@
 //! before they write, so an API registered at the very moment a conflicting grant is written can
 //! let both through; admin writes are rare and the next write to either is checked again.
 
-use super::{AdminError, AdminPrincipal, check_description, page_limit};
+use super::{AdminError, AdminPrincipal, WALK, check_description, page_limit};
 use crate::audit::action;
 use crate::ids::{AccountId, AccountRef, ApiId, ApiName, ApiRef, TenantName};
 use crate::model::{Api, Grant, ServiceAccount};
@@ -35,9 +35,6 @@ pub struct NewApi {
     pub spec: ApiSpec,
 }
 
-/// Page size when a check walks a whole tenant.
-const WALK: u32 = 500;
-
 impl Warrant {
     /// Checks the spec and resolves the owner to a live account of the tenant.
     async fn checked_api_spec(
@@ -58,17 +55,7 @@ impl Warrant {
         if let Some(d) = &spec.description {
             check_description(d)?;
         }
-        match self.find_account(tenant, &spec.owner).await {
-            Ok(a) => Ok(a.id),
-            Err(AdminError::NotFound(_)) => Err(AdminError::Conflict(format!(
-                "owner: tenant {tenant} has no account {}",
-                match &spec.owner {
-                    AccountRef::Id(id) => id.to_string(),
-                    AccountRef::Name(n) => n.to_string(),
-                }
-            ))),
-            Err(e) => Err(e),
-        }
+        self.referenced_account(tenant, &spec.owner, "owner").await
     }
 
     pub async fn create_api(

@@ -133,6 +133,9 @@ pub(crate) fn check_description(d: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// Page size when a check walks a whole tenant.
+pub(crate) const WALK: u32 = 500;
+
 pub(crate) fn page_limit(limit: Option<u32>) -> u32 {
     limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use warrant_jose::PublicKey;
 
-use super::{AdminError, AdminPrincipal, page_limit};
+use super::{AdminError, AdminPrincipal, WALK, page_limit};
 use crate::audit::action;
 use crate::federation::{self, Mismatch, MismatchClass, TrustKeys, TrustPolicy, TrustVerdict};
 use crate::ids::{AccountRef, TenantName, TrustId, TrustName, TrustRef};
@@ -40,9 +40,6 @@ pub struct TrustTestReport {
     pub signature: String,
 }
 
-/// Page size when a check walks a whole tenant.
-const WALK: u32 = 500;
-
 impl Warrant {
     /// Validates the policy and resolves its account to a live account of the tenant (409 if
     /// there is none); returns the policy with the account's id.
@@ -58,16 +55,10 @@ impl Warrant {
                 policy.account
             ))
         })?;
-        match self.find_account(tenant, &r).await {
-            Ok(a) => policy.account = a.id.to_string(),
-            Err(AdminError::NotFound(_)) => {
-                return Err(AdminError::Conflict(format!(
-                    "account: tenant {tenant} has no account {}",
-                    policy.account
-                )));
-            }
-            Err(e) => return Err(e),
-        }
+        policy.account = self
+            .referenced_account(tenant, &r, "account")
+            .await?
+            .to_string();
         Ok(policy)
     }
 
@@ -265,9 +256,9 @@ impl Warrant {
     ) -> Result<TrustTestReport, AdminError> {
         p.require(tenant)?;
         self.live_tenant(tenant).await?;
-        let (header, claims) = warrant_jose::dangerous::decode_unverified(token.trim())
-            .map_err(|_| AdminError::Invalid("the token is not a compact JWS".into()))?;
         let token = token.trim();
+        let (header, claims) = warrant_jose::dangerous::decode_unverified(token)
+            .map_err(|_| AdminError::Invalid("the token is not a compact JWS".into()))?;
         let kid = header.get("kid").and_then(Value::as_str);
         let alg = header
             .get("alg")
@@ -372,7 +363,5 @@ fn signature_failure(t: &Trust, detail: String) -> TrustVerdict {
 }
 
 fn explain_one(t: &Trust, claims: &serde_json::Map<String, Value>, now: i64) -> TrustVerdict {
-    federation::explain(&[(t.name.to_string(), t.policy.clone())], claims, now)
-        .pop()
-        .unwrap_or_else(|| signature_failure(t, "no verdict".into()))
+    federation::explain_one(t.name.as_str(), &t.policy, claims, now)
 }

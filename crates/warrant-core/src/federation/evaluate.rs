@@ -79,19 +79,29 @@ pub fn explain(
 ) -> Vec<TrustVerdict> {
     policies
         .iter()
-        .map(|(trust, policy)| match run(policy, claims, now, true) {
-            Ok(f) => TrustVerdict {
-                trust: trust.clone(),
-                federated: Some(f),
-                failures: Vec::new(),
-            },
-            Err(failures) => TrustVerdict {
-                trust: trust.clone(),
-                federated: None,
-                failures,
-            },
-        })
+        .map(|(trust, policy)| explain_one(trust, policy, claims, now))
         .collect()
+}
+
+/// [`explain`] for one trust, named `trust`.
+pub fn explain_one(
+    trust: &str,
+    policy: &TrustPolicy,
+    claims: &Map<String, Value>,
+    now: i64,
+) -> TrustVerdict {
+    match run(policy, claims, now, true) {
+        Ok(f) => TrustVerdict {
+            trust: trust.to_owned(),
+            federated: Some(f),
+            failures: Vec::new(),
+        },
+        Err(failures) => TrustVerdict {
+            trust: trust.to_owned(),
+            federated: None,
+            failures,
+        },
+    }
 }
 
 /// The checks; with `all`, every failure after the issuer's, else only the first.

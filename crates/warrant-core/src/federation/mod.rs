@@ -25,7 +25,9 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use conditions::{Check, ClaimPath, Condition, glob_match};
-pub use evaluate::{Federated, MAX_COPIED_BYTES, MAX_JTI_BYTES, TrustVerdict, evaluate, explain};
+pub use evaluate::{
+    Federated, MAX_COPIED_BYTES, MAX_JTI_BYTES, TrustVerdict, evaluate, explain, explain_one,
+};
 pub use policy::{TrustKeys, TrustPolicy};
 
 /// The class of check a token failed: safe to tell the client.

@@ -114,16 +114,15 @@ pub(crate) async fn test(
             failures: v
                 .verdict
                 .failures
-                .iter()
+                .into_iter()
                 .map(|f| TrustFailure {
                     class: f.class.code().to_owned(),
-                    detail: f.detail.clone(),
+                    detail: f.detail,
                 })
                 .collect(),
             federated: v
                 .verdict
                 .federated
-                .as_ref()
                 .and_then(|f| serde_json::to_value(f).ok()),
         })
         .collect();
