@@ -103,6 +103,10 @@ impl OAuthError {
                 "invalid_dpop_proof",
                 "this client must send a DPoP proof",
             ),
+            // The class of check only: never what the trust expected.
+            TokenError::Untrusted { code, mismatch } => {
+                Self::new(StatusCode::BAD_REQUEST, code, mismatch.class.as_str())
+            }
             TokenError::DpopReplayed => Self::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_dpop_proof",

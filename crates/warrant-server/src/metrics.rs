@@ -17,14 +17,15 @@ pub const REASONS: &[&str] = &[
     "rate_limited",
     "unavailable",
     "unknown_tenant",
+    "invalid_grant",
 ];
 
-const GRANTS: &[&str] = &["client_credentials", "other"];
+const GRANTS: &[&str] = &["client_credentials", "token_exchange", "jwt_bearer", "other"];
 
 #[derive(Debug, Default)]
 struct TenantCounters {
-    issued: [AtomicU64; 2],
-    refused: [[AtomicU64; 8]; 2],
+    issued: [AtomicU64; 4],
+    refused: [[AtomicU64; 9]; 4],
     /// Introspections answered, by [`ACTIVE`].
     introspected: [AtomicU64; 2],
     /// Revocations made, by [`REVOCATION_SOURCES`].
@@ -58,7 +59,7 @@ pub struct Metrics {
 }
 
 fn grant_index(grant: &str) -> usize {
-    GRANTS.iter().position(|g| *g == grant).unwrap_or(1)
+    GRANTS.iter().position(|g| *g == grant).unwrap_or(GRANTS.len() - 1)
 }
 
 impl Metrics {

@@ -231,7 +231,7 @@ impl Warrant {
     }
 
     /// Every live API of a tenant.
-    async fn tenant_apis(&self, tenant: &TenantName) -> Result<Vec<Api>, AdminError> {
+    pub(crate) async fn tenant_apis(&self, tenant: &TenantName) -> Result<Vec<Api>, AdminError> {
         let mut out: Vec<Api> = Vec::new();
         loop {
             let batch = self

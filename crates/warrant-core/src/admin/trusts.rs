@@ -206,7 +206,7 @@ impl Warrant {
     }
 
     /// Every live trust of a tenant.
-    async fn tenant_trusts(&self, tenant: &TenantName) -> Result<Vec<Trust>, AdminError> {
+    pub(crate) async fn tenant_trusts(&self, tenant: &TenantName) -> Result<Vec<Trust>, AdminError> {
         let mut out: Vec<Trust> = Vec::new();
         loop {
             let batch = self
@@ -271,7 +271,7 @@ impl Warrant {
         for t in self.tenant_trusts(tenant).await? {
             let verdict = if iss == Some(t.policy.issuer.as_str()) {
                 of_issuer += 1;
-                match self.trust_keys(&t.policy, kid, now).await {
+                match self.trust_keys(&t.policy, kid, now, false).await {
                     Err(detail) => signature_failure(&t, detail),
                     Ok(keys) => match warrant_jose::verify_compact_any_key(token, &keys) {
                         Err(e) => {
@@ -302,12 +302,15 @@ impl Warrant {
         })
     }
 
-    /// The keys that verify tokens for a trust; the error is a detail for the admin.
-    async fn trust_keys(
+    /// The keys that verify tokens for a trust; the error is a detail for the admin or the
+    /// audit record. With `cached`, an issuer's discovery document is read through the cache
+    /// (grants); without, it is fetched now (an admin testing a trust).
+    pub(crate) async fn trust_keys(
         &self,
         policy: &TrustPolicy,
         kid: Option<&str>,
         now: crate::Timestamp,
+        cached: bool,
     ) -> Result<Arc<Vec<PublicKey>>, String> {
         let uri = match &policy.jwks {
             TrustKeys::Static(set) => {
@@ -320,34 +323,21 @@ impl Warrant {
                 ));
             }
             TrustKeys::JwksUri(uri) => uri.clone(),
-            TrustKeys::Discovery => self.discovered_jwks_uri(&policy.issuer).await?,
+            TrustKeys::Discovery => {
+                let cache = self.client_jwks.get().ok_or(NO_FETCHER)?;
+                let found = if cached {
+                    cache.cached_jwks_uri(&policy.issuer, now).await
+                } else {
+                    cache.discover_jwks_uri(&policy.issuer).await
+                };
+                found.map_err(|e| e.to_string())?
+            }
         };
         let cache = self.client_jwks.get().ok_or(NO_FETCHER)?;
         cache
             .keys(&uri, kid, now)
             .await
             .map_err(|e| format!("keys from {uri}: {e}"))
-    }
-
-    /// The `jwks_uri` of an issuer's discovery document (OpenID Connect Discovery §4), whose
-    /// `issuer` must be exactly the trust's (§4.3), fetched under the outbound policy.
-    async fn discovered_jwks_uri(&self, issuer: &str) -> Result<String, String> {
-        let cache = self.client_jwks.get().ok_or(NO_FETCHER)?;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let doc = cache
-            .fetch_json(&url)
-            .await
-            .map_err(|e| format!("discovery at {url}: {e}"))?;
-        if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
-            return Err(format!("discovery at {url}: its issuer is not {issuer}"));
-        }
-        doc.get("jwks_uri")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| format!("discovery at {url}: no jwks_uri"))
     }
 }
 

@@ -58,6 +58,16 @@ pub struct JwksCache {
     min_refetch_secs: i64,
     max_stale_secs: i64,
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Entry>>>>,
+    /// Federation issuers' `jwks_uri`s, from their discovery documents.
+    discovered: Mutex<HashMap<String, Discovered>>,
+}
+
+/// One issuer's discovery state: the last good `jwks_uri`, and the last attempt.
+#[derive(Debug)]
+struct Discovered {
+    good: Option<(String, Timestamp)>,
+    attempt: Timestamp,
+    error: Option<FetchError>,
 }
 
 /// One URI's state. Its async mutex is held across the fetch: that is the single flight.
@@ -79,6 +89,7 @@ impl JwksCache {
             min_refetch_secs: secs(min_refetch_secs),
             max_stale_secs: secs(DEFAULT_MAX_STALE_SECS),
             entries: Mutex::new(HashMap::new()),
+            discovered: Mutex::new(HashMap::new()),
         }
     }
 
@@ -158,6 +169,79 @@ impl JwksCache {
     pub async fn fetch_json(&self, uri: &str) -> Result<Value, FetchError> {
         let body = self.fetcher.fetch(uri).await?;
         serde_json::from_slice(&body).map_err(|_| FetchError("the response is not JSON".into()))
+    }
+
+    /// The `jwks_uri` of `issuer`'s discovery document (OpenID Connect Discovery §4), whose
+    /// `issuer` must be exactly `issuer` (§4.3), fetched under the same outbound policy.
+    /// Uncached: for an admin testing a trust, who wants to see the issuer's answer now.
+    pub async fn discover_jwks_uri(&self, issuer: &str) -> Result<String, FetchError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let doc = self
+            .fetch_json(&url)
+            .await
+            .map_err(|e| FetchError(format!("discovery at {url}: {}", e.0)))?;
+        if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            return Err(FetchError(format!(
+                "discovery at {url}: its issuer is not {issuer}"
+            )));
+        }
+        doc.get("jwks_uri")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| FetchError(format!("discovery at {url}: no jwks_uri")))
+    }
+
+    /// [`JwksCache::discover_jwks_uri`], cached as keys are: fresh for the TTL, fetched again
+    /// at most once per `min_refetch_secs` after a failure (so that a flood of tokens naming a
+    /// dead issuer costs no fetch each), and the last good answer kept while fetches fail.
+    /// Not single-flight: concurrent first requests may each fetch once.
+    pub async fn cached_jwks_uri(
+        &self,
+        issuer: &str,
+        now: Timestamp,
+    ) -> Result<String, FetchError> {
+        let answer = |d: &Discovered| match &d.good {
+            Some((uri, at))
+                if now < at.plus_secs(self.ttl_secs.saturating_add(self.max_stale_secs)) =>
+            {
+                Ok(uri.clone())
+            }
+            _ => Err(d
+                .error
+                .clone()
+                .unwrap_or_else(|| FetchError("discovery failed".into()))),
+        };
+        {
+            let map = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(d) = map.get(issuer) {
+                let fresh = d
+                    .good
+                    .as_ref()
+                    .is_some_and(|(_, at)| now < at.plus_secs(self.ttl_secs));
+                if fresh || now < d.attempt.plus_secs(self.min_refetch_secs) {
+                    return answer(d);
+                }
+            }
+        }
+        let fetched = self.discover_jwks_uri(issuer).await;
+        let mut map = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
+        let d = map.entry(issuer.to_owned()).or_insert(Discovered {
+            good: None,
+            attempt: now,
+            error: None,
+        });
+        d.attempt = now;
+        match fetched {
+            Ok(uri) => {
+                d.good = Some((uri, now));
+                d.error = None;
+            }
+            Err(e) => d.error = Some(e),
+        }
+        answer(d)
     }
 
     /// Drops what is held for `uri` (an account's registration changed or went away).

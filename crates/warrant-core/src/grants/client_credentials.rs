@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::issue::{Confirmation, Unsigned, build};
+use super::issue::{Confirmation, Subject, Unsigned, build};
 use super::{ClientFailure, IssuedToken, TokenError};
 use crate::audit::{Origin, Outcome, action};
 use crate::client_auth::{Authenticated, ClientAuth};
@@ -138,23 +138,22 @@ impl Warrant {
             return Err(TokenError::DpopRequired);
         }
         let (audience, scopes) = resolve_target(client, req.audiences, req.scope)?;
-        if self
-            .revocations
-            .not_before(&keys.tenant, client.account.id.as_str())
-            .is_some_and(|nb| nb >= now.secs())
-        {
-            // A watermark revokes tokens with iat ≤ not_before: this second issues nothing.
-            return Err(TokenError::Unavailable(
-                "the account's tokens were revoked this second; retry in a second".into(),
-            ));
-        }
+        self.may_issue_now(client, req.dpop.is_some(), now)?;
         let lifetime = self.lifetime_for(client);
         let cnf = Confirmation {
             jkt: req.dpop.map(|d| d.jkt),
             x5t_s256: authenticated.certificate_thumbprint.as_deref(),
         };
         build(
-            &self.jti, keys, client, &audience, &scopes, lifetime, cnf, now,
+            &self.jti,
+            keys,
+            client,
+            &audience,
+            &scopes,
+            lifetime,
+            cnf,
+            &Subject::default(),
+            now,
         )
     }
 
@@ -180,15 +179,7 @@ impl Warrant {
         {
             return Err(TokenError::DpopReplayed);
         }
-        let issued = if unsigned.is_blocking() {
-            tokio::task::spawn_blocking(move || unsigned.sign())
-                .await
-                .map_err(|e| {
-                    TokenError::SigningUnavailable(format!("the signing task failed: {e}"))
-                })??
-        } else {
-            unsigned.sign()?
-        };
+        let issued = unsigned.sign_async().await?;
         let mut e = origin.event(
             req.keys.tenant.clone(),
             self.clock.now(),

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::Value;
 use warrant_jose::JwsSigner;
 
 use super::TokenError;
@@ -66,6 +67,25 @@ struct Claims<'a> {
     tenant: &'a str,
     #[serde(skip_serializing_if = "Confirmation::is_empty")]
     cnf: Confirmation<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    federated: Option<&'a Value>,
+}
+
+/// What a token issued by exchange carries beyond the client's own token: another subject
+/// (delegation keeps the original's `sub`), the `act` chain (RFC 8693 §4.1), the claims copied
+/// from an external token (`federated`), and whose custom claims it carries. The default is a
+/// client's own token.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Subject<'a> {
+    /// `sub`, when not the client itself.
+    pub sub: Option<&'a str>,
+    pub act: Option<&'a Value>,
+    pub federated: Option<&'a Value>,
+    /// The custom claims (pre-serialised, see `ClientEntry::claims_fragment`) when they are
+    /// not the client's: a delegated token describes its subject.
+    pub claims_fragment: Option<&'a str>,
 }
 
 /// Token ids: a random 64-bit prefix drawn once per process and a 64-bit counter, base64url
@@ -112,6 +132,20 @@ impl Unsigned {
         self.signer.is_blocking()
     }
 
+    /// Signs, on a blocking thread when the signer blocks (a PKCS#11 round trip must not stall
+    /// the async workers).
+    pub(crate) async fn sign_async(self) -> Result<IssuedToken, TokenError> {
+        if self.is_blocking() {
+            tokio::task::spawn_blocking(move || self.sign())
+                .await
+                .map_err(|e| {
+                    TokenError::SigningUnavailable(format!("the signing task failed: {e}"))
+                })?
+        } else {
+            self.sign()
+        }
+    }
+
     /// Signs. A failure of a key held elsewhere (HSM) is [`TokenError::SigningUnavailable`],
     /// logged where it happened; either way the client sees 503 and nothing internal.
     pub(crate) fn sign(self) -> Result<IssuedToken, TokenError> {
@@ -134,8 +168,9 @@ impl Unsigned {
     }
 }
 
-/// Builds the claims of a token for `client` addressed to `audience` with `scopes`, living
-/// `lifetime` seconds, bound by `cnf`, to be signed by the tenant's active key.
+/// Builds the claims of a token for `client` (about `subject`: the client itself unless the
+/// token is delegated) addressed to `audience` with `scopes`, living `lifetime` seconds, bound
+/// by `cnf`, to be signed by the tenant's active key.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     jti: &JtiSource,
@@ -145,6 +180,7 @@ pub(crate) fn build(
     scopes: &ScopeSet,
     lifetime: u64,
     cnf: Confirmation<'_>,
+    subject: &Subject<'_>,
     now: Timestamp,
 ) -> Result<Unsigned, TokenError> {
     let signer = keys.signer.as_ref().ok_or_else(|| {
@@ -156,7 +192,7 @@ pub(crate) fn build(
     let a = &client.account;
     let claims = Claims {
         iss: &keys.issuer,
-        sub: a.id.as_str(),
+        sub: subject.sub.unwrap_or(a.id.as_str()),
         aud: audience.as_str(),
         exp: iat.saturating_add(lifetime as i64),
         iat,
@@ -166,12 +202,15 @@ pub(crate) fn build(
         scope: &scope,
         tenant: a.tenant.as_str(),
         cnf,
+        act: subject.act,
+        federated: subject.federated,
     };
     let mut json = serde_json::to_vec(&claims)
         .map_err(|_| TokenError::Unavailable("claims serialisation failed".into()))?;
-    if !client.claims_fragment.is_empty() {
+    let fragment = subject.claims_fragment.unwrap_or(&client.claims_fragment);
+    if !fragment.is_empty() {
         json.pop(); // the closing brace
-        json.extend_from_slice(client.claims_fragment.as_bytes());
+        json.extend_from_slice(fragment.as_bytes());
         json.push(b'}');
     }
     Ok(Unsigned {

@@ -3,9 +3,14 @@
 //! claims and signs them (inline, or on a blocking thread when the key is held in an HSM).
 
 mod client_credentials;
+mod exchange;
 mod issue;
 
 pub use client_credentials::{ClientCredentials, DPOP_JTI, DpopBinding, SecretCredentials};
+pub use exchange::{
+    ExchangeGrant, ExchangeRequest, FEDERATION_JTI, GRANT_JWT_BEARER, GRANT_TOKEN_EXCHANGE,
+    TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT,
+};
 pub(crate) use issue::JtiSource;
 pub use issue::{Confirmation, IssuedToken};
 
@@ -13,6 +18,8 @@ pub use issue::{Confirmation, IssuedToken};
 /// client, which only learns `invalid_client`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientFailure {
+    /// The grant needs an authenticated client and the request carried no credential.
+    NoCredentials,
     MalformedClientId,
     MalformedSecret,
     UnknownClient,
@@ -32,6 +39,7 @@ pub enum ClientFailure {
 impl ClientFailure {
     pub fn as_str(self) -> &'static str {
         match self {
+            ClientFailure::NoCredentials => "no_credentials",
             ClientFailure::MalformedClientId => "malformed_client_id",
             ClientFailure::MalformedSecret => "malformed_secret",
             ClientFailure::UnknownClient => "unknown_client",
@@ -78,6 +86,14 @@ pub enum TokenError {
     /// RFC 9449 §11.1: the proof's `jti` was seen before.
     #[error("invalid_dpop_proof: the DPoP proof was already used")]
     DpopReplayed,
+    /// An external token satisfied no federation trust (RFC 8693 §2.2.2 `invalid_request`,
+    /// RFC 7523 §3.1 `invalid_grant`, as `code` says). `Display` and the client see only the
+    /// class of check; `mismatch.detail`, the exact condition, is for the audit record.
+    #[error("{code}: {mismatch}")]
+    Untrusted {
+        code: &'static str,
+        mismatch: crate::federation::Mismatch,
+    },
 }
 
 impl TokenError {
@@ -91,6 +107,7 @@ impl TokenError {
             TokenError::UnknownTenant => "invalid_request",
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
             TokenError::DpopRequired | TokenError::DpopReplayed => "invalid_dpop_proof",
+            TokenError::Untrusted { code, .. } => code,
             TokenError::Unavailable(_) | TokenError::SigningUnavailable(_) => {
                 "temporarily_unavailable"
             }

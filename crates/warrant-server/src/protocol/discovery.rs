@@ -43,7 +43,11 @@ pub(crate) fn metadata(state: &AppState, tenant: &str) -> Result<Response, OAuth
         revocation_endpoint: Some(format!("{issuer}/revoke")),
         revocation_endpoint_auth_methods_supported: auth_methods.clone(),
         issuer,
-        grant_types_supported: vec!["client_credentials".into()],
+        grant_types_supported: vec![
+            "client_credentials".into(),
+            warrant_core::grants::GRANT_TOKEN_EXCHANGE.into(),
+            warrant_core::grants::GRANT_JWT_BEARER.into(),
+        ],
         token_endpoint_auth_methods_supported: auth_methods,
         // As the Kubernetes and SPIRE issuers publish them, so cloud workload-identity
         // federation can trust a Warrant tenant (DESIGN.md, "Protocol endpoints").

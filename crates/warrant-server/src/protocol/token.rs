@@ -1,5 +1,7 @@
-//! `POST {issuer}/token` (RFC 6749 §3.2, §4.4, §5): client credentials with
-//! `client_secret_basic` or `client_secret_post`, exactly one per request.
+//! `POST {issuer}/token` (RFC 6749 §3.2, §5): the client credentials grant (§4.4), RFC 8693
+//! token exchange and the RFC 7523 §2.1 JWT bearer grant, with at most one client
+//! authentication method per request (the last two may have none: a federation trust, not a
+//! client credential, vouches for the token).
 //!
 //! The checks run in this order, each answered with the status DESIGN.md gives: per-address rate
 //! limit (429), tenant (404), parameters in the query string (400), content type (400), body size
@@ -16,12 +18,16 @@ use axum::http::{StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use warrant_core::TenantName;
 use warrant_core::audit::{AuditEvent, Origin, Outcome, action};
-use warrant_core::grants::{ClientCredentials, DpopBinding, TokenError};
+use warrant_core::grants::{
+    ClientCredentials, DpopBinding, ExchangeGrant, ExchangeRequest, GRANT_JWT_BEARER,
+    GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT, TokenError,
+};
 use warrant_proto::oauth::TokenResponse;
 
 use super::client_auth::{
-    failed_authentication, invalid_client, post_only, presented, read_form, truncate,
+    Presented, failed_authentication, invalid_client, post_only, presented, read_form, truncate,
 };
+use super::form::Params;
 use crate::AppState;
 use crate::client_addr::client_ip;
 use crate::error::{OAuthError, no_store};
@@ -37,6 +43,7 @@ impl From<OAuthError> for Refusal {
         let reason = match e.code {
             "invalid_client" => "invalid_client",
             "unsupported_grant_type" => "unsupported_grant_type",
+            "invalid_grant" => "invalid_grant",
             _ => "invalid_request",
         };
         Refusal(e, reason)
@@ -68,12 +75,12 @@ pub async fn respond(s: &AppState, tenant: &str, req: Request) -> Response {
     let mut seen = Seen::default();
     let resp = match handle(s, tenant, &parts, body, ip, &mut seen).await {
         Ok(resp) => {
-            s.metrics.issued(tenant, "client_credentials");
+            s.metrics.issued(tenant, seen.grant);
             resp
         }
         Err(Refusal(e, reason)) => {
             if reason != "unknown_tenant" {
-                s.metrics.refused(tenant, "client_credentials", reason);
+                s.metrics.refused(tenant, seen.grant, reason);
                 note_refusal(s, tenant, ip, &seen, e.code, reason);
             }
             tracing::info!(tenant = %tenant, client_addr = %ip, error = e.code, reason, "token request refused");
@@ -85,12 +92,86 @@ pub async fn respond(s: &AppState, tenant: &str, req: Request) -> Response {
 }
 
 /// What a refused request is known to be about, for its audit record.
-#[derive(Default)]
 struct Seen {
+    /// The grant's metric label (`client_credentials`, `token_exchange`, `jwt_bearer`, `other`).
+    grant: &'static str,
     client_id: Option<String>,
     method: Option<&'static str>,
     /// The core's reason for an authentication failure (`wrong_secret`, …).
     why: Option<&'static str>,
+    /// For a token no federation trust accepted: the exact check that failed (audit only).
+    condition: Option<String>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            grant: "other",
+            client_id: None,
+            method: None,
+            why: None,
+            condition: None,
+        }
+    }
+}
+
+/// Which grant a request asks for; `None` for a missing or unsupported `grant_type` (answered
+/// after client authentication, as before).
+fn grant_of(params: &Params) -> Option<Option<ExchangeGrant>> {
+    match params.get("grant_type") {
+        Some("client_credentials") => Some(None),
+        Some(GRANT_TOKEN_EXCHANGE) => Some(Some(ExchangeGrant::TokenExchange)),
+        Some(GRANT_JWT_BEARER) => Some(Some(ExchangeGrant::JwtBearer)),
+        _ => None,
+    }
+}
+
+/// Whether a request carries any client credential: exchange grants may come without one.
+/// A lone `client_id` with no certificate identifies nobody and counts as none.
+fn carries_credentials(parts: &Parts, params: &Params, s: &AppState) -> bool {
+    parts.headers.contains_key(header::AUTHORIZATION)
+        || ["client_secret", "client_assertion", "client_assertion_type"]
+            .iter()
+            .any(|k| params.get(k).is_some())
+        || (params.get("client_id").is_some() && presented_certificate(parts, s).is_some())
+}
+
+/// The subject token of an exchange grant, its parameters checked (RFC 8693 §2.1, RFC 7523
+/// §2.1): the token, or `invalid_request` naming what is wrong with the request.
+fn subject_token(params: &Params, grant: ExchangeGrant) -> Result<&str, OAuthError> {
+    let required = |name: &str| {
+        params
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    };
+    match grant {
+        ExchangeGrant::JwtBearer => required("assertion"),
+        ExchangeGrant::TokenExchange => {
+            let token = required("subject_token")?;
+            let ty = required("subject_token_type")?;
+            if ![TOKEN_TYPE_JWT, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_ACCESS_TOKEN].contains(&ty) {
+                return Err(OAuthError::invalid_request(
+                    "subject_token_type must be the jwt, id_token or access_token token type",
+                ));
+            }
+            if params.get("actor_token").is_some() || params.get("actor_token_type").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "actor tokens are not accepted: the authenticated client is the actor",
+                ));
+            }
+            if params
+                .get("requested_token_type")
+                .is_some_and(|t| t != TOKEN_TYPE_ACCESS_TOKEN && t != TOKEN_TYPE_JWT)
+            {
+                return Err(OAuthError::invalid_request(
+                    "requested_token_type must be the access_token token type: Warrant issues \
+                     access tokens",
+                ));
+            }
+            Ok(token)
+        }
+    }
 }
 
 async fn handle(
@@ -107,10 +188,23 @@ async fn handle(
     }
     let keys = super::tenant_keys(s, tenant).map_err(|e| Refusal(e, "unknown_tenant"))?;
     let params = read_form(parts, body, "token endpoint").await?;
-    let presented = presented(parts, &params, || presented_certificate(parts, s))?;
-    seen.method = Some(presented.method_name());
+    let grant = grant_of(&params);
+    seen.grant = match grant {
+        Some(None) => "client_credentials",
+        Some(Some(g)) => g.name(),
+        None => "other",
+    };
+    let presented = match grant {
+        Some(Some(_)) if !carries_credentials(parts, &params, s) => None,
+        _ => Some(presented(parts, &params, || {
+            presented_certificate(parts, s)
+        })?),
+    };
+    seen.method = presented.as_ref().map(Presented::method_name);
     // Read once (for an assertion without `client_id` it is decoded from the JWT).
-    let client_id = presented.client_id();
+    let client_id = presented
+        .as_ref()
+        .map_or_else(|| "-".into(), |p| p.client_id().into_owned());
     // RFC 9449: a DPoP proof, if sent, is checked before anything is issued; its `jti` is
     // recorded once the client is authenticated.
     let nonces = s.dpop_require_nonce.then(|| s.warrant.dpop_nonce_key());
@@ -121,12 +215,12 @@ async fn handle(
         })?;
     // The refusal's audit record names the client; a successful request needs no copy of its id.
     let seen_why = &mut seen.why;
+    let seen_condition = &mut seen.condition;
     let result = async {
-        let used_basic = presented.used_basic();
-
-        match params.get("grant_type") {
-            Some("client_credentials") => {}
-            Some(_) => {
+        let used_basic = presented.as_ref().is_some_and(Presented::used_basic);
+        let grant = match (params.get("grant_type"), grant) {
+            (_, Some(g)) => g,
+            (Some(_), None) => {
                 return Err(OAuthError::new(
                     StatusCode::BAD_REQUEST,
                     "unsupported_grant_type",
@@ -134,30 +228,55 @@ async fn handle(
                 )
                 .into());
             }
-            None => return Err(OAuthError::invalid_request("grant_type is required").into()),
-        }
+            (None, None) => {
+                return Err(OAuthError::invalid_request("grant_type is required").into());
+            }
+        };
 
         let audiences: Vec<&str> = params
             .all("resource")
             .chain(params.all("audience"))
             .collect();
-        let request = ClientCredentials {
-            keys: &keys,
-            auth: presented.auth(),
-            audiences: &audiences,
-            scope: params.get("scope"),
-            dpop: proof.as_ref().map(|p| DpopBinding {
-                jkt: &p.jkt,
-                replay_key: &p.replay_key,
-                until: p.until,
-            }),
-        };
+        let dpop = proof.as_ref().map(|p| DpopBinding {
+            jkt: &p.jkt,
+            replay_key: &p.replay_key,
+            until: p.until,
+        });
         let origin = Origin::client(
             &client_id,
             Some(ip.to_string()),
-            Some(presented.method_name()),
+            presented.as_ref().map(Presented::method_name),
         );
-        let issued = match s.warrant.client_credentials_audited(request, &origin).await {
+        let outcome = match (grant, &presented) {
+            (Some(grant), presented) => {
+                let token = subject_token(&params, grant)?;
+                let request = ExchangeRequest {
+                    keys: &keys,
+                    grant,
+                    auth: presented.as_ref().map(Presented::auth),
+                    subject_token: token,
+                    audiences: &audiences,
+                    scope: params.get("scope"),
+                    dpop,
+                };
+                s.warrant.exchange_audited(request, &origin).await
+            }
+            (None, Some(presented)) => {
+                let request = ClientCredentials {
+                    keys: &keys,
+                    auth: presented.auth(),
+                    audiences: &audiences,
+                    scope: params.get("scope"),
+                    dpop,
+                };
+                s.warrant.client_credentials_audited(request, &origin).await
+            }
+            // `presented` is only absent for exchange grants.
+            (None, None) => Err(TokenError::InvalidClient(
+                warrant_core::grants::ClientFailure::NoCredentials,
+            )),
+        };
+        let issued = match outcome {
             Ok(t) => t,
             Err(TokenError::InvalidClient(why)) => {
                 *seen_why = Some(why.as_str());
@@ -181,6 +300,14 @@ async fn handle(
                         s.metrics.hsm_sign_failed(tenant);
                         "unavailable"
                     }
+                    TokenError::Untrusted { code, mismatch } => {
+                        *seen_condition = Some(mismatch.detail.clone());
+                        if *code == "invalid_grant" {
+                            "invalid_grant"
+                        } else {
+                            "invalid_request"
+                        }
+                    }
                     _ => "invalid_request",
                 };
                 let mut err = OAuthError::from_token_error(&e, used_basic);
@@ -198,7 +325,9 @@ async fn handle(
             token_type: issued.token_type.into(),
             expires_in: issued.expires_in,
             scope: (!issued.scope.is_empty()).then_some(issued.scope),
-            issued_token_type: None,
+            // RFC 8693 §2.2.1: required in a token-exchange response.
+            issued_token_type: (grant == Some(ExchangeGrant::TokenExchange))
+                .then(|| TOKEN_TYPE_ACCESS_TOKEN.into()),
         };
         // Serialised into a buffer sized for the token, not grown from a small default.
         let mut buf = Vec::with_capacity(body.access_token.len() + 128);
@@ -249,6 +378,9 @@ fn note_refusal(s: &AppState, tenant: &str, ip: IpAddr, seen: &Seen, code: &str,
     e.reason = Some(text);
     e.client_addr = Some(ip.to_string());
     e.auth_method = seen.method.map(str::to_owned);
+    if let Some(condition) = &seen.condition {
+        e.detail = Some(serde_json::json!({"grant": seen.grant, "condition": condition}));
+    }
     s.warrant.audit().note(e);
 }
 

@@ -20,7 +20,11 @@ async fn both_well_known_forms_serve_truthful_metadata() {
     assert_eq!(m["jwks_uri"], format!("{issuer}/jwks"));
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
     // Without HTTPS or a client CA no certificate can reach the server: mTLS methods and
     // certificate-bound tokens are not advertised.

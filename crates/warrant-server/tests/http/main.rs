@@ -21,6 +21,7 @@ mod audit_writer;
 mod credentials;
 mod discovery;
 mod dpop;
+mod exchange;
 mod harness;
 mod introspection;
 mod limits;
