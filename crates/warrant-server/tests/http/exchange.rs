@@ -685,9 +685,12 @@ async fn delegation_cannot_escalate() {
     env.token_request("default", None, &delegate_form(&original, ""))
         .await
         .assert_oauth_error(401, "invalid_client");
-    // A token addressed to an unregistered audience cannot be delegated at all.
-    let plain = env.token_for("default", &d.stranger.0, &d.stranger.1).await;
-    let _ = plain;
+    // A token addressed to an unregistered audience cannot be delegated at all, even by
+    // the account it was issued to.
+    let plain = env.token_for("default", &d.billing.0, &d.billing.1).await;
+    env.token_request("default", Some(pair(&d.billing)), &delegate_form(&plain, ""))
+        .await
+        .assert_oauth_error(400, "invalid_request");
     // Tampered, and another tenant's token: not an active token of this tenant.
     let mut tampered = original.clone();
     tampered.pop();
