@@ -7,9 +7,10 @@
 //! jitter, leaving the last token in place. It speaks only the token endpoint, with the
 //! workload's own credentials.
 //!
-//! Sources: a client secret, or a private key (private_key_jwt, RFC 7523). A federation source —
-//! a subject token file such as a projected Kubernetes service account token, exchanged with
-//! RFC 8693 token exchange — will be one more [`Source`] once the server has that grant.
+//! Sources: a client secret, a private key (private_key_jwt, RFC 7523), or a subject token file
+//! — such as a projected Kubernetes service account token — re-read at every refresh and
+//! exchanged with RFC 8693 token exchange without client authentication (a federation trust
+//! decides which account it acts as).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +25,7 @@ use warrant_proto::oauth::TokenResponse;
 use zeroize::Zeroizing;
 
 use crate::client::{self, TokenRefused};
+use crate::exchange::{self, Grant, SubjectToken, SubjectTokenType};
 use crate::grant::split_scopes;
 use crate::serve;
 use crate::token::{SecretCredentials, TokenEndpoint, client_credentials_form};
@@ -46,8 +48,8 @@ const MIN_RETRY: Duration = Duration::from_millis(100);
 #[command(after_help = "\
 The token file holds the access token followed by one newline; it is replaced atomically (never \
 empty or partial) with mode 0600. Secret source: WARRANT_CLIENT_SECRET, else --credentials-file. \
-Key source: --private-key (private_key_jwt). A federation source (a projected Kubernetes token \
-file exchanged with RFC 8693) is coming. SIGTERM or SIGINT stops the agent with exit 0; the last \
+Key source: --private-key (private_key_jwt). Federation source: --subject-token-file (re-read at \
+every refresh and exchanged with RFC 8693, no client authentication). SIGTERM or SIGINT stops the agent with exit 0; the last \
 token stays in the file. See docs/agent.md.")]
 pub struct AgentArgs {
     /// The tenant's issuer URL (token endpoint: {issuer}/token) [default: the credentials
@@ -74,6 +76,19 @@ pub struct AgentArgs {
     /// PRIVATE KEY") whose public key the account registered. Without it, a client secret.
     #[arg(long, conflicts_with = "credentials_file")]
     private_key: Option<PathBuf>,
+    /// Federation: exchange the token in this file (RFC 8693), re-read at every refresh — e.g.
+    /// a projected Kubernetes service account token. No client authentication is sent; a
+    /// federation trust of the tenant maps the token to an account. Needs --issuer.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "issuer",
+        conflicts_with_all = ["private_key", "credentials_file", "client_id"]
+    )]
+    subject_token_file: Option<PathBuf>,
+    /// What the subject token is.
+    #[arg(long, value_enum, requires = "subject_token_file")]
+    subject_token_type: Option<SubjectTokenType>,
     /// The `kid` of the assertions [default: the key's RFC 7638 thumbprint].
     #[arg(long, requires = "private_key")]
     key_id: Option<String>,
@@ -134,8 +149,7 @@ pub async fn run(args: AgentArgs) -> Result<()> {
     Ok(())
 }
 
-/// How the agent authenticates at the token endpoint. A federation source (a subject token
-/// file exchanged with RFC 8693 token exchange) will be a third variant.
+/// How the agent authenticates at the token endpoint.
 enum Source {
     /// client_secret_basic.
     Secret(SecretCredentials),
@@ -145,6 +159,12 @@ enum Source {
         /// Boxed: one agent holds one source, and the enum stays small.
         key: Box<SigningKey>,
         kid: String,
+    },
+    /// RFC 8693 token exchange of the token in a file, read afresh for every request; no
+    /// client authentication.
+    SubjectTokenFile {
+        path: PathBuf,
+        token_type: SubjectTokenType,
     },
 }
 
@@ -161,8 +181,18 @@ struct Agent {
 
 impl Agent {
     fn new(args: AgentArgs) -> Result<Self> {
-        let (source, issuer) = match &args.private_key {
-            Some(path) => {
+        let (source, issuer) = match (&args.subject_token_file, &args.private_key) {
+            (Some(path), _) => {
+                let issuer = args
+                    .issuer
+                    .ok_or_else(|| anyhow!("--subject-token-file needs --issuer"))?;
+                let source = Source::SubjectTokenFile {
+                    path: path.clone(),
+                    token_type: args.subject_token_type.unwrap_or_default(),
+                };
+                (source, issuer)
+            }
+            (None, Some(path)) => {
                 let issuer = args
                     .issuer
                     .ok_or_else(|| anyhow!("--private-key needs --issuer"))?;
@@ -178,7 +208,7 @@ impl Agent {
                 };
                 (source, issuer)
             }
-            None => {
+            (None, None) => {
                 let creds = SecretCredentials::resolve(
                     args.issuer,
                     args.client_id,
@@ -230,17 +260,11 @@ impl Agent {
     }
 
     async fn request(&self) -> Result<TokenResponse> {
-        let mut form = client_credentials_form(self.resource.as_deref(), &self.scopes);
+        let url = &self.endpoint.url;
         match &self.source {
             Source::Secret(creds) => {
-                client::request_token(
-                    &self.http,
-                    &self.endpoint.url,
-                    &creds.client_id,
-                    &creds.secret,
-                    &form,
-                )
-                .await
+                let form = client_credentials_form(self.resource.as_deref(), &self.scopes);
+                client::request_token(&self.http, url, &creds.client_id, &creds.secret, &form).await
             }
             Source::PrivateKey {
                 client_id,
@@ -248,12 +272,27 @@ impl Agent {
                 kid,
             } => {
                 let assertion = assertion(key, kid, client_id, &self.endpoint.issuer)?;
+                let mut form = client_credentials_form(self.resource.as_deref(), &self.scopes);
                 form.push((
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 ));
                 form.push(("client_assertion", &assertion));
-                client::request_token_form(&self.http, &self.endpoint.url, &form).await
+                client::request_token_form(&self.http, url, &form).await
+            }
+            Source::SubjectTokenFile { path, token_type } => {
+                // Read afresh every time: the kubelet replaces a projected token well before
+                // it expires, and the old one may already be refused.
+                let subject = SubjectToken::from_file(path)?;
+                let form = exchange::form(
+                    Grant::Exchange,
+                    &subject,
+                    *token_type,
+                    &[],
+                    self.resource.as_slice(),
+                    &self.scopes,
+                );
+                client::request_token_form(&self.http, url, &form).await
             }
         }
     }

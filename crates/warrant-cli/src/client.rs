@@ -69,18 +69,24 @@ pub struct TokenRefused {
     pub error: ErrorResponse,
 }
 
-impl fmt::Display for TokenRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.error.error)?;
-        if let Some(d) = self
+impl TokenRefused {
+    /// `error: description` (RFC 6749 §5.2), or only `error` when there is no description.
+    pub fn oauth_error(&self) -> String {
+        match self
             .error
             .error_description
             .as_deref()
             .filter(|d| !d.is_empty())
         {
-            write!(f, ": {d}")?;
+            Some(d) => format!("{}: {d}", self.error.error),
+            None => self.error.error.clone(),
         }
-        write!(f, " (HTTP {})", self.status.as_u16())
+    }
+}
+
+impl fmt::Display for TokenRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (HTTP {})", self.oauth_error(), self.status.as_u16())
     }
 }
 
@@ -150,18 +156,47 @@ async fn post_token(
 
 /// `GET url` and parse its JSON body; no credentials are sent.
 pub async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &Url) -> Result<T> {
-    let response = http
+    fetch_json(http, url, None).await
+}
+
+/// `GET url` with an `Authorization` header (the GitHub Actions runner's OIDC token request)
+/// and parse its JSON body. Errors name the URL without its query, never the header.
+pub async fn get_json_authorized<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &Url,
+    authorization: &str,
+) -> Result<T> {
+    fetch_json(http, url, Some(authorization)).await
+}
+
+async fn fetch_json<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &Url,
+    authorization: Option<&str>,
+) -> Result<T> {
+    let mut request = http
         .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| transport_error(url, &e))?;
+        .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(value) = authorization {
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| anyhow!("the Authorization value is not a valid header"))?;
+        value.set_sensitive(true);
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
+    let response = request.send().await.map_err(|e| transport_error(url, &e))?;
     let status = response.status();
     let body = read_body(response, url).await?;
-    if !status.is_success() {
-        bail!("{url} answered HTTP {}", status.as_u16());
+    // Discovery and JWKS URLs are shown whole; a URL fetched with credentials only as its
+    // origin and path (its query may identify a job).
+    let mut shown = url.clone();
+    if authorization.is_some() {
+        shown.set_query(None);
     }
-    serde_json::from_slice(&body).with_context(|| format!("{url} did not return the expected JSON"))
+    if !status.is_success() {
+        bail!("{shown} answered HTTP {}", status.as_u16());
+    }
+    serde_json::from_slice(&body)
+        .with_context(|| format!("{shown} did not return the expected JSON"))
 }
 
 pub fn parse_url(text: &str) -> Result<Url> {

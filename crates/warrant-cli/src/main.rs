@@ -16,6 +16,7 @@ mod audit;
 mod client;
 mod config;
 mod duration;
+mod exchange;
 mod gateway;
 mod globals;
 mod grant;

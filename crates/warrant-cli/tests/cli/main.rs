@@ -14,6 +14,7 @@ mod apis;
 mod audit;
 mod client_auth;
 mod crash;
+mod exchange;
 mod gateway;
 mod hsm;
 mod keys;
