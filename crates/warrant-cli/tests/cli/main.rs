@@ -15,6 +15,7 @@ mod audit;
 mod client_auth;
 mod crash;
 mod exchange;
+mod federation;
 mod gateway;
 mod hsm;
 mod keys;

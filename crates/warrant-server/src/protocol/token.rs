@@ -301,6 +301,9 @@ async fn handle(
                         "unavailable"
                     }
                     TokenError::Untrusted { code, mismatch } => {
+                        // The class in the reason keeps refusals of different kinds apart
+                        // when repeats from one source are aggregated.
+                        *seen_why = Some(mismatch.class.code());
                         *seen_condition = Some(mismatch.detail.clone());
                         if *code == "invalid_grant" {
                             "invalid_grant"
