@@ -20,7 +20,12 @@ pub const REASONS: &[&str] = &[
     "invalid_grant",
 ];
 
-const GRANTS: &[&str] = &["client_credentials", "token_exchange", "jwt_bearer", "other"];
+const GRANTS: &[&str] = &[
+    "client_credentials",
+    "token_exchange",
+    "jwt_bearer",
+    "other",
+];
 
 #[derive(Debug, Default)]
 struct TenantCounters {
@@ -59,7 +64,10 @@ pub struct Metrics {
 }
 
 fn grant_index(grant: &str) -> usize {
-    GRANTS.iter().position(|g| *g == grant).unwrap_or(GRANTS.len() - 1)
+    GRANTS
+        .iter()
+        .position(|g| *g == grant)
+        .unwrap_or(GRANTS.len() - 1)
 }
 
 impl Metrics {

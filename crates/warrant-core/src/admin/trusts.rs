@@ -206,7 +206,10 @@ impl Warrant {
     }
 
     /// Every live trust of a tenant.
-    pub(crate) async fn tenant_trusts(&self, tenant: &TenantName) -> Result<Vec<Trust>, AdminError> {
+    pub(crate) async fn tenant_trusts(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<Vec<Trust>, AdminError> {
         let mut out: Vec<Trust> = Vec::new();
         loop {
             let batch = self

@@ -688,9 +688,13 @@ async fn delegation_cannot_escalate() {
     // A token addressed to an unregistered audience cannot be delegated at all, even by
     // the account it was issued to.
     let plain = env.token_for("default", &d.billing.0, &d.billing.1).await;
-    env.token_request("default", Some(pair(&d.billing)), &delegate_form(&plain, ""))
-        .await
-        .assert_oauth_error(400, "invalid_request");
+    env.token_request(
+        "default",
+        Some(pair(&d.billing)),
+        &delegate_form(&plain, ""),
+    )
+    .await
+    .assert_oauth_error(400, "invalid_request");
     // Tampered, and another tenant's token: not an active token of this tenant.
     let mut tampered = original.clone();
     tampered.pop();
