@@ -17,12 +17,11 @@ use zeroize::Zeroizing;
 
 use crate::client;
 
-/// RFC 8693 §2.1 `grant_type`.
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// RFC 7523 §2.1 `grant_type`.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// RFC 8693 §3: what Warrant issues.
-pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub use warrant_core::grants::{
+    GRANT_JWT_BEARER as JWT_BEARER, GRANT_TOKEN_EXCHANGE as TOKEN_EXCHANGE,
+    TOKEN_TYPE_ACCESS_TOKEN as ACCESS_TOKEN_TYPE,
+};
+use warrant_core::grants::{TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT};
 /// The largest subject token read (GitHub, GitLab and Kubernetes tokens are 1–2 KiB).
 const MAX_SUBJECT_TOKEN: u64 = 64 * 1024;
 /// Where a GitHub Actions job finds its OIDC token endpoint and the bearer token for it
@@ -45,8 +44,8 @@ pub enum SubjectTokenType {
 impl SubjectTokenType {
     pub fn urn(self) -> &'static str {
         match self {
-            Self::Jwt => "urn:ietf:params:oauth:token-type:jwt",
-            Self::IdToken => "urn:ietf:params:oauth:token-type:id_token",
+            Self::Jwt => TOKEN_TYPE_JWT,
+            Self::IdToken => TOKEN_TYPE_ID_TOKEN,
             Self::AccessToken => ACCESS_TOKEN_TYPE,
         }
     }
