@@ -62,18 +62,26 @@ pub struct ClientEntry {
     pub(crate) assertion_keys: Arc<Vec<warrant_jose::PublicKey>>,
 }
 
+/// Custom claims pre-serialised as `,"k":v…`, to append to a claims object. Reserved names are
+/// skipped (refused on write; skipped here too so that they can never override a claim
+/// Warrant sets).
+pub(crate) fn claims_fragment(claims: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = String::new();
+    for (k, v) in claims {
+        if crate::policy::is_reserved_claim(k) {
+            continue;
+        }
+        out.push(',');
+        out.push_str(&serde_json::Value::from(k.as_str()).to_string());
+        out.push(':');
+        out.push_str(&v.to_string());
+    }
+    out
+}
+
 impl ClientEntry {
     fn new(account: ServiceAccount, secrets: &[&SecretRecord]) -> Self {
-        let mut claims_fragment = String::new();
-        for (k, v) in &account.claims {
-            if crate::policy::is_reserved_claim(k) {
-                continue; // refused on write; skipped here too so it can never override
-            }
-            claims_fragment.push(',');
-            claims_fragment.push_str(&serde_json::Value::from(k.as_str()).to_string());
-            claims_fragment.push(':');
-            claims_fragment.push_str(&v.to_string());
-        }
+        let claims_fragment = claims_fragment(&account.claims);
         let assertion_keys = account
             .credentials
             .jwks

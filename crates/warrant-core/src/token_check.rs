@@ -39,25 +39,21 @@ impl OwnToken {
         }
     }
 
-    /// `sub`, `client_id` and every `act.sub` (RFC 8693 §4.1, nested), which watermarks
-    /// apply to.
+    /// `sub`, `client_id` and every `act.sub` (RFC 8693 §4.1, nested, at most
+    /// [`warrant_jose::MAX_ACT_DEPTH`] deep), which watermarks apply to.
     pub fn subjects(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
         out.extend(self.sub.as_deref());
         out.extend(self.client_id.as_deref());
-        let mut act = self.claims.get("act");
-        let mut depth = 0;
-        while let Some(Value::Object(a)) = act {
-            if let Some(s) = a.get("sub").and_then(Value::as_str) {
-                out.push(s);
-            }
-            act = a.get("act");
-            depth += 1;
-            if depth > 16 {
-                break;
-            }
-        }
+        out.extend(warrant_jose::act_subjects(&self.claims).0);
         out
+    }
+
+    /// How many actors the `act` chain names, and whether it is deeper than
+    /// [`warrant_jose::MAX_ACT_DEPTH`] (then it counts as revoked: it cannot be checked whole).
+    pub fn act_depth(&self) -> (usize, bool) {
+        let (actors, too_deep) = warrant_jose::act_subjects(&self.claims);
+        (actors.len(), too_deep)
     }
 }
 
@@ -108,8 +104,10 @@ impl Warrant {
 
     /// Whether a verified token is revoked by `jti` or by a watermark on any of its subjects.
     pub(crate) fn is_revoked(&self, tenant: &TenantName, t: &OwnToken) -> bool {
-        self.revocations
-            .is_revoked(tenant, t.jti.as_deref(), t.iat, t.subjects())
+        t.act_depth().1
+            || self
+                .revocations
+                .is_revoked(tenant, t.jti.as_deref(), t.iat, t.subjects())
     }
 }
 
@@ -172,8 +170,21 @@ mod tests {
         }
         let t = token(json!({"sub": "s", "act": act}));
         let subjects = t.subjects();
-        assert!(subjects.len() <= 18, "{}", subjects.len());
+        assert_eq!(
+            subjects.len(),
+            1 + warrant_jose::MAX_ACT_DEPTH,
+            "{subjects:?}"
+        );
         assert!(!subjects.contains(&"deep"));
+        assert!(t.act_depth().1, "too deep: counts as revoked");
+        // Exactly the limit: every actor listed, not too deep.
+        let mut act = json!({"sub": "a0"});
+        for i in 1..warrant_jose::MAX_ACT_DEPTH {
+            act = json!({"sub": format!("a{i}"), "act": act});
+        }
+        let t = token(json!({"sub": "s", "act": act}));
+        assert_eq!(t.act_depth(), (warrant_jose::MAX_ACT_DEPTH, false));
+        assert!(t.subjects().contains(&"a0"));
     }
 
     #[test]

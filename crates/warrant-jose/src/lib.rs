@@ -22,6 +22,30 @@ mod select;
 
 pub use embedded::{EmbeddedError, EmbeddedJws, sign_with_embedded_jwk, verify_with_embedded_jwk};
 pub use error::JoseError;
+
+/// The deepest delegation chain (RFC 8693 §4.1 nested `act`) an issuer creates and a verifier
+/// follows. Revocation watermarks apply to every `act.sub`, so a chain deeper than this is
+/// treated as revoked (it cannot be checked whole) and the issuer refuses to extend one
+/// that has reached it.
+pub const MAX_ACT_DEPTH: usize = 8;
+
+/// The `sub` of every actor in a token's `act` chain, outermost (most recent) first, and
+/// whether the chain is deeper than [`MAX_ACT_DEPTH`] (then only the first
+/// [`MAX_ACT_DEPTH`] are listed). An `act` that is not an object ends the chain.
+pub fn act_subjects(claims: &serde_json::Map<String, serde_json::Value>) -> (Vec<&str>, bool) {
+    let mut out = Vec::new();
+    let mut act = claims.get("act");
+    for _ in 0..MAX_ACT_DEPTH {
+        let Some(serde_json::Value::Object(a)) = act else {
+            return (out, false);
+        };
+        if let Some(s) = a.get("sub").and_then(serde_json::Value::as_str) {
+            out.push(s);
+        }
+        act = a.get("act");
+    }
+    (out, matches!(act, Some(serde_json::Value::Object(_))))
+}
 pub use jwk::{Jwk, JwkSet};
 pub use jws::{
     Header, JwsSigner, RawSigner, VerifiedJws, sign_compact, typ_matches, verify_compact,

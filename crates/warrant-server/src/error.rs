@@ -103,6 +103,14 @@ impl OAuthError {
                 "invalid_dpop_proof",
                 "this client must send a DPoP proof",
             ),
+            TokenError::IssuerKeysUnavailable(cause) => {
+                tracing::warn!(cause = %cause, "federation: the issuer's keys are unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the keys of the token's issuer cannot be had right now; retry later",
+                )
+            }
             // The class of check only: never what the trust expected.
             TokenError::Untrusted { code, mismatch } => {
                 Self::new(StatusCode::BAD_REQUEST, code, mismatch.class.as_str())

@@ -98,6 +98,7 @@ impl Revocations {
     pub(crate) fn is_revoked(&self, t: &VerifiedToken) -> bool {
         self.read(|s| {
             s.jtis.contains_key(&t.jti)
+                || t.act_too_deep()
                 || (!s.watermarks.is_empty()
                     && t.subjects()
                         .iter()

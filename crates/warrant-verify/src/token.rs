@@ -61,19 +61,19 @@ pub struct VerifiedToken {
 }
 
 impl VerifiedToken {
-    /// `sub`, `client_id` and every `act.sub` of a delegation chain (RFC 8693 §4.1), at most 16
-    /// levels deep: the subjects a revocation watermark applies to.
+    /// `sub`, `client_id` and every `act.sub` of a delegation chain (RFC 8693 §4.1), at most
+    /// [`warrant_jose::MAX_ACT_DEPTH`] levels deep: the subjects a revocation watermark applies
+    /// to. See [`VerifiedToken::act_too_deep`].
     pub fn subjects(&self) -> Vec<&str> {
         let mut out = vec![self.sub.as_str(), self.client_id.as_str()];
-        let mut act = self.claims.get("act");
-        for _ in 0..16 {
-            let Some(Value::Object(a)) = act else { break };
-            if let Some(s) = a.get("sub").and_then(Value::as_str) {
-                out.push(s);
-            }
-            act = a.get("act");
-        }
+        out.extend(warrant_jose::act_subjects(&self.claims).0);
         out
+    }
+
+    /// Whether the `act` chain is deeper than [`warrant_jose::MAX_ACT_DEPTH`]: it cannot be
+    /// checked whole against watermarks, so it counts as revoked.
+    pub fn act_too_deep(&self) -> bool {
+        warrant_jose::act_subjects(&self.claims).1
     }
 
     /// Whether the token's `scope` holds `scope`.

@@ -525,11 +525,16 @@ fn aggregated(last: &AuditEvent, since: Timestamp) -> AuditEvent {
     e.action = action::AGGREGATED;
     e.outcome = Outcome::Failure;
     e.jti = None;
-    e.detail = Some(serde_json::json!({
+    let mut detail = serde_json::json!({
         "of": last.action,
         "since": chain::time_text(since),
         "until": chain::time_text(last.at),
-    }));
+    });
+    // A federation refusal's exact condition (the last one of the run) survives aggregation.
+    if let Some(c) = last.detail.as_ref().and_then(|d| d.get("condition")) {
+        detail["condition"] = c.clone();
+    }
+    e.detail = Some(detail);
     e
 }
 

@@ -224,6 +224,24 @@ impl Warrant {
             .into_iter()
             .filter(|t| t.policy.issuer == iss)
             .collect();
+        // An authenticated client is only ever issued for itself: only its trusts count.
+        let of_issuer = trusts.len();
+        let trusts: Vec<_> = match &client {
+            Some(c) => trusts
+                .into_iter()
+                .filter(|t| t.policy.account == c.client.account.id.as_str())
+                .collect(),
+            None => trusts,
+        };
+        if trusts.is_empty() && of_issuer > 0 {
+            return Err(untrusted(Mismatch::new(
+                MismatchClass::Client,
+                format!(
+                    "none of the {of_issuer} trust(s) of issuer {} maps to the authenticated client",
+                    quoted(iss)
+                ),
+            )));
+        }
         if trusts.is_empty() {
             return Err(untrusted(Mismatch::new(
                 MismatchClass::Issuer,
@@ -233,13 +251,17 @@ impl Warrant {
         let kid = header.get("kid").and_then(Value::as_str);
         let mut failures: Vec<Mismatch> = Vec::new();
         let mut matched = None;
+        let mut had_keys = false;
         for t in trusts {
             let named =
                 |m: Mismatch| Mismatch::new(m.class, format!("trust {}: {}", t.name, m.detail));
             let verified = match self.trust_keys(&t.policy, kid, now, true).await {
-                Err(detail) => Err(detail),
-                Ok(keys) => warrant_jose::verify_compact_any_key(req.subject_token, &keys)
-                    .map_err(|e| format!("{e} (with the trust's keys)")),
+                Err(detail) => Err(format!("keys unavailable: {detail}")),
+                Ok(keys) => {
+                    had_keys = true;
+                    warrant_jose::verify_compact_any_key(req.subject_token, &keys)
+                        .map_err(|e| format!("{e} (with the trust's keys)"))
+                }
             };
             let verified = match verified {
                 Ok(v) => v,
@@ -265,6 +287,10 @@ impl Warrant {
                 }
                 Err(m) => failures.push(named(m)),
             }
+        }
+        if matched.is_none() && !had_keys {
+            let causes: Vec<&str> = failures.iter().map(|m| m.detail.as_str()).collect();
+            return Err(TokenError::IssuerKeysUnavailable(causes.join("; ")));
         }
         let Some((trust, fed)) = matched else {
             // The most telling failure: a check past the signature, if any trust got there.
@@ -378,9 +404,8 @@ impl Warrant {
             .map_err(|_| {
                 refuse("the subject token is not an active access token of this tenant")
             })?;
-        if self.is_revoked(tenant, &original) {
-            return Err(refuse("the subject token has been revoked"));
-        }
+        // Ownership first: a client learns nothing (revoked or not) of tokens of APIs it does
+        // not own.
         let aud = original
             .claims
             .get("aud")
@@ -397,6 +422,25 @@ impl Warrant {
                 "only the owner of the registered API a token is addressed to may exchange it",
             ));
         };
+        if self.is_revoked(tenant, &original) {
+            return Err(refuse("the subject token has been revoked"));
+        }
+        if original.act_depth().0 >= warrant_jose::MAX_ACT_DEPTH {
+            return Err(refuse(
+                "the subject token's delegation chain is as long as Warrant allows",
+            ));
+        }
+        // A sender-constrained token stays sender-constrained: the new one is bound to the
+        // client's own key or certificate.
+        if original.claims.contains_key("cnf")
+            && req.dpop.is_none()
+            && certificate_thumbprint.is_none()
+        {
+            return Err(refuse(
+                "the subject token is sender-constrained: present a DPoP proof or a client \
+                 certificate so that the new token is bound too",
+            ));
+        }
         let subject_entry = original
             .sub
             .as_deref()
@@ -437,6 +481,9 @@ impl Warrant {
             .lifetime_for(&caller)
             .min(u64::try_from(left).unwrap_or(0))
             .max(1);
+        // The original's own custom claims, not the subject's current ones: delegation never
+        // carries more than the token it started from.
+        let custom = crate::directory::claims_fragment(&original.claims);
         let mut act = Map::new();
         act.insert("sub".into(), Value::String(caller.account.id.to_string()));
         if let Some(earlier) = original.claims.get("act") {
@@ -447,7 +494,7 @@ impl Warrant {
             sub: Some(subject_entry.account.id.as_str()),
             act: Some(&act),
             federated: original.claims.get("federated"),
-            claims_fragment: Some(&subject_entry.claims_fragment),
+            claims_fragment: Some(&custom),
         };
         let cnf = Confirmation {
             jkt: req.dpop.map(|d| d.jkt),

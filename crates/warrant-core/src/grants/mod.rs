@@ -86,6 +86,11 @@ pub enum TokenError {
     /// RFC 9449 §11.1: the proof's `jti` was seen before.
     #[error("invalid_dpop_proof: the DPoP proof was already used")]
     DpopReplayed,
+    /// No trust of the external token's issuer could get its keys (discovery or `jwks_uri`
+    /// unreachable, nothing cached): 503, so that a CI job retries instead of failing as if
+    /// its token were forged. The cause is logged, not shown.
+    #[error("temporarily unavailable: {0}")]
+    IssuerKeysUnavailable(String),
     /// An external token satisfied no federation trust (RFC 8693 §2.2.2 `invalid_request`,
     /// RFC 7523 §3.1 `invalid_grant`, as `code` says). `Display` and the client see only the
     /// class of check; `mismatch.detail`, the exact condition, is for the audit record.
@@ -108,9 +113,9 @@ impl TokenError {
             TokenError::UnauthorizedClient(_) => "unauthorized_client",
             TokenError::DpopRequired | TokenError::DpopReplayed => "invalid_dpop_proof",
             TokenError::Untrusted { code, .. } => code,
-            TokenError::Unavailable(_) | TokenError::SigningUnavailable(_) => {
-                "temporarily_unavailable"
-            }
+            TokenError::Unavailable(_)
+            | TokenError::SigningUnavailable(_)
+            | TokenError::IssuerKeysUnavailable(_) => "temporarily_unavailable",
         }
     }
 }

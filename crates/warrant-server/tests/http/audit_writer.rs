@@ -20,7 +20,12 @@ fn jti_of(token: &str) -> String {
     claims["jti"].as_str().unwrap().to_owned()
 }
 
-async fn records(env: &Env, tenant: &str, action: &str, subject: Option<&str>) -> Vec<RecordBody> {
+pub(crate) async fn records(
+    env: &Env,
+    tenant: &str,
+    action: &str,
+    subject: Option<&str>,
+) -> Vec<RecordBody> {
     let q = AuditQuery {
         tenant: TenantName::parse(tenant).unwrap(),
         subject: subject.map(str::to_owned),

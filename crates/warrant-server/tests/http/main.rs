@@ -22,6 +22,7 @@ mod credentials;
 mod discovery;
 mod dpop;
 mod exchange;
+mod exchange_limits;
 mod harness;
 mod introspection;
 mod limits;
