@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Server, verify_independently};
+use super::{Server, create_sa_in, verify_independently};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sa_create_with_keys_certificates_and_dpop() {
@@ -16,19 +16,13 @@ async fn sa_create_with_keys_certificates_and_dpop() {
     // One JWK (not a set) is accepted as a set of one.
     std::fs::write(&jwk_path, serde_json::to_vec(key.public_jwk()).unwrap()).unwrap();
 
-    let created = server.admin_json(&[
-        "sa",
-        "create",
+    let created = create_sa_in(
+        |a| server.admin_json(a),
         "deployer",
-        "--tenant",
-        "default",
-        "--audience",
         "https://deploy.internal",
-        "--scope",
         "deploy:write",
-        "--jwks",
-        jwk_path.to_str().unwrap(),
-    ]);
+        &["--jwks", jwk_path.to_str().unwrap()],
+    );
     assert_eq!(created["auth_methods"], json!(["private_key_jwt"]));
     assert!(
         created.get("secret").is_none(),

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{AUDIENCE, Server, b64url, describe, run, stderr, stdout, verify_independently};
+use super::{
+    AUDIENCE, Server, assert_exit_says, b64url, create_sa_in, describe, run, stderr, stdout,
+    trust_create, verify_independently,
+};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -27,6 +30,13 @@ fn warrant() -> Command {
     let mut c = super::warrant();
     c.env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
+    c
+}
+
+/// `warrant token exchange --issuer ISSUER`.
+fn token_exchange(issuer: &str) -> Command {
+    let mut c = warrant();
+    c.args(["token", "exchange", "--issuer", issuer]);
     c
 }
 
@@ -139,7 +149,7 @@ fn assert_no_secret(o: &Output, secrets: &[&str]) {
 
 #[test]
 fn exchange_needs_exactly_one_subject_token_source() {
-    let o = run(warrant().args(["token", "exchange", "--issuer", "http://127.0.0.1:1/t/x"]));
+    let o = run(&mut token_exchange("http://127.0.0.1:1/t/x"));
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
     let e = stderr(&o);
     for flag in [
@@ -150,36 +160,25 @@ fn exchange_needs_exactly_one_subject_token_source() {
     ] {
         assert!(e.contains(flag), "{e}");
     }
-    let o = run(warrant()
-        .args(["token", "exchange", "--issuer", "http://127.0.0.1:1/t/x"])
-        .args([
-            "--subject-token-env",
-            "A",
-            "--subject-token-file",
-            "/dev/null",
-        ]));
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
-    assert!(
-        stderr(&o).contains("cannot be used with"),
-        "{}",
-        describe(&o)
-    );
+    let o = run(token_exchange("http://127.0.0.1:1/t/x").args([
+        "--subject-token-env",
+        "A",
+        "--subject-token-file",
+        "/dev/null",
+    ]));
+    assert_exit_says(&o, 2, "cannot be used with");
 }
 
 #[test]
 fn exchange_never_takes_the_token_on_the_command_line() {
-    let o = run(warrant()
-        .args(["token", "exchange", "--issuer", "http://127.0.0.1:1/t/x"])
-        .args(["--subject-token", SUBJECT]));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(stderr(&o).contains("only `-`"), "{}", describe(&o));
+    let o = run(token_exchange("http://127.0.0.1:1/t/x").args(["--subject-token", SUBJECT]));
+    assert_exit_says(&o, 1, "only `-`");
     assert_no_secret(&o, &[SUBJECT]);
 }
 
 #[test]
 fn exchange_refuses_plain_http_off_loopback_and_reports_missing_sources() {
-    let o = run(warrant()
-        .args(["token", "exchange", "--issuer", "http://id.example/t/x"])
+    let o = run(token_exchange("http://id.example/t/x")
         .args(["--subject-token-env", "WARRANT_TEST_SUBJECT"])
         .env("WARRANT_TEST_SUBJECT", SUBJECT));
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
@@ -190,46 +189,29 @@ fn exchange_refuses_plain_http_off_loopback_and_reports_missing_sources() {
     );
     assert_no_secret(&o, &[SUBJECT]);
 
-    let o = run(warrant()
-        .args(["token", "exchange", "--issuer", "https://id.example/t/x"])
+    let o = run(token_exchange("https://id.example/t/x")
         .args(["--subject-token-env", "WARRANT_TEST_UNSET"]));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(
-        stderr(&o).contains("$WARRANT_TEST_UNSET is not set"),
-        "{}",
-        describe(&o)
-    );
+    assert_exit_says(&o, 1, "$WARRANT_TEST_UNSET is not set");
 
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("token");
     std::fs::write(&empty, "\n").unwrap();
-    let o = run(warrant()
-        .args(["token", "exchange", "--issuer", "https://id.example/t/x"])
+    let o = run(token_exchange("https://id.example/t/x")
         .arg("--subject-token-file")
         .arg(&empty));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(stderr(&o).contains("is empty"), "{}", describe(&o));
+    assert_exit_says(&o, 1, "is empty");
 
     // --github-actions outside a runner, and a runner URL that is not https.
-    let o = run(warrant()
-        .args(["token", "exchange", "--issuer", "https://id.example/t/x"])
-        .arg("--github-actions"));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(
-        stderr(&o).contains("permissions: id-token: write"),
-        "{}",
-        describe(&o)
-    );
-    let o = run(warrant()
-        .args(["token", "exchange", "--issuer", "https://id.example/t/x"])
+    let o = run(token_exchange("https://id.example/t/x").arg("--github-actions"));
+    assert_exit_says(&o, 1, "permissions: id-token: write");
+    let o = run(token_exchange("https://id.example/t/x")
         .arg("--github-actions")
         .env(
             "ACTIONS_ID_TOKEN_REQUEST_URL",
             "http://runner.example/idtoken?api-version=2.0",
         )
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-request-token"));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(stderr(&o).contains("must be https"), "{}", describe(&o));
+    assert_exit_says(&o, 1, "must be https");
     assert_no_secret(&o, &["runner-request-token"]);
 }
 
@@ -247,14 +229,8 @@ fn exchange_sends_rfc_8693_without_client_auth_and_prints_the_oauth_error() {
     let file = dir.path().join("subject");
     std::fs::write(&file, format!("{SUBJECT}\n")).unwrap();
 
-    let o = run(warrant()
-        .args([
-            "token",
-            "exchange",
-            "--issuer",
-            &issuer,
-            "--subject-token-file",
-        ])
+    let o = run(token_exchange(&issuer)
+        .args(["--subject-token-file"])
         .arg(&file)
         .args([
             "--audience",
@@ -268,15 +244,8 @@ fn exchange_sends_rfc_8693_without_client_auth_and_prints_the_oauth_error() {
     assert_eq!(stdout(&o), "eyJ.issued.token\n");
 
     // Stdin, id_token, json output; the refusal is the server's error as it is.
-    let mut child = warrant()
-        .args([
-            "token",
-            "exchange",
-            "--issuer",
-            &issuer,
-            "--subject-token",
-            "-",
-        ])
+    let mut child = token_exchange(&issuer)
+        .args(["--subject-token", "-"])
         .args(["--subject-token-type", "id-token", "--resource", AUDIENCE])
         .args(["--output", "json"])
         .stdin(Stdio::piped())
@@ -347,18 +316,15 @@ fn exchange_sends_rfc_8693_without_client_auth_and_prints_the_oauth_error() {
 fn exchange_env_output_with_client_auth_and_the_jwt_bearer_grant() {
     let (base, endpoint) = fake_endpoint(vec![(200, issued("eyJ.issued.token"))]);
     let issuer = format!("{base}/t/default");
-    let o = run(warrant()
-        .args([
-            "token",
-            "exchange",
-            "--issuer",
-            &issuer,
-            "--grant",
-            "jwt-bearer",
-        ])
-        .args(["--subject-token-env", "CI_JOB_JWT", "--client-id", "sa_01X"])
-        .args(["--output", "env"])
-        .env("CI_JOB_JWT", SUBJECT)
+    // The jwt-bearer grant with the subject token in $CI_JOB_JWT.
+    let jwt_bearer = || {
+        let mut c = token_exchange(&issuer);
+        c.args(["--grant", "jwt-bearer", "--subject-token-env", "CI_JOB_JWT"])
+            .env("CI_JOB_JWT", SUBJECT);
+        c
+    };
+    let o = run(jwt_bearer()
+        .args(["--client-id", "sa_01X", "--output", "env"])
         .env("WARRANT_CLIENT_SECRET", "wrt_not-a-secret"));
     assert!(o.status.success(), "{}", describe(&o));
     assert_eq!(
@@ -387,20 +353,8 @@ fn exchange_env_output_with_client_auth_and_the_jwt_bearer_grant() {
     );
 
     // The jwt-bearer grant presents a JWT, nothing else.
-    let o = run(warrant()
-        .args([
-            "token",
-            "exchange",
-            "--issuer",
-            &issuer,
-            "--grant",
-            "jwt-bearer",
-        ])
-        .args(["--subject-token-env", "CI_JOB_JWT"])
-        .args(["--subject-token-type", "access-token"])
-        .env("CI_JOB_JWT", SUBJECT));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(stderr(&o).contains("jwt-bearer"), "{}", describe(&o));
+    let o = run(jwt_bearer().args(["--subject-token-type", "access-token"]));
+    assert_exit_says(&o, 1, "jwt-bearer");
 }
 
 #[test]
@@ -448,16 +402,10 @@ fn agent_subject_token_file_is_one_source_only() {
             .args(["agent", "--issuer", "https://id.example/t/x", "--out", "t"])
             .args(["--subject-token-file", "s"])
             .args(other));
-        assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
-        assert!(
-            stderr(&o).contains("cannot be used with"),
-            "{}",
-            describe(&o)
-        );
+        assert_exit_says(&o, 2, "cannot be used with");
     }
     let o = run(warrant().args(["agent", "--out", "t", "--subject-token-file", "s"]));
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
-    assert!(stderr(&o).contains("--issuer"), "{}", describe(&o));
+    assert_exit_says(&o, 2, "--issuer");
 }
 
 #[test]
@@ -553,21 +501,13 @@ async fn agent_exchanges_a_rotating_subject_token_file() {
     const K8S_ISSUER: &str = "https://cluster.example";
     let server = Server::start().await;
     // A short-lived account, so that the agent refreshes within the test.
-    let created = server.admin_json(&[
-        "sa",
-        "create",
+    let created = create_sa_in(
+        |a| server.admin_json(a),
         "runner",
-        "--tenant",
-        "default",
-        "--audience",
         AUDIENCE,
-        "--scope",
         "deploy:write",
-        "--default-lifetime",
-        "3s",
-        "--max-lifetime",
-        "3s",
-    ]);
+        &["--default-lifetime", "3s", "--max-lifetime", "3s"],
+    );
     let account = created["client_id"].as_str().unwrap().to_owned();
     let issuer = created["issuer"].as_str().unwrap().to_owned();
     let (key, _) = warrant_jose::SigningKey::generate(warrant_jose::Algorithm::Es256).unwrap();
@@ -575,23 +515,18 @@ async fn agent_exchanges_a_rotating_subject_token_file() {
     let jwks = dir.path().join("cluster-jwks.json");
     std::fs::write(&jwks, json!({"keys": [key.public_jwk()]}).to_string()).unwrap();
     // The docs/federation.md recipe: a static JWKS, as `kubectl get --raw /openid/v1/jwks`.
-    server.admin(&[
-        "trust",
-        "create",
+    server.admin(&trust_create(
         "ci-runner",
-        "--tenant",
-        "default",
-        "--account",
         "runner",
-        "--audience",
-        "https://warrant.example",
-        "--kubernetes",
-        "ci/runner",
-        "--issuer",
-        K8S_ISSUER,
-        "--jwks-file",
-        jwks.to_str().unwrap(),
-    ]);
+        &[
+            "--kubernetes",
+            "ci/runner",
+            "--issuer",
+            K8S_ISSUER,
+            "--jwks-file",
+            jwks.to_str().unwrap(),
+        ],
+    ));
 
     let subject = dir.path().join("sa-token");
     let first = k8s_token(&key, K8S_ISSUER, "runner-1");

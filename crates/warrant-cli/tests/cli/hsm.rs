@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{describe, free_port, run, stderr, warrant};
+use super::{describe, free_port, json_of, run, stderr, warrant};
 
 const PIN: &str = "1234";
 
@@ -249,14 +249,7 @@ async fn serve_signs_a_tenants_tokens_in_the_hsm() {
         .as_str()
         .unwrap()
         .to_owned();
-    let jwks: jsonwebtoken::jwk::JwkSet = http
-        .get(format!("{url}/t/default/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = json_of(http.get(format!("{url}/t/default/jwks"))).await;
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.kid.as_deref(), Some(kid.as_str()));
     let key =

@@ -71,6 +71,13 @@ fn describe(o: &Output) -> String {
     )
 }
 
+/// Asserts that the command behind `o` exited with `code` and said `needle` on stderr.
+#[track_caller]
+fn assert_exit_says(o: &Output, code: i32, needle: &str) {
+    assert_eq!(o.status.code(), Some(code), "{}", describe(o));
+    assert!(stderr(o).contains(needle), "{}", describe(o));
+}
+
 /// A port nothing listens on (bound, read, released).
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -105,8 +112,7 @@ fn usage_bad_duration_is_refused_by_the_parser() {
         "--default-lifetime",
         "5x",
     ]));
-    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
-    assert!(stderr(&o).contains("is not a duration"), "{}", describe(&o));
+    assert_exit_says(&o, 2, "is not a duration");
 }
 
 #[test]
@@ -118,12 +124,7 @@ fn usage_scope_needs_an_audience() {
 #[test]
 fn usage_env_output_is_only_for_token_verbs() {
     let o = run(warrant().args(["tenant", "list", "--output", "env"]));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(
-        stderr(&o).contains("only for token verbs"),
-        "{}",
-        describe(&o)
-    );
+    assert_exit_says(&o, 1, "only for token verbs");
 }
 
 #[test]
@@ -164,12 +165,7 @@ fn url_explicit_flag_and_env_beat_the_credentials_file() {
     let o = run(warrant()
         .args(["tenant", "list", "--credentials"])
         .arg(&creds));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(
-        stderr(&o).contains(&format!("127.0.0.1:{file_port}")),
-        "{}",
-        describe(&o)
-    );
+    assert_exit_says(&o, 1, &format!("127.0.0.1:{file_port}"));
 
     // --url beats the file.
     let o = run(warrant()
@@ -289,12 +285,7 @@ fn token_get_needs_a_secret() {
         "--client-id",
         "sa_1",
     ]));
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(
-        stderr(&o).contains("WARRANT_CLIENT_SECRET"),
-        "{}",
-        describe(&o)
-    );
+    assert_exit_says(&o, 1, "WARRANT_CLIENT_SECRET");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,12 +315,23 @@ impl Server {
 
     /// Starts on an existing data dir and port (for restarts).
     async fn start_in(data: tempfile::TempDir, port: u16) -> Server {
+        Self::start_with(data, port, None).await
+    }
+
+    /// [`Server::start_in`], with `--config config` when there is one.
+    async fn start_with(data: tempfile::TempDir, port: u16, config: Option<&Path>) -> Server {
         let logs = tempfile::tempdir().unwrap();
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(logs.path().join("server.log")).unwrap();
-        let child = warrant()
+        let mut serve = warrant();
+        serve
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--public-url", &url, "--data-dir"])
+            .args(["--public-url", &url]);
+        if let Some(config) = config {
+            serve.arg("--config").arg(config);
+        }
+        let child = serve
+            .arg("--data-dir")
             .arg(data.path())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -414,17 +416,60 @@ fn create_sa(admin: impl Fn(&[&str]) -> Value, name: &str) -> Value {
 
 /// [`create_sa`] with another `--scope`.
 fn create_sa_with_scope(admin: impl Fn(&[&str]) -> Value, name: &str, scope: &str) -> Value {
-    admin(&[
+    create_sa_in(admin, name, AUDIENCE, scope, &[])
+}
+
+/// `warrant sa create NAME --tenant default --audience AUDIENCE --scope SCOPE REST…` through
+/// `admin`; what it printed.
+fn create_sa_in(
+    admin: impl Fn(&[&str]) -> Value,
+    name: &str,
+    audience: &str,
+    scope: &str,
+    rest: &[&str],
+) -> Value {
+    let mut args = vec![
         "sa",
         "create",
         name,
         "--tenant",
         "default",
         "--audience",
-        AUDIENCE,
+        audience,
         "--scope",
         scope,
-    ])
+    ];
+    args.extend_from_slice(rest);
+    admin(&args)
+}
+
+/// The audience of the trusts the tests create with [`trust_create`].
+const TRUST_AUDIENCE: &str = "https://warrant.example";
+
+/// `warrant trust create NAME` in tenant `default` for `account` and audience
+/// [`TRUST_AUDIENCE`], then `rest`.
+fn trust_create<'a>(name: &'a str, account: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "trust",
+        "create",
+        name,
+        "--tenant",
+        "default",
+        "--account",
+        account,
+        "--audience",
+        TRUST_AUDIENCE,
+    ];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// The `(client_id, secret)` of an account as `warrant sa create` printed it.
+fn client_of(account: &Value) -> (&str, &str) {
+    (
+        account["client_id"].as_str().unwrap(),
+        account["secret"]["value"].as_str().unwrap(),
+    )
 }
 
 /// Creates an account in `default`; returns (client_id, secret, token endpoint).
@@ -474,26 +519,25 @@ fn b64std(s: String) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
+/// Sends `request` and reads the answer as JSON (panicking on any failure).
+async fn json_of<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Verifies an access token with the `jsonwebtoken` crate, independently of warrant-jose.
 async fn verify_independently(token: &str, issuer: &str) -> Value {
+    verify_independently_for(token, issuer, AUDIENCE).await
+}
+
+/// [`verify_independently`] for a token addressed to `audience`, from the issuer's discovery
+/// and JWKS.
+async fn verify_independently_for(token: &str, issuer: &str, audience: &str) -> Value {
     let http = reqwest::Client::new();
-    let discovery: Value = http
-        .get(format!("{issuer}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value =
+        json_of(http.get(format!("{issuer}/.well-known/openid-configuration"))).await;
     assert_eq!(discovery["issuer"], issuer);
-    let jwks: jsonwebtoken::jwk::JwkSet = http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        json_of(http.get(discovery["jwks_uri"].as_str().unwrap())).await;
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -502,7 +546,7 @@ async fn verify_independently(token: &str, issuer: &str) -> Value {
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[AUDIENCE]);
+    validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .unwrap()
@@ -698,12 +742,7 @@ async fn admin_verbs() {
     let o = server.admin(&["tenant", "update", "payments", "--signing-alg", "EdDSA"]);
     assert!(stdout(&o).contains("EdDSA"), "{}", describe(&o));
     let o = server.admin_status(&["tenant", "update", "payments", "--alg", "HS256"]);
-    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    assert!(
-        stderr(&o).contains("ES256, EdDSA, RS256, PS256"),
-        "{}",
-        describe(&o)
-    );
+    assert_exit_says(&o, 1, "ES256, EdDSA, RS256, PS256");
 
     // An error from the admin API is a readable problem on stderr.
     let o = server.admin_status(&["tenant", "show", "no-such-tenant"]);

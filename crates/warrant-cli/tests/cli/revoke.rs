@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use super::{
-    Server, b64std, create_sa_with_scope, describe, form_urlencode, request_token, stderr, stdout,
+    Server, b64std, create_sa_with_scope, describe, form_urlencode, json_of, request_token, stderr,
+    stdout,
 };
 
 /// `POST {issuer}/introspect` with client_secret_basic; the JSON body.
@@ -89,15 +90,12 @@ async fn revoke_by_jti_and_by_account() {
 
     // Verifiers see both in the feed.
     let basic = b64std(format!("{}:{}", api_creds.0, form_urlencode(api_creds.1)));
-    let feed: Value = reqwest::Client::new()
-        .get(format!("{issuer}/revocations"))
-        .header("authorization", format!("Basic {basic}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let feed: Value = json_of(
+        reqwest::Client::new()
+            .get(format!("{issuer}/revocations"))
+            .header("authorization", format!("Basic {basic}")),
+    )
+    .await;
     let entries = feed["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{feed}");
     assert_eq!(entries[0]["jti"], jti);

@@ -12,7 +12,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-use super::{free_port, warrant};
+use super::{free_port, json_of, warrant};
 
 /// Kills the server when the test ends, also when it panics.
 struct Killed(Child);
@@ -90,14 +90,8 @@ async fn serve_answers_over_https_with_tls_configured() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The default public URL (and so every issuer) is https.
-    let discovery: serde_json::Value = https
-        .get(format!("{url}/t/default/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: serde_json::Value =
+        json_of(https.get(format!("{url}/t/default/.well-known/openid-configuration"))).await;
     assert_eq!(discovery["issuer"], format!("{url}/t/default"));
     // The admin listener serves HTTPS too (an unauthenticated call is refused, over TLS).
     let admin = https

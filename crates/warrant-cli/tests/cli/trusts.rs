@@ -6,10 +6,9 @@
 use serde_json::json;
 use warrant_jose::{Algorithm, JwkSet, SigningKey};
 
-use super::{Server, create_sa, describe, stdout};
+use super::{Server, TRUST_AUDIENCE, create_sa, describe, stdout, trust_create};
 
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
-const AUD: &str = "https://warrant.example";
 
 fn now_secs() -> i64 {
     warrant_core::Clock::now(&warrant_core::SystemClock).secs()
@@ -17,29 +16,11 @@ fn now_secs() -> i64 {
 
 fn github_token(key: &SigningKey, repository: &str) -> String {
     let now = now_secs();
-    let claims = json!({"iss": GITHUB, "aud": AUD,
+    let claims = json!({"iss": GITHUB, "aud": TRUST_AUDIENCE,
         "sub": format!("repo:{repository}:ref:refs/heads/main"),
         "repository": repository, "ref": "refs/heads/main", "sha": "abc123",
         "iat": now, "exp": now + 300});
     warrant_jose::sign_compact(key, "JWT", &serde_json::to_vec(&claims).unwrap()).unwrap()
-}
-
-/// `warrant trust create <name>` in tenant `default` for account `deployer` and audience
-/// [`AUD`], then `rest`.
-fn trust_create<'a>(name: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "trust",
-        "create",
-        name,
-        "--tenant",
-        "default",
-        "--account",
-        "deployer",
-        "--audience",
-        AUD,
-    ];
-    args.extend_from_slice(rest);
-    args
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,6 +40,7 @@ async fn trust_verbs_and_trust_test() {
 
     let o = server.admin(&trust_create(
         "github",
+        "deployer",
         &[
             "--github",
             "acme/api",
@@ -112,6 +94,7 @@ async fn trust_verbs_and_trust_test() {
     // A trust without a template needs a condition; the server explains other refusals.
     let o = server.admin_status(&trust_create(
         "bare",
+        "deployer",
         &["--issuer", "https://issuer.example"],
     ));
     assert!(!o.status.success(), "{}", describe(&o));

@@ -44,13 +44,51 @@ async fn federation() -> (Env, SigningKey, String) {
     (env, key, created["id"].as_str().unwrap().to_owned())
 }
 
-fn exchange_form(token: &str, extra: &str) -> String {
+/// What a refusal for a failing condition says.
+const CONDITION: &str = "a condition on the token's claims does not hold";
+/// What a refusal for a bad signature (or none, or no JWT at all) says.
+const SIGNATURE: &str = "the token's signature does not verify";
+
+/// A token exchange form for `token` of `subject_type`, then `extra` (`&name=value…`).
+fn subject_form(token: &str, subject_type: &str, extra: &str) -> String {
     format!(
         "grant_type={}&subject_token={}&subject_token_type={}{extra}",
         form_encode(EXCHANGE),
         form_encode(token),
-        form_encode(JWT)
+        form_encode(subject_type)
     )
+}
+
+fn exchange_form(token: &str, extra: &str) -> String {
+    subject_form(token, JWT, extra)
+}
+
+/// `&audience=…`, encoded.
+fn audience(aud: &str) -> String {
+    format!("&audience={}", form_encode(aud))
+}
+
+/// `PATCH`es the `github` trust of `default` with `patch`.
+async fn patch_trust(env: &Env, patch: Value) {
+    env.admin(
+        Method::PATCH,
+        "/admin/v1/tenants/default/trusts/github",
+        Some(patch),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+}
+
+/// The records of `default`'s audit log for `action`, as JSON text.
+async fn audit_text(env: &Env, action: &str) -> String {
+    env.admin(
+        Method::GET,
+        &format!("/admin/v1/tenants/default/audit?action={action}"),
+        None,
+    )
+    .await
+    .json()
+    .to_string()
 }
 
 async fn exchange(env: &Env, token: &str, extra: &str) -> crate::harness::Resp {
@@ -92,15 +130,7 @@ async fn a_trusted_external_token_becomes_a_token_for_the_mapped_account() {
     assert_eq!(independent["federated"]["repository"], "acme/api");
 
     // The audit record names the trust and the external identity.
-    let audit = env
-        .admin(
-            Method::GET,
-            "/admin/v1/tenants/default/audit?action=token.issue",
-            None,
-        )
-        .await
-        .json();
-    let text = audit.to_string();
+    let text = audit_text(&env, "token.issue").await;
     assert!(text.contains("\"trust\":\"github\""), "{text}");
     assert!(text.contains("repo:acme/api:ref:refs/heads/main"), "{text}");
 }
@@ -108,14 +138,7 @@ async fn a_trusted_external_token_becomes_a_token_for_the_mapped_account() {
 #[tokio::test]
 async fn the_lifetime_is_capped_by_the_trust() {
     let (env, key, _) = federation().await;
-    let patch = env
-        .admin(
-            Method::PATCH,
-            "/admin/v1/tenants/default/trusts/github",
-            Some(json!({"max_lifetime_seconds": 120})),
-        )
-        .await;
-    patch.assert_status(StatusCode::OK);
+    patch_trust(&env, json!({"max_lifetime_seconds": 120})).await;
     let r = exchange(&env, &sign(&key, &github_claims(GITHUB, "acme/api")), "").await;
     r.assert_status(StatusCode::OK);
     assert_eq!(r.json()["expires_in"], 120);
@@ -150,24 +173,12 @@ async fn refusals_name_the_class_and_the_audit_names_the_condition() {
         (
             "fork",
             sign(&key, &github_claims(GITHUB, "acme-evil/api")),
-            "a condition on the token's claims does not hold",
+            CONDITION,
         ),
-        (
-            "ref",
-            sign(&key, &wrong_ref),
-            "a condition on the token's claims does not hold",
-        ),
-        (
-            "forged",
-            sign(&other_key, &good),
-            "the token's signature does not verify",
-        ),
-        ("alg none", none, "the token's signature does not verify"),
-        (
-            "garbage",
-            "not-a-jwt".into(),
-            "the token's signature does not verify",
-        ),
+        ("ref", sign(&key, &wrong_ref), CONDITION),
+        ("forged", sign(&other_key, &good), SIGNATURE),
+        ("alg none", none, SIGNATURE),
+        ("garbage", "not-a-jwt".into(), SIGNATURE),
         (
             "audience",
             sign(&key, &wrong_aud),
@@ -204,15 +215,7 @@ async fn refusals_name_the_class_and_the_audit_names_the_condition() {
     // The refusal's audit record names the exact condition (written in the background).
     let mut found = false;
     for _ in 0..50 {
-        let audit = env
-            .admin(
-                Method::GET,
-                "/admin/v1/tenants/default/audit?action=token.refuse",
-                None,
-            )
-            .await
-            .json()
-            .to_string();
+        let audit = audit_text(&env, "token.refuse").await;
         if audit.contains("repository") && audit.contains("acme-evil/api") {
             found = true;
             break;
@@ -225,13 +228,7 @@ async fn refusals_name_the_class_and_the_audit_names_the_condition() {
 #[tokio::test]
 async fn single_use_trusts_refuse_a_replay() {
     let (env, key, _) = federation().await;
-    env.admin(
-        Method::PATCH,
-        "/admin/v1/tenants/default/trusts/github",
-        Some(json!({"single_use": true})),
-    )
-    .await
-    .assert_status(StatusCode::OK);
+    patch_trust(&env, json!({"single_use": true})).await;
     let external = sign(&key, &github_claims(GITHUB, "acme/api"));
     exchange(&env, &external, "")
         .await
@@ -266,13 +263,9 @@ async fn escalation_through_federation_is_refused() {
     exchange(&env, &external, "&scope=deploy%3Aadmin")
         .await
         .assert_oauth_error(400, "invalid_scope");
-    exchange(
-        &env,
-        &external,
-        &format!("&audience={}", form_encode(ORDERS)),
-    )
-    .await
-    .assert_oauth_error(400, "invalid_target");
+    exchange(&env, &external, &audience(ORDERS))
+        .await
+        .assert_oauth_error(400, "invalid_target");
     exchange(
         &env,
         &external,
@@ -430,13 +423,7 @@ async fn jwt_bearer_needs_an_assertion_addressed_to_the_tenant() {
     let (env, key, account) = federation().await;
     let issuer = format!("{}/t/default", PUBLIC_URL);
     // The trust's audience is this tenant's issuer, as RFC 7523 §3 wants of an assertion.
-    env.admin(
-        Method::PATCH,
-        "/admin/v1/tenants/default/trusts/github",
-        Some(json!({"audience": issuer})),
-    )
-    .await
-    .assert_status(StatusCode::OK);
+    patch_trust(&env, json!({"audience": issuer})).await;
     let grant = |token: &str| {
         format!(
             "grant_type={}&assertion={}&scope=deploy%3Awrite",
@@ -562,13 +549,30 @@ async fn delegation() -> Delegation {
     }
 }
 
-fn delegate_form(token: &str, extra: &str) -> String {
-    format!(
-        "grant_type={}&subject_token={}&subject_token_type={}{extra}",
-        form_encode(EXCHANGE),
-        form_encode(token),
-        form_encode(ACCESS)
+/// `caller` exchanges `token` (an access token of `default`) with `extra` parameters.
+async fn delegate(
+    env: &Env,
+    caller: Option<&(String, String)>,
+    token: &str,
+    extra: &str,
+) -> crate::harness::Resp {
+    env.token_request(
+        "default",
+        caller.map(pair),
+        &subject_form(token, ACCESS, extra),
     )
+    .await
+}
+
+/// Revokes in `default` (`revocation` as the admin API takes it).
+async fn revoke(env: &Env, revocation: Value) {
+    env.admin(
+        Method::POST,
+        "/admin/v1/tenants/default/revocations",
+        Some(revocation),
+    )
+    .await
+    .assert_status(StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -576,13 +580,7 @@ async fn the_owner_of_an_api_delegates_with_act_and_intersected_scopes() {
     let d = delegation().await;
     let env = &d.env;
     let original = env.token_for("default", &d.user.0, &d.user.1).await;
-    let r = env
-        .token_request(
-            "default",
-            Some(pair(&d.orders)),
-            &delegate_form(&original, ""),
-        )
-        .await;
+    let r = delegate(env, Some(&d.orders), &original, "").await;
     r.assert_status(StatusCode::OK);
     let body = r.json();
     assert_eq!(body["issued_token_type"], ACCESS);
@@ -599,13 +597,7 @@ async fn the_owner_of_an_api_delegates_with_act_and_intersected_scopes() {
     assert!(c["exp"].as_i64() <= o["exp"].as_i64());
 
     // A second hop: billing-svc exchanges the delegated token for deploy; act nests.
-    let r = env
-        .token_request(
-            "default",
-            Some(pair(&d.billing)),
-            &delegate_form(&delegated, &format!("&audience={}", form_encode(DEPLOY))),
-        )
-        .await;
+    let r = delegate(env, Some(&d.billing), &delegated, &audience(DEPLOY)).await;
     r.assert_status(StatusCode::OK);
     let twice = r.access_token();
     let c2 = claims_of(&jwks, &twice);
@@ -621,13 +613,7 @@ async fn the_owner_of_an_api_delegates_with_act_and_intersected_scopes() {
 
     // A watermark on the first actor revokes the two-hop token at introspection.
     assert!(env.is_active("default", pair(&d.stranger), &twice).await);
-    env.admin(
-        Method::POST,
-        "/admin/v1/tenants/default/revocations",
-        Some(json!({"type": "subject", "sub": d.orders.0})),
-    )
-    .await
-    .assert_status(StatusCode::CREATED);
+    revoke(env, json!({"type": "subject", "sub": d.orders.0})).await;
     assert!(!env.is_active("default", pair(&d.stranger), &twice).await);
     assert!(
         !env.is_active("default", pair(&d.stranger), &delegated)
@@ -640,66 +626,40 @@ async fn delegation_cannot_escalate() {
     let d = delegation().await;
     let env = &d.env;
     let original = env.token_for("default", &d.user.0, &d.user.1).await;
-    let caller = Some(pair(&d.orders));
+    let caller = Some(&d.orders);
     // A scope the original does not hold (though granted to the caller on the target).
-    env.token_request(
-        "default",
-        caller,
-        &delegate_form(&original, "&scope=billing%3Aread"),
-    )
-    .await
-    .assert_oauth_error(400, "invalid_scope");
+    delegate(env, caller, &original, "&scope=billing%3Aread")
+        .await
+        .assert_oauth_error(400, "invalid_scope");
     // A scope the caller is not granted on the target (though the original holds it).
-    env.token_request(
-        "default",
-        caller,
-        &delegate_form(&original, "&scope=orders%3Awrite"),
-    )
-    .await
-    .assert_oauth_error(400, "invalid_scope");
+    delegate(env, caller, &original, "&scope=orders%3Awrite")
+        .await
+        .assert_oauth_error(400, "invalid_scope");
     // A target the caller has no grant on.
-    env.token_request(
-        "default",
-        caller,
-        &delegate_form(&original, &format!("&audience={}", form_encode(DEPLOY))),
-    )
-    .await
-    .assert_oauth_error(400, "invalid_target");
+    delegate(env, caller, &original, &audience(DEPLOY))
+        .await
+        .assert_oauth_error(400, "invalid_target");
     // Only the owner of the original's API may exchange it.
-    let r = env
-        .token_request(
-            "default",
-            Some(pair(&d.stranger)),
-            &delegate_form(&original, ""),
-        )
-        .await;
+    let r = delegate(env, Some(&d.stranger), &original, "").await;
     r.assert_oauth_error(400, "invalid_request");
-    env.token_request(
-        "default",
-        Some(pair(&d.billing)),
-        &delegate_form(&original, ""),
-    )
-    .await
-    .assert_oauth_error(400, "invalid_request");
+    delegate(env, Some(&d.billing), &original, "")
+        .await
+        .assert_oauth_error(400, "invalid_request");
     // Without client authentication: invalid_client.
-    env.token_request("default", None, &delegate_form(&original, ""))
+    delegate(env, None, &original, "")
         .await
         .assert_oauth_error(401, "invalid_client");
     // A token addressed to an unregistered audience cannot be delegated at all, even by
     // the account it was issued to.
     let plain = env.token_for("default", &d.billing.0, &d.billing.1).await;
-    env.token_request(
-        "default",
-        Some(pair(&d.billing)),
-        &delegate_form(&plain, ""),
-    )
-    .await
-    .assert_oauth_error(400, "invalid_request");
+    delegate(env, Some(&d.billing), &plain, "")
+        .await
+        .assert_oauth_error(400, "invalid_request");
     // Tampered, and another tenant's token: not an active token of this tenant.
     let mut tampered = original.clone();
     tampered.pop();
     tampered.push(if original.ends_with('A') { 'B' } else { 'A' });
-    env.token_request("default", caller, &delegate_form(&tampered, ""))
+    delegate(env, caller, &tampered, "")
         .await
         .assert_oauth_error(400, "invalid_request");
 }
@@ -718,13 +678,7 @@ async fn delegated_tokens_never_outlive_the_original_and_revoked_originals_are_r
     .assert_status(StatusCode::OK);
     let original = env.token_for("default", &d.user.0, &d.user.1).await;
     env.clock.advance_secs(20);
-    let r = env
-        .token_request(
-            "default",
-            Some(pair(&d.orders)),
-            &delegate_form(&original, ""),
-        )
-        .await;
+    let r = delegate(env, Some(&d.orders), &original, "").await;
     r.assert_status(StatusCode::OK);
     assert_eq!(r.json()["expires_in"], 40);
     let jwks = env.jwks("default").await;
@@ -736,25 +690,13 @@ async fn delegated_tokens_never_outlive_the_original_and_revoked_originals_are_r
         .as_str()
         .unwrap()
         .to_owned();
-    env.admin(
-        Method::POST,
-        "/admin/v1/tenants/default/revocations",
-        Some(json!({"type": "jti", "jti": jti, "exp": T0 + 60})),
-    )
-    .await
-    .assert_status(StatusCode::CREATED);
-    let r = env
-        .token_request(
-            "default",
-            Some(pair(&d.orders)),
-            &delegate_form(&original, ""),
-        )
-        .await;
+    revoke(env, json!({"type": "jti", "jti": jti, "exp": T0 + 60})).await;
+    let r = delegate(env, Some(&d.orders), &original, "").await;
     r.assert_oauth_error(400, "invalid_request");
     // Expired: refused.
     let fresh = env.token_for("default", &d.user.0, &d.user.1).await;
     env.clock.advance_secs(61);
-    env.token_request("default", Some(pair(&d.orders)), &delegate_form(&fresh, ""))
+    delegate(env, Some(&d.orders), &fresh, "")
         .await
         .assert_oauth_error(400, "invalid_request");
 }
