@@ -1,8 +1,8 @@
-//! `--scenario client-auth`: what each client authentication method costs a token, set against
-//! `client_secret_basic` measured in the same run, on ONE real `warrant serve` (SQLite, audit
-//! log on, as in production).
+//! `--scenario client-auth`: what each client authentication method — and each token-exchange
+//! grant — costs a token, set against `client_secret_basic` measured in the same run, on ONE real
+//! `warrant serve` (SQLite, audit log on, as in production).
 //!
-//! Three rows, each at every connection count (16 and 64 by default), one after the other:
+//! Five rows, each at every connection count (16 and 64 by default), one after the other:
 //!
 //! - `secret`: `client_secret_basic`, the baseline (the account every other scenario uses).
 //! - `pk-jwt`: `private_key_jwt` (RFC 7523) for an account registered with an inline JWKS of an
@@ -12,24 +12,45 @@
 //! - `sec+dpop`: the secret account again, plus a fresh DPoP proof (RFC 9449) per request in the
 //!   `DPoP` header: `warrant_jose::sign_with_embedded_jwk(key, "dpop+jwt", …)` over `jti`
 //!   (unique), `htm` = POST, `htu` = the discovered token endpoint, `iat` = now.
+//! - `federated`: RFC 8693 token exchange of an external JWT, no client authentication. A trust
+//!   `bench-idp` (`warrant trust create --issuer https://idp.bench.example --jwks-file FILE
+//!   --condition sub=bench-job --max-age 1h`, a STATIC JWKS of an ES256 key of this process's,
+//!   not single-use) maps it to the account `bench-fed`. One external token (`iss`, `aud`, `sub`
+//!   = `bench-job`, a `jti`, `iat` = now, `exp` = now + 1 h) is signed right before each row and
+//!   sent on every request of it: the server verifies its signature with the trust's keys, reads
+//!   the tenant's trusts from the store, evaluates the conditions, signs and audits.
+//! - `delegated`: RFC 8693 delegation. `bench-owner` owns the registered API `orders`
+//!   (`https://orders.bench`, scope `orders:read`) and is granted `orders:read` on
+//!   `https://billing.bench`; `bench-user` is granted `orders:read` on `https://orders.bench`,
+//!   its tokens living 1 h. Right before each row `bench-user` gets a token by
+//!   client_credentials; every request of the row is `bench-owner` (Basic) exchanging that same
+//!   token (`subject_token_type` access_token) for one to `https://billing.bench`: the server
+//!   checks the secret, verifies the subject token (its own ES256 signature, revocation), reads
+//!   the tenant's APIs from the store, intersects scopes, signs (with `act`) and audits.
 //!
 //! **Assertions and proofs are signed before each timed run, not in the load generator.** The
 //! load generator shares the machine's cores with the server; an ES256 signature per request
 //! (~13 µs of CPU, about a third of the server's whole CPU per token) would take CPU from the
-//! server in the rows being compared and not in the baseline. So before each row a pool is
-//! signed on every core while the server is idle, sized from the baseline's tokens/s at the same
-//! connection count (× 1.3, for warm-up + window + 1 s); the load takes one item per request,
-//! each used once. Items stay valid for the row: assertions expire 60 s after `iat` (the server
-//! allows 60 s of skew on top) and proofs are refused 60 s after `iat`, while a row lasts the
-//! warm-up, the window and at most 2 s of grace after the pool is signed. A pool older than
-//! [`MAX_POOL_AGE`] (a long `--duration`) or used up is not trusted: the request is signed in
-//! line instead, and the report counts those (0 in a normal run).
+//! server in the rows being compared and not in the baseline. So before each `pk-jwt` and
+//! `sec+dpop` row a pool is signed on every core while the server is idle, sized from the
+//! baseline's tokens/s at the same connection count (× 1.3, for warm-up + window + 1 s); the
+//! load takes one item per request, each used once. Items stay valid for the row: assertions
+//! expire 60 s after `iat` (the server allows 60 s of skew on top) and proofs are refused 60 s
+//! after `iat`, while a row lasts the warm-up, the window and at most 2 s of grace after the
+//! pool is signed. A pool older than [`MAX_POOL_AGE`] (a long `--duration`) or used up is not
+//! trusted: the request is signed in line instead, and the report counts those (0 in a normal
+//! run). The two exchange rows send one constant body ([`Payload::Fixed`]): nothing to sign.
+//! Their subject tokens are made right before each row and are good for [`SUBJECT_LIFETIME_S`],
+//! which the row must fit in (checked before anything starts).
 //!
 //! Both single-use checks cost the server one row in the store's `used_jtis` table per request
 //! (an `INSERT … ON CONFLICT`, group-committed with the other requests waiting, besides the
 //! audit record's group commit): that is the expected price of replay protection, and the
-//! report says so. Before the load a probe checks each method works and that a replayed
-//! assertion or proof is refused (so the check being measured is really on).
+//! report says so. The exchange rows write no such row (the trust is not single-use, delegation
+//! has no single-use check). Before the load a probe checks each row works: that a replayed
+//! assertion or proof is refused (so the check being measured is really on), that the
+//! federated token says `federated.sub` = `bench-job` (and `sub` = `bench-fed`), and that the
+//! delegated one says `act.sub` = `bench-owner` (and `sub` = `bench-user`, `aud` = billing).
 //!
 //! First, in this process on one thread before the server starts, the raw cost of the crypto
 //! involved: an ES256 signature (what a client pays per assertion or proof), an ES256
@@ -43,11 +64,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_body_util::{Empty, Full};
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use tokio::time::Instant;
+use warrant_core::grants::{GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT};
 use warrant_core::{Clock as _, SystemClock};
 use warrant_jose::{Algorithm, PublicKey, SigningKey};
 
@@ -64,7 +88,9 @@ pub const CONNECTIONS: &[usize] = &[16, 64];
 const SECRET: &str = "secret";
 const ASSERTION: &str = "pk-jwt";
 const DPOP: &str = "sec+dpop";
-const METHODS: [&str; 3] = [SECRET, ASSERTION, DPOP];
+const FEDERATED: &str = "federated";
+const DELEGATED: &str = "delegated";
+const METHODS: [&str; 5] = [SECRET, ASSERTION, DPOP, FEDERATED, DELEGATED];
 
 const TENANT: &str = "default";
 const FORM: &[u8] = b"grant_type=client_credentials";
@@ -75,6 +101,26 @@ const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 const DPOP_HEADER: HeaderName = HeaderName::from_static("dpop");
 /// `exp` - `iat` of an assertion.
 const ASSERTION_LIFETIME_S: i64 = 60;
+/// The `federated` row's external issuer: its trust, the account it maps to, the audience and
+/// the one `sub` the trust accepts.
+const EXTERNAL_ISSUER: &str = "https://idp.bench.example";
+const TRUST: &str = "bench-idp";
+const FEDERATED_ACCOUNT: &str = "bench-fed";
+const EXTERNAL_AUDIENCE: &str = "https://warrant.bench.example";
+const EXTERNAL_SUBJECT: &str = "bench-job";
+/// The `delegated` row: `bench-owner` owns the API `orders` ([`ORDERS`]) and exchanges
+/// `bench-user`'s tokens for it into tokens for [`BILLING`], both grants being [`ORDERS_SCOPE`].
+const OWNER: &str = "bench-owner";
+const USER: &str = "bench-user";
+const API: &str = "orders";
+const ORDERS: &str = "https://orders.bench";
+const BILLING: &str = "https://billing.bench";
+const ORDERS_SCOPE: &str = "orders:read";
+/// How long the exchange rows' subject tokens are good for (the external token's `exp` - `iat`
+/// and the trust's max age; `bench-user`'s token lifetime, as the CLI takes it): each is made
+/// right before its row, which must end within it.
+const SUBJECT_LIFETIME_S: i64 = 3600;
+const SUBJECT_LIFETIME: &str = "1h";
 /// Pre-signed items older than this are not used (proofs are refused 60 s after `iat`).
 const MAX_POOL_AGE: Duration = Duration::from_secs(45);
 /// Pool size: the baseline's tokens/s × (warm-up + window + 1 s) × this.
@@ -131,7 +177,8 @@ pub async fn run(options: &Options) -> Result<()> {
     Ok(())
 }
 
-/// Creates the accounts, probes each method, then loads each method at every connection count.
+/// Creates the accounts, the trust and the API, probes each row, then loads each row at every
+/// connection count.
 #[allow(clippy::too_many_arguments)]
 async fn run_methods(
     options: &Options,
@@ -143,6 +190,14 @@ async fn run_methods(
     rows: &mut Vec<Row>,
     pools: &mut Vec<PoolNote>,
 ) -> Result<()> {
+    // Warm-up + window + a minute for the signing, the setup and the grace.
+    let row_s = (WARMUP + options.duration).as_secs() + 60;
+    if row_s > SUBJECT_LIFETIME_S.unsigned_abs() {
+        bail!(
+            "--duration too long for the {FEDERATED} and {DELEGATED} rows: their subject tokens \
+             are good for {SUBJECT_LIFETIME}"
+        );
+    }
     let discovery = get_json(
         addr,
         &format!("/t/{TENANT}/.well-known/openid-configuration"),
@@ -166,16 +221,20 @@ async fn run_methods(
     let (client_key, _) = SigningKey::generate(Algorithm::Es256).context("client key")?;
     let client_id = create_jwks_account(options, tmp, credentials, addr, &client_key).await?;
     let (dpop_key, _) = SigningKey::generate(Algorithm::Es256).context("DPoP key")?;
+    let (external_key, _) = SigningKey::generate(Algorithm::Es256).context("external key")?;
+    let federated_id = create_trust(options, tmp, credentials, addr, &external_key).await?;
+    let delegation = Delegation::create(options, credentials, addr).await?;
     let run_id = run_id()?;
     let assertions = Arc::new(Maker::Assertion {
         key: client_key,
         client_id,
-        issuer,
+        issuer: issuer.clone(),
     });
     let proofs = Arc::new(Maker::Proof {
         key: dpop_key,
         htu: token_endpoint,
     });
+    let external = Maker::External { key: external_key };
 
     let base = Load {
         addr,
@@ -210,40 +269,61 @@ async fn run_methods(
     )
     .await
     .context("probe: client_secret_basic + DPoP")?;
+    let form = external.make(&format!("{run_id}-probe"), SystemClock.now().secs())?;
+    probe_claims(
+        &Load {
+            payload: Payload::Fixed(form),
+            ..base.clone_plain()
+        },
+        &[
+            ("/federated/sub", EXTERNAL_SUBJECT),
+            ("/federated/iss", EXTERNAL_ISSUER),
+            ("/sub", &federated_id),
+            ("/iss", &issuer),
+        ],
+    )
+    .await
+    .context("probe: federated token exchange")?;
+    probe_claims(
+        &Load {
+            basic: Some(delegation.owner.clone()),
+            payload: Payload::Fixed(delegation.form(&base).await?),
+            ..base.clone_plain()
+        },
+        &[
+            ("/act/sub", &delegation.owner_id),
+            ("/sub", &delegation.user_id),
+            ("/client_id", &delegation.owner_id),
+            ("/aud", BILLING),
+        ],
+    )
+    .await
+    .context("probe: delegated token exchange")?;
 
     for method in METHODS {
         for &n in connections {
-            let maker = match method {
-                ASSERTION => Some(&assertions),
-                DPOP => Some(&proofs),
-                _ => None,
-            };
-            let payload = match maker {
-                None => Payload::Plain,
-                Some(maker) => {
-                    let baseline = rows
-                        .iter()
-                        .find(|r| r.target == SECRET && r.connections == n)
-                        .map_or(0.0, |r| r.tokens_per_s);
-                    let window = WARMUP + options.duration + Duration::from_secs(1);
-                    let count =
-                        ((baseline * window.as_secs_f64() * POOL_HEADROOM) as usize).max(MIN_POOL);
-                    let prefix = format!("{run_id}-{}", rows.len());
-                    let pool = presign(maker.clone(), prefix, count).await?;
-                    eprintln!(
-                        "{method}: {n} connections: {} pre-signed in {:.1} s",
-                        pool.items.len(),
-                        pool.sign_s
-                    );
-                    if method == ASSERTION {
-                        Payload::Assertions(pool)
-                    } else {
-                        Payload::Proofs(pool)
-                    }
+            let (basic, payload) = match method {
+                ASSERTION => {
+                    let pool = presign_row(options, &assertions, method, n, rows, &run_id).await?;
+                    (None, Payload::Assertions(pool))
                 }
+                DPOP => {
+                    let pool = presign_row(options, &proofs, method, n, rows, &run_id).await?;
+                    (Some(&basic), Payload::Proofs(pool))
+                }
+                FEDERATED => {
+                    let jti = format!("{run_id}-{}", rows.len());
+                    let form = external.make(&jti, SystemClock.now().secs())?;
+                    (None, Payload::Fixed(form))
+                }
+                DELEGATED => (
+                    Some(&delegation.owner),
+                    Payload::Fixed(delegation.form(&base).await?),
+                ),
+                _ => (Some(&basic), Payload::Plain),
             };
             let load = Arc::new(Load {
-                basic: (method != ASSERTION).then(|| basic.clone()),
+                basic: basic.cloned(),
                 payload,
                 ..base.clone_plain()
             });
@@ -265,6 +345,31 @@ async fn run_methods(
     Ok(())
 }
 
+/// The pool of `method`'s row at `n` connections, sized from the baseline's tokens/s at `n`.
+async fn presign_row(
+    options: &Options,
+    maker: &Arc<Maker>,
+    method: &str,
+    n: usize,
+    rows: &[Row],
+    run_id: &str,
+) -> Result<Pool> {
+    let baseline = rows
+        .iter()
+        .find(|r| r.target == SECRET && r.connections == n)
+        .map_or(0.0, |r| r.tokens_per_s);
+    let window = WARMUP + options.duration + Duration::from_secs(1);
+    let count = ((baseline * window.as_secs_f64() * POOL_HEADROOM) as usize).max(MIN_POOL);
+    let prefix = format!("{run_id}-{}", rows.len());
+    let pool = presign(maker.clone(), prefix, count).await?;
+    eprintln!(
+        "{method}: {n} connections: {} pre-signed in {:.1} s",
+        pool.items.len(),
+        pool.sign_s
+    );
+    Ok(pool)
+}
+
 /// `warrant sa create bench-jwt --jwks FILE`: an account that authenticates with
 /// `private_key_jwt` only (the method is derived from the keys). Returns its client id.
 async fn create_jwks_account(
@@ -274,10 +379,8 @@ async fn create_jwks_account(
     addr: SocketAddr,
     key: &SigningKey,
 ) -> Result<String> {
-    let file = tmp.0.join("client.jwks.json");
-    let jwks = serde_json::json!({ "keys": [key.public_jwk()] });
-    std::fs::write(&file, serde_json::to_vec(&jwks)?).context("writing the client's JWKS")?;
-    let file = file.to_str().context("temporary path is not UTF-8")?;
+    let file = write_jwks(tmp, "client.jwks.json", key)?;
+    let file = file.as_str();
     let v = warrant::cli_json(
         &options.warrant,
         credentials,
@@ -305,6 +408,166 @@ async fn create_jwks_account(
         .context("`warrant sa create --jwks` output has no client_id")
 }
 
+/// Writes a JWK Set of `key`'s public key to `tmp/name`; returns the file's path.
+fn write_jwks(tmp: &TempDir, name: &str, key: &SigningKey) -> Result<String> {
+    let file = tmp.0.join(name);
+    let jwks = serde_json::json!({ "keys": [key.public_jwk()] });
+    std::fs::write(&file, serde_json::to_vec(&jwks)?)
+        .with_context(|| format!("writing {}", file.display()))?;
+    file.into_os_string()
+        .into_string()
+        .map_err(|_| anyhow::anyhow!("temporary path is not UTF-8"))
+}
+
+/// The `federated` row's setup: the account [`FEDERATED_ACCOUNT`], and the trust [`TRUST`]
+/// mapping tokens of [`EXTERNAL_ISSUER`] for [`EXTERNAL_AUDIENCE`] with `sub` =
+/// [`EXTERNAL_SUBJECT`] to it, `key` being its static JWKS. Not single-use: one token serves a
+/// whole row. Returns the account's id.
+async fn create_trust(
+    options: &Options,
+    tmp: &TempDir,
+    credentials: &Path,
+    addr: SocketAddr,
+    key: &SigningKey,
+) -> Result<String> {
+    let grant = Some(("https://bench.internal", "bench:read"));
+    let account = warrant::create_named_account(
+        &options.warrant,
+        credentials,
+        addr,
+        TENANT,
+        FEDERATED_ACCOUNT,
+        grant,
+    )
+    .await?;
+    let file = write_jwks(tmp, "external.jwks.json", key)?;
+    let file = file.as_str();
+    let condition = format!("sub={EXTERNAL_SUBJECT}");
+    warrant::cli_json(
+        &options.warrant,
+        credentials,
+        addr,
+        &[
+            "trust",
+            "create",
+            TRUST,
+            "--tenant",
+            TENANT,
+            "--account",
+            FEDERATED_ACCOUNT,
+            "--audience",
+            EXTERNAL_AUDIENCE,
+            "--issuer",
+            EXTERNAL_ISSUER,
+            "--jwks-file",
+            file,
+            "--condition",
+            &condition,
+            "--max-age",
+            SUBJECT_LIFETIME,
+        ],
+        "warrant trust create",
+        "warrant trust create bench-idp --jwks-file",
+    )
+    .await?;
+    Ok(account.client_id)
+}
+
+/// The `delegated` row's accounts: [`OWNER`] (Basic) owns the API [`API`] ([`ORDERS`],
+/// [`ORDERS_SCOPE`]) and is granted that scope on [`BILLING`]; [`USER`] is granted it on
+/// [`ORDERS`], its tokens living [`SUBJECT_LIFETIME`].
+struct Delegation {
+    owner: HeaderValue,
+    owner_id: String,
+    user: HeaderValue,
+    user_id: String,
+}
+
+impl Delegation {
+    async fn create(options: &Options, credentials: &Path, addr: SocketAddr) -> Result<Self> {
+        let bin = &options.warrant;
+        let grant = |audience| Some((audience, ORDERS_SCOPE));
+        let owner =
+            warrant::create_named_account(bin, credentials, addr, TENANT, OWNER, grant(BILLING))
+                .await?;
+        let api = [
+            "api",
+            "create",
+            API,
+            "--tenant",
+            TENANT,
+            "--audience",
+            ORDERS,
+            "--scope",
+            ORDERS_SCOPE,
+            "--owner",
+            OWNER,
+        ];
+        warrant::cli_json(
+            bin,
+            credentials,
+            addr,
+            &api,
+            "warrant api create",
+            "warrant api create",
+        )
+        .await?;
+        let user =
+            warrant::create_named_account(bin, credentials, addr, TENANT, USER, grant(ORDERS))
+                .await?;
+        let lifetimes = [
+            "sa",
+            "update",
+            USER,
+            "--tenant",
+            TENANT,
+            "--default-lifetime",
+            SUBJECT_LIFETIME,
+            "--max-lifetime",
+            SUBJECT_LIFETIME,
+        ];
+        let what = "warrant sa update --default-lifetime";
+        warrant::cli_json(bin, credentials, addr, &lifetimes, what, what).await?;
+        let header = |a: &warrant::Account| {
+            HeaderValue::from_str(&a.basic_authorization()).context("basic header")
+        };
+        Ok(Self {
+            owner: header(&owner)?,
+            owner_id: owner.client_id,
+            user: header(&user)?,
+            user_id: user.client_id,
+        })
+    }
+
+    /// A fresh token of [`USER`] for [`ORDERS`] (client_credentials against `base`'s target),
+    /// as the form that exchanges it for one to [`BILLING`].
+    async fn form(&self, base: &Load) -> Result<Bytes> {
+        let body = probe(&Load {
+            basic: Some(self.user.clone()),
+            ..base.clone_plain()
+        })
+        .await
+        .with_context(|| format!("{USER}'s token for {ORDERS}"))?;
+        Ok(exchange_form(
+            TOKEN_TYPE_ACCESS_TOKEN,
+            &access_token(&body)?,
+            Some(BILLING),
+        ))
+    }
+}
+
+/// A token-exchange form body: `subject_token` of `token_type`, for `audience` if given.
+fn exchange_form(token_type: &str, subject_token: &str, audience: Option<&str>) -> Bytes {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", GRANT_TOKEN_EXCHANGE)
+        .append_pair("subject_token_type", token_type)
+        .append_pair("subject_token", subject_token);
+    if let Some(audience) = audience {
+        form.append_pair("audience", audience);
+    }
+    Bytes::from(form.finish())
+}
+
 /// A random hex string naming this run in every `jti`.
 fn run_id() -> Result<String> {
     let mut nonce = [0u8; 6];
@@ -314,7 +577,8 @@ fn run_id() -> Result<String> {
 
 // --- credentials -------------------------------------------------------------------------------
 
-/// Signs one assertion (as a whole form body) or one DPoP proof (a header value).
+/// Signs one assertion (as a whole form body), one DPoP proof (a header value) or one external
+/// token (as a whole token-exchange form body).
 enum Maker {
     Assertion {
         key: SigningKey,
@@ -324,6 +588,10 @@ enum Maker {
     Proof {
         key: SigningKey,
         htu: String,
+    },
+    /// An external issuer's token, as the whole token-exchange form (see [`create_trust`]).
+    External {
+        key: SigningKey,
     },
 }
 
@@ -358,6 +626,18 @@ impl Maker {
                 }))?;
                 let proof = warrant_jose::sign_with_embedded_jwk(key, "dpop+jwt", &claims)?;
                 Ok(Bytes::from(proof))
+            }
+            Maker::External { key } => {
+                let claims = serde_json::to_vec(&serde_json::json!({
+                    "iss": EXTERNAL_ISSUER,
+                    "aud": EXTERNAL_AUDIENCE,
+                    "sub": EXTERNAL_SUBJECT,
+                    "jti": jti,
+                    "iat": now,
+                    "exp": now + SUBJECT_LIFETIME_S,
+                }))?;
+                let jwt = warrant_jose::sign_compact(key, "JWT", &claims)?;
+                Ok(exchange_form(TOKEN_TYPE_JWT, &jwt, None))
             }
         }
     }
@@ -446,6 +726,8 @@ enum Payload {
     Assertions(Pool),
     /// A pre-signed proof in the `DPoP` header (with Basic).
     Proofs(Pool),
+    /// The same body on every request (the exchange rows' forms).
+    Fixed(Bytes),
 }
 
 /// One method's requests against the server.
@@ -481,6 +763,7 @@ impl Load {
         let body = match &self.payload {
             Payload::Plain => Bytes::from_static(FORM),
             Payload::Assertions(pool) => pool.take()?,
+            Payload::Fixed(body) => body.clone(),
             Payload::Proofs(pool) => {
                 req = req.header(DPOP_HEADER, HeaderValue::from_maybe_shared(pool.take()?)?);
                 Bytes::from_static(FORM)
@@ -511,6 +794,42 @@ async fn probe(load: &Load) -> Result<Bytes> {
         bail!("{status}: {}", String::from_utf8_lossy(&body));
     }
     Ok(body)
+}
+
+/// One request of `load` must get a token whose claims hold each (JSON pointer, string) of
+/// `expected`.
+async fn probe_claims(load: &Load, expected: &[(&str, &str)]) -> Result<()> {
+    let claims = token_claims(&probe(load).await?)?;
+    for &(pointer, value) in expected {
+        let found = claims.pointer(pointer);
+        if found.and_then(serde_json::Value::as_str) != Some(value) {
+            bail!("the token's {pointer} is {found:?}, not {value:?}: {claims}");
+        }
+    }
+    Ok(())
+}
+
+/// The `access_token` of a token response.
+fn access_token(body: &[u8]) -> Result<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).context("a token response")?;
+    v["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the token response has no access_token")
+}
+
+/// The claims of a token response's access token (unverified: the probe checks what was
+/// issued, not who issued it).
+fn token_claims(body: &[u8]) -> Result<serde_json::Value> {
+    let token = access_token(body)?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .context("the access token is not a compact JWS")?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(payload)
+        .context("the access token's payload is not base64url")?;
+    serde_json::from_slice(&raw).context("the access token's payload is not JSON")
 }
 
 /// A fresh assertion (`as_body`) or proof must get a token, and the same one again must get
@@ -694,15 +1013,15 @@ struct PoolNote {
     oldest_s: f64,
 }
 
-/// Each method against the secret baseline at the same connection count, then the server's CPU
-/// per token and what each method adds to it.
+/// Each row (method or grant) against the secret baseline at the same connection count, then
+/// the server's CPU per token and what each row adds to it.
 fn print_summary(rows: &[Row], crypto: &[CryptoRow], connections: &[usize]) {
     let find = |target: &str, n: usize| {
         rows.iter()
             .find(|r| r.target == target && r.connections == n)
     };
     println!(
-        "\nPer method vs client_secret_basic, same run (each row / {SECRET} at the same \
+        "\nPer method or grant vs client_secret_basic, same run (each row / {SECRET} at the same \
          connection count):"
     );
     println!(
@@ -749,7 +1068,13 @@ fn print_summary(rows: &[Row], crypto: &[CryptoRow], connections: &[usize]) {
          {ASSERTION} and {DPOP} write one row to the store's used_jtis table per request (the \
          single-use check on the\nassertion's or proof's jti: one INSERT, group-committed with \
          the other requests waiting, besides the audit\nrecord's group commit). That write \
-         is the expected cost of replay protection.",
+         is the expected cost of replay protection.\n\
+         {FEDERATED}: token exchange of one external ES256 JWT (static JWKS, no client auth): \
+         signature verified with the\ntrust's keys, the tenant's trusts read from the store, \
+         conditions evaluated. {DELEGATED}: {OWNER} (secret)\nexchanging one token of \
+         {USER}'s: its signature and revocation checked, the tenant's APIs read from the \
+         store,\n`act` added. Neither writes a used_jtis row; both sign one token and audit \
+         it, like every row.",
         cpu(VERIFY),
         cpu(EMBEDDED),
     );
@@ -777,4 +1102,36 @@ fn print_pools(pools: &[PoolNote]) {
         "(oldest used: from the items' iat to the end of the row; assertions expire 60 s after \
          iat, proofs are refused 60 s after)"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_forms_are_encoded() {
+        let form = exchange_form(TOKEN_TYPE_ACCESS_TOKEN, "a.b.c", Some(BILLING));
+        assert_eq!(
+            &form[..],
+            b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+              &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token\
+              &subject_token=a.b.c&audience=https%3A%2F%2Fbilling.bench"
+        );
+    }
+
+    #[test]
+    fn external_token_verifies_and_reads_back() {
+        let (key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+        let public = PublicKey::from_jwk(key.public_jwk()).unwrap();
+        let form = Maker::External { key }.make("jti-1", 1_000).unwrap();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&form).into_owned().collect();
+        let jwt = &pairs.iter().find(|(k, _)| k == "subject_token").unwrap().1;
+        assert!(pairs.contains(&("subject_token_type".into(), TOKEN_TYPE_JWT.into())));
+        warrant_jose::verify_compact_any_key(jwt, &[public]).unwrap();
+        let body = serde_json::to_vec(&serde_json::json!({ "access_token": jwt })).unwrap();
+        let claims = token_claims(&body).unwrap();
+        assert_eq!(claims["sub"], EXTERNAL_SUBJECT);
+        assert_eq!(claims["iss"], EXTERNAL_ISSUER);
+        assert_eq!(claims["exp"], 1_000 + SUBJECT_LIFETIME_S);
+    }
 }

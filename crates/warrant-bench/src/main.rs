@@ -38,8 +38,9 @@
 //! `warrant serve` with an HSM module configured (see hsm.rs; `--scenario hsm` runs only that).
 //! `--scenario client-auth` measures issuance per client authentication method on one real
 //! `warrant serve` (SQLite, audit log on): `client_secret_basic` (the baseline), `private_key_jwt`
-//! with a fresh ES256 assertion per request, and `client_secret_basic` plus a fresh DPoP proof
-//! per request, each against the baseline (see client_auth.rs).
+//! with a fresh ES256 assertion per request, `client_secret_basic` plus a fresh DPoP proof
+//! per request, and two RFC 8693 token exchanges (an external JWT under a federation trust;
+//! delegation by a registered API's owner), each against the baseline (see client_auth.rs).
 //! `--scenario gateway` measures `warrant gateway` (see gateway.rs): an upstream (this binary
 //! re-executed as `warrant-bench upstream`, a bare hyper server answering `200 ok`) reached
 //! directly, through the gateway on a route with token verification off, and on a route with
