@@ -44,6 +44,8 @@ pub struct Warrant {
     pub(crate) config: CoreConfig,
     pub(crate) hashing: RwLock<Arc<HashingKeys>>,
     pub(crate) directory: Directory,
+    /// Trusts and APIs per tenant, for the exchange grants.
+    pub(crate) policies: crate::policy_cache::PolicyCache,
     pub(crate) keys: Arc<KeyRegistry>,
     pub(crate) jti: crate::grants::JtiSource,
     pub(crate) revocations: RevocationSet,
@@ -122,6 +124,7 @@ impl Warrant {
             config,
             hashing: RwLock::new(Arc::new(hashing)),
             directory: Directory::default(),
+            policies: Default::default(),
             keys,
             jti: crate::grants::JtiSource::new().map_err(CoreError::crypto)?,
             revocations: RevocationSet::default(),
@@ -174,6 +177,7 @@ impl Warrant {
 
     /// Rebuilds every in-memory view from the store.
     pub async fn reload_all(&self) -> Result<(), CoreError> {
+        self.policies.clear();
         self.directory.load_all(&*self.store).await?;
         self.reload_keys().await?;
         self.sync_revocations().await
@@ -289,12 +293,17 @@ impl Warrant {
         match change {
             Change::Account { tenant, id } => self.directory.reload(&*self.store, tenant, id).await,
             Change::Tenant { name } => {
+                self.policies.forget(name);
                 if self.store.get_tenant(name).await?.is_none() {
                     self.directory.remove_tenant(name);
                 }
                 self.reload_keys().await
             }
             Change::Revocations => self.sync_revocations().await,
+            Change::Policies { tenant } => {
+                self.policies.forget(tenant);
+                Ok(())
+            }
         }
     }
 

@@ -23,6 +23,7 @@ pub mod keyring;
 pub mod master_rotation;
 pub mod model;
 pub mod policy;
+mod policy_cache;
 pub mod ratelimit;
 pub mod revocation;
 pub mod scope;

@@ -43,6 +43,8 @@ pub enum Change {
     Tenant { name: TenantName },
     /// New revocations were committed (readers fetch everything after their cursor).
     Revocations,
+    /// A tenant's federation trusts or registered APIs changed.
+    Policies { tenant: TenantName },
 }
 
 impl Change {
@@ -53,6 +55,7 @@ impl Change {
             Change::Account { tenant, id } => format!("account:{tenant}:{id}"),
             Change::Tenant { name } => format!("tenant:{name}"),
             Change::Revocations => "revocations".to_owned(),
+            Change::Policies { tenant } => format!("policies:{tenant}"),
         }
     }
 
@@ -68,6 +71,9 @@ impl Change {
             }),
             ("tenant", name, None, None) => Some(Change::Tenant {
                 name: TenantName::parse(name).ok()?,
+            }),
+            ("policies", tenant, None, None) => Some(Change::Policies {
+                tenant: TenantName::parse(tenant).ok()?,
             }),
             _ => None,
         }
@@ -596,5 +602,33 @@ pub mod codec {
             self_signed_certificates: s.self_signed_certificates,
             dpop_required: s.dpop_required,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+    use crate::ids::{AccountId, TenantName};
+
+    #[test]
+    fn every_change_survives_its_text_form() {
+        let tenant = TenantName::parse("acme").unwrap();
+        let id = AccountId::parse("sa_01JH0000000000000000000000").unwrap();
+        for change in [
+            Change::Account {
+                tenant: tenant.clone(),
+                id,
+            },
+            Change::Tenant {
+                name: tenant.clone(),
+            },
+            Change::Revocations,
+            Change::Policies { tenant },
+        ] {
+            assert_eq!(Change::decode(&change.encode()), Some(change.clone()));
+        }
+        assert_eq!(Change::decode("policies:"), None);
+        assert_eq!(Change::decode("policies:a:b"), None);
+        assert_eq!(Change::decode("nonsense"), None);
     }
 }

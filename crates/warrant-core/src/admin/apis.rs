@@ -13,6 +13,7 @@ use crate::audit::action;
 use crate::ids::{AccountId, AccountRef, ApiId, ApiName, ApiRef, TenantName};
 use crate::model::{Api, Grant, ServiceAccount};
 use crate::scope::{Audience, Scope, ScopeSet};
+use crate::store::Change;
 use crate::{StoreError, Warrant};
 
 /// At most this many scopes per API.
@@ -108,6 +109,10 @@ impl Warrant {
             )),
             other => other.into(),
         })?;
+        self.changed(Change::Policies {
+            tenant: tenant.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, api = %api.id, name = %api.name, "API registered");
         self.audit_admin(
             p,
@@ -185,6 +190,10 @@ impl Warrant {
         next.updated_at = self.clock.now();
         next.revision = current.revision + 1;
         self.store.update_api(&next, current.revision).await?;
+        self.changed(Change::Policies {
+            tenant: tenant.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, api = %next.id, "API updated");
         self.audit_admin(
             p,
@@ -218,6 +227,10 @@ impl Warrant {
         self.store
             .delete_api(tenant, &current.id, self.clock.now())
             .await?;
+        self.changed(Change::Policies {
+            tenant: tenant.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, api = %current.id, "API deleted");
         self.audit_admin(
             p,

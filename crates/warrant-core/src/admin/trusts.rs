@@ -13,6 +13,7 @@ use crate::audit::action;
 use crate::federation::{self, Mismatch, MismatchClass, TrustKeys, TrustPolicy, TrustVerdict};
 use crate::ids::{AccountRef, TenantName, TrustId, TrustName, TrustRef};
 use crate::model::{ServiceAccount, Trust};
+use crate::store::Change;
 use crate::{StoreError, Warrant};
 
 /// A trust to create. `policy.account` names the account by id or name; it is stored as the
@@ -89,6 +90,10 @@ impl Warrant {
             )),
             other => other.into(),
         })?;
+        self.changed(Change::Policies {
+            tenant: tenant.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, trust = %trust.id, name = %trust.name, "trust created");
         self.audit_admin(
             p,
@@ -160,6 +165,10 @@ impl Warrant {
         next.updated_at = self.clock.now();
         next.revision = current.revision + 1;
         self.store.update_trust(&next, current.revision).await?;
+        self.changed(Change::Policies {
+            tenant: tenant.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, trust = %next.id, "trust updated");
         self.audit_admin(
             p,
@@ -193,6 +202,10 @@ impl Warrant {
         self.store
             .delete_trust(tenant, &current.id, self.clock.now())
             .await?;
+        self.changed(Change::Policies {
+            tenant: tenant.clone(),
+        })
+        .await?;
         tracing::info!(tenant = %tenant, trust = %current.id, "trust deleted");
         self.audit_admin(
             p,
@@ -317,13 +330,7 @@ impl Warrant {
     ) -> Result<Arc<Vec<PublicKey>>, String> {
         let uri = match &policy.jwks {
             TrustKeys::Static(set) => {
-                return Ok(Arc::new(
-                    set.keys
-                        .iter()
-                        .filter_map(|jwk| crate::client_auth::jwks_cache::public_keys(jwk).ok())
-                        .flatten()
-                        .collect(),
-                ));
+                return Ok(Arc::new(crate::policy_cache::static_keys(set)));
             }
             TrustKeys::JwksUri(uri) => uri.clone(),
             TrustKeys::Discovery => {

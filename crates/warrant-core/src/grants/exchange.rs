@@ -15,6 +15,8 @@
 //!   scopes ⊆ the original's ∩ the client's grant on the target, and expires no later than the
 //!   original.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::client_credentials::{DPOP_JTI, DpopBinding, resolve_target};
@@ -26,6 +28,7 @@ use crate::directory::ClientEntry;
 use crate::federation::policy::CLOCK_SKEW_SECONDS;
 use crate::federation::{self, Mismatch, MismatchClass};
 use crate::ids::AccountId;
+use crate::policy_cache::CachedTrust;
 use crate::scope::ScopeSet;
 use crate::signing::TenantKeys;
 use crate::{Timestamp, Warrant};
@@ -217,22 +220,25 @@ impl Warrant {
                 "the token has no iss",
             )));
         };
-        let trusts: Vec<_> = self
-            .tenant_trusts(tenant)
+        let policies = self
+            .tenant_policies(tenant)
             .await
-            .map_err(|e| TokenError::Unavailable(format!("trusts: {e}")))?
-            .into_iter()
-            .filter(|t| t.policy.issuer == iss)
+            .map_err(|e| TokenError::Unavailable(format!("trusts: {e}")))?;
+        let of_issuer: Vec<&CachedTrust> = policies
+            .trusts
+            .iter()
+            .filter(|t| t.trust.policy.issuer == iss)
             .collect();
         // An authenticated client is only ever issued for itself: only its trusts count.
-        let of_issuer = trusts.len();
-        let trusts: Vec<_> = match &client {
-            Some(c) => trusts
-                .into_iter()
-                .filter(|t| t.policy.account == c.client.account.id.as_str())
+        let trusts: Vec<&CachedTrust> = match &client {
+            Some(c) => of_issuer
+                .iter()
+                .copied()
+                .filter(|t| t.trust.policy.account == c.client.account.id.as_str())
                 .collect(),
-            None => trusts,
+            None => of_issuer.clone(),
         };
+        let of_issuer = of_issuer.len();
         if trusts.is_empty() && of_issuer > 0 {
             return Err(untrusted(Mismatch::new(
                 MismatchClass::Client,
@@ -252,10 +258,15 @@ impl Warrant {
         let mut failures: Vec<Mismatch> = Vec::new();
         let mut matched = None;
         let mut had_keys = false;
-        for t in trusts {
+        for cached in trusts {
+            let t = &cached.trust;
             let named =
                 |m: Mismatch| Mismatch::new(m.class, format!("trust {}: {}", t.name, m.detail));
-            let verified = match self.trust_keys(&t.policy, kid, now, true).await {
+            let found = match &cached.static_keys {
+                Some(keys) => Ok(Arc::clone(keys)),
+                None => self.trust_keys(&t.policy, kid, now, true).await,
+            };
+            let verified = match found {
                 Err(detail) => Err(format!("keys unavailable: {detail}")),
                 Ok(keys) => {
                     had_keys = true;
@@ -411,12 +422,11 @@ impl Warrant {
             .get("aud")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let api = self
-            .tenant_apis(tenant)
+        let policies = self
+            .tenant_policies(tenant)
             .await
-            .map_err(|e| TokenError::Unavailable(format!("APIs: {e}")))?
-            .into_iter()
-            .find(|a| a.audience.as_str() == aud);
+            .map_err(|e| TokenError::Unavailable(format!("APIs: {e}")))?;
+        let api = policies.apis.iter().find(|a| a.audience.as_str() == aud);
         let Some(api) = api.filter(|a| a.owner == caller.account.id) else {
             return Err(refuse(
                 "only the owner of the registered API a token is addressed to may exchange it",

@@ -396,3 +396,80 @@ async fn each_kind_of_refusal_keeps_its_condition_in_the_audit() {
     // The repeats of the condition class: one aggregated record that still names the last one.
     assert!(aggregated.contains("main-evil"), "{aggregated}");
 }
+
+#[tokio::test]
+async fn trust_and_api_changes_apply_to_the_next_exchange() {
+    // Trusts are read from memory after the first exchange: a change must still apply at once.
+    let (env, key, deployer, auditor) = two_trusts().await;
+    let external = sign(&key, &github_claims(GITHUB, "acme/api"));
+    env.token_request("default", None, &exchange_form(&external))
+        .await
+        .assert_status(StatusCode::OK);
+    for name in ["deployer", "auditor"] {
+        env.admin(
+            Method::PATCH,
+            &format!("/admin/v1/tenants/default/trusts/{name}"),
+            Some(json!({"conditions": [{"claim": "repository", "equals": "acme/other"}]})),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    }
+    env.token_request("default", None, &exchange_form(&external))
+        .await
+        .assert_oauth_error(400, "invalid_request");
+    // Deleting one and restoring the other's condition: only that trust's account is issued.
+    env.admin(
+        Method::DELETE,
+        "/admin/v1/tenants/default/trusts/deployer",
+        None,
+    )
+    .await
+    .assert_status(StatusCode::NO_CONTENT);
+    env.admin(
+        Method::PATCH,
+        "/admin/v1/tenants/default/trusts/auditor",
+        Some(json!({"conditions": [{"claim": "repository", "equals": "acme/api"}]})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let r = env
+        .token_request("default", None, &exchange_form(&external))
+        .await;
+    r.assert_status(StatusCode::OK);
+    let sub = claims(&env.jwks("default").await, &r.access_token())["sub"].clone();
+    assert_eq!(sub, auditor.0.as_str());
+    assert_ne!(sub, deployer.0.as_str());
+
+    // APIs: a new owner may delegate at once, the old one no longer.
+    let (env, user, svc) = looping().await;
+    let original = env.token_for("default", &user.0, &user.1).await;
+    env.token_request(
+        "default",
+        Some((&svc.0, &svc.1)),
+        &delegate_form(&original, ""),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    let heir = env.account("default", "heir", LOOP, &["loop:read"]).await;
+    env.admin(
+        Method::PATCH,
+        "/admin/v1/tenants/default/apis/loop",
+        Some(json!({"owner": heir.0})),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    env.token_request(
+        "default",
+        Some((&svc.0, &svc.1)),
+        &delegate_form(&original, ""),
+    )
+    .await
+    .assert_oauth_error(400, "invalid_request");
+    env.token_request(
+        "default",
+        Some((&heir.0, &heir.1)),
+        &delegate_form(&original, ""),
+    )
+    .await
+    .assert_status(StatusCode::OK);
+}
