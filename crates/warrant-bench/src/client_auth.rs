@@ -1070,10 +1070,10 @@ fn print_summary(rows: &[Row], crypto: &[CryptoRow], connections: &[usize]) {
          the other requests waiting, besides the audit\nrecord's group commit). That write \
          is the expected cost of replay protection.\n\
          {FEDERATED}: token exchange of one external ES256 JWT (static JWKS, no client auth): \
-         signature verified with the\ntrust's keys, the tenant's trusts read from the store, \
+         signature verified with the\ntrust's keys (parsed once), the tenant's trusts from memory, \
          conditions evaluated. {DELEGATED}: {OWNER} (secret)\nexchanging one token of \
-         {USER}'s: its signature and revocation checked, the tenant's APIs read from the \
-         store,\n`act` added. Neither writes a used_jtis row; both sign one token and audit \
+         {USER}'s: its signature and revocation checked, the tenant's APIs from memory,\n`act` \
+         added. Neither writes a used_jtis row; both sign one token and audit \
          it, like every row.",
         cpu(VERIFY),
         cpu(EMBEDDED),
