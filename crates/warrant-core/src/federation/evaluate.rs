@@ -20,9 +20,9 @@ pub struct Federated {
     /// The external token's `sub`.
     pub subject: String,
     /// Set exactly when the trust is single-use: the grant layer must record it (keyed by the
-    /// trust's issuer and this value) until [`Federated::expires_at`] and refuse a second
-    /// presentation with [`MismatchClass::Replay`]. After `expires_at` the token is refused as
-    /// expired anyway, so the record can go.
+    /// trust's issuer and this value) until [`Federated::accepted_until`] and refuse a second
+    /// presentation with [`MismatchClass::Replay`]. After that the token is refused as expired
+    /// or too old anyway, so the record can go.
     pub jti: Option<String>,
     /// The trust's `copy_claims` that the token has, at the same paths, to be placed under
     /// the issued token's `federated` claim. Missing claims, and claims whose JSON exceeds
@@ -31,6 +31,11 @@ pub struct Federated {
     /// The external token's `exp`. The issued token's lifetime is *not* derived from it: it is
     /// `min(account lifetime, max_lifetime_seconds)` ([`TrustPolicy::lifetime`]).
     pub expires_at: i64,
+    /// The last second this trust would accept the token again: its `exp`, or sooner when
+    /// `iat` + `max_age_seconds` comes first (the token is "too old" after that). A single-use
+    /// record need not outlive it (plus the clock skew).
+    #[serde(default)]
+    pub accepted_until: i64,
 }
 
 /// For `warrant trust test`: one trust's answer to a token.
@@ -272,12 +277,17 @@ fn run(
             path.insert(&mut copied, v.clone());
         }
     }
+    // Checked above: a token without a numeric exp has failed.
+    let expires_at = exp.unwrap_or(now);
+    let accepted_until = numeric(claims.get("iat")).map_or(expires_at, |iat| {
+        iat.saturating_add(max_age).min(expires_at)
+    });
     Ok(Federated {
         subject,
         jti,
         copied,
-        // Checked above: a token without a numeric exp has failed.
-        expires_at: exp.unwrap_or(now),
+        expires_at,
+        accepted_until,
     })
 }
 

@@ -149,6 +149,14 @@ fn github_actions_token_matches_and_copies() {
     assert_eq!(f.subject, "repo:acme/api:environment:production");
     assert_eq!(f.jti, None);
     assert_eq!(f.expires_at, NOW + 240);
+    assert!(f.accepted_until <= f.expires_at);
+    // A long-lived token is accepted only while it is young enough: the replay record's life.
+    let mut long = github();
+    long["exp"] = json!(NOW + 86_400);
+    let f = evaluate(&gh_policy(), &long, NOW).unwrap();
+    let iat = long["iat"].as_i64().unwrap();
+    let max_age = i64::try_from(gh_policy().max_age_seconds).unwrap();
+    assert_eq!(f.accepted_until, iat + max_age);
     assert_eq!(
         Value::Object(f.copied),
         json!({

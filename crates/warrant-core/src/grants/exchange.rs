@@ -368,7 +368,7 @@ impl Warrant {
         let single_use = fed.jti.as_ref().map(|jti| {
             (
                 format!("{iss}\n{jti}"),
-                Timestamp::from_secs(fed.expires_at.saturating_add(CLOCK_SKEW_SECONDS)),
+                Timestamp::from_secs(fed.accepted_until.saturating_add(CLOCK_SKEW_SECONDS)),
             )
         });
         Ok(Ready {
