@@ -78,7 +78,11 @@ impl MismatchClass {
             MismatchClass::MissingJti => {
                 "the token has no jti and the trust accepts each token once"
             }
-            MismatchClass::Signature => "the token's signature does not verify",
+            // Also a token whose issuer no trust names: telling the two apart would let anyone
+            // list the issuers a tenant trusts with unsigned tokens.
+            MismatchClass::Signature => {
+                "the token's signature does not verify with the keys of a trusted issuer"
+            }
             MismatchClass::Client => {
                 "the token does not map to the account of the authenticated client"
             }

@@ -216,7 +216,7 @@ impl Warrant {
         };
         let Some(iss) = claims.get("iss").and_then(Value::as_str) else {
             return Err(untrusted(Mismatch::new(
-                MismatchClass::Issuer,
+                MismatchClass::Signature,
                 "the token has no iss",
             )));
         };
@@ -249,8 +249,9 @@ impl Warrant {
             )));
         }
         if trusts.is_empty() {
+            // Reported as a signature failure: see `MismatchClass::Signature`.
             return Err(untrusted(Mismatch::new(
-                MismatchClass::Issuer,
+                MismatchClass::Signature,
                 format!("no trust of this tenant names the issuer {}", quoted(iss)),
             )));
         }

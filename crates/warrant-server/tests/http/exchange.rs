@@ -47,7 +47,7 @@ async fn federation() -> (Env, SigningKey, String) {
 /// What a refusal for a failing condition says.
 const CONDITION: &str = "a condition on the token's claims does not hold";
 /// What a refusal for a bad signature (or none, or no JWT at all) says.
-const SIGNATURE: &str = "the token's signature does not verify";
+const SIGNATURE: &str = "the token's signature does not verify with the keys of a trusted issuer";
 
 /// A token exchange form for `token` of `subject_type`, then `extra` (`&name=value…`).
 fn subject_form(token: &str, subject_type: &str, extra: &str) -> String {
@@ -190,11 +190,7 @@ async fn refusals_name_the_class_and_the_audit_names_the_condition() {
             "the token was issued too long ago",
         ),
         ("expired", sign(&key, &expired), "the token has expired"),
-        (
-            "issuer",
-            sign(&key, &untrusted),
-            "the token's issuer is not the one trusted",
-        ),
+        ("issuer", sign(&key, &untrusted), SIGNATURE),
     ];
     for (what, token, description) in cases {
         let r = exchange(&env, &token, "").await;
@@ -400,10 +396,7 @@ async fn one_tenants_trust_is_not_another_tenants() {
         .token_request("other", None, &exchange_form(&external, ""))
         .await;
     r.assert_oauth_error(400, "invalid_request");
-    assert_eq!(
-        r.json()["error_description"],
-        "the token's issuer is not the one trusted"
-    );
+    assert_eq!(r.json()["error_description"], SIGNATURE);
     let r = env
         .token_request(
             "other",
