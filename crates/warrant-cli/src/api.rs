@@ -1,7 +1,7 @@
 //! `warrant api …`: registered APIs (docs/apis.md) — an audience, the scopes it defines and
 //! the account that owns it. Grants on a registered API may only name its scopes.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{Map, Value};
 use warrant_proto::admin::{Api, CreateApi};
@@ -142,11 +142,12 @@ pub async fn run(cmd: ApiCmd, global: &GlobalArgs) -> Result<()> {
                 };
                 patch.insert("description".into(), v);
             }
-            if patch.is_empty() {
-                bail!("nothing to update: give at least one of --scope, --owner, --description");
-            }
             let api: Api = admin
-                .merge_patch(&["tenants", &tenant, "apis", &api], &Value::Object(patch))
+                .update(
+                    &["tenants", &tenant, "apis", &api],
+                    patch,
+                    &["--scope", "--owner", "--description"],
+                )
                 .await?;
             print_api(&api, out)
         }

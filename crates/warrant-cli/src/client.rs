@@ -462,6 +462,24 @@ impl Admin {
         Self::parse(response, &url).await
     }
 
+    /// What a `warrant … update` verb sends: a JSON Merge Patch (RFC 7396) of the fields its
+    /// flags set. No field set is an error naming `flags`, the flags that would set one.
+    pub async fn update<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        patch: serde_json::Map<String, serde_json::Value>,
+        flags: &[&str],
+    ) -> Result<T> {
+        if patch.is_empty() {
+            bail!(
+                "nothing to update: give at least one of {}",
+                flags.join(", ")
+            );
+        }
+        self.merge_patch(segments, &serde_json::Value::Object(patch))
+            .await
+    }
+
     pub async fn delete(&self, segments: &[&str]) -> Result<()> {
         let url = self.endpoint(segments)?;
         self.send(Method::DELETE, url, |r| r).await?;

@@ -1,15 +1,17 @@
 //! `warrant trust …`: federation trusts (docs/federation.md) — when tokens of an external
 //! issuer (GitHub Actions, GitLab CI, a Kubernetes cluster, any OpenID provider) may act as an
-//! account — and `trust test`, which shows which trusts a token satisfies and why the others
-//! do not.
+//! account; `trust update` changes one in place (a cluster's rotated keys) — and `trust test`,
+//! which shows which trusts a token satisfies and why the others do not.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use warrant_core::federation::templates::{self, GithubActions, GitlabCi};
 use warrant_core::federation::{Check, ClaimPath, Condition, TrustKeys, TrustPolicy};
+use warrant_jose::JwkSet;
 use warrant_proto::admin::{CreateTrust, Trust, TrustTestRequest, TrustTestResponse};
 
 use crate::client::Admin;
@@ -33,6 +35,9 @@ pub enum TrustCmd {
         #[arg(long)]
         tenant: String,
     },
+    /// Change a trust (JSON Merge Patch of the given fields; the name stays). --condition and
+    /// --copy-claim replace their whole lists.
+    Update(Box<UpdateArgs>),
     /// Delete a trust.
     Delete {
         trust: String,
@@ -71,7 +76,7 @@ pub struct CreateArgs {
     /// Use the keys of this JWKS file (an issuer Warrant cannot reach, e.g. a private cluster's
     /// `kubectl get --raw /openid/v1/jwks`).
     #[arg(long)]
-    jwks_file: Option<std::path::PathBuf>,
+    jwks_file: Option<PathBuf>,
     /// GitHub Actions: the repository `owner/name`.
     #[arg(long, value_name = "REPOSITORY")]
     github: Option<String>,
@@ -118,6 +123,77 @@ pub struct CreateArgs {
     max_lifetime: Option<u64>,
 }
 
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("keys").args(["jwks_uri", "jwks_file", "discovery"])))]
+pub struct UpdateArgs {
+    /// The trust: an id `trust_…` or a name.
+    trust: String,
+    #[arg(long)]
+    tenant: String,
+    /// The account the external tokens act as from now on (an id `sa_…` or a name).
+    #[arg(long)]
+    account: Option<String>,
+    /// The audience the external tokens must carry in `aud` from now on.
+    #[arg(long)]
+    audience: Option<String>,
+    /// The external issuer, compared exactly with the tokens' `iss`.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Fetch keys from this JWKS URL (instead of discovery or a static JWKS).
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// Use the keys of this JWKS file from now on, e.g. a cluster's rotated service-account keys
+    /// (`kubectl get --raw /openid/v1/jwks`). Replaces the trust's keys.
+    #[arg(long)]
+    jwks_file: Option<PathBuf>,
+    /// Fetch keys through the issuer's discovery document (instead of a JWKS URL or file).
+    #[arg(long)]
+    discovery: bool,
+    /// A condition on the claims, as for `trust create` (repeatable; replaces all the trust's
+    /// conditions, including a template's).
+    #[arg(long)]
+    condition: Vec<String>,
+    /// The maximum age of a presented token (`iat`), e.g. 10m.
+    #[arg(long, value_parser = parse_duration)]
+    max_age: Option<u64>,
+    /// Accept each token once (by its `jti`): true or false.
+    #[arg(long, value_name = "BOOL")]
+    single_use: Option<bool>,
+    /// An external claim to copy under `federated` (repeatable; replaces the list). An empty
+    /// value removes them all.
+    #[arg(long)]
+    copy_claim: Vec<String>,
+    /// A cap on the lifetime of what is issued through the trust, e.g. 15m; `none` removes it.
+    #[arg(long, value_name = "DURATION|none", value_parser = parse_lifetime_cap)]
+    max_lifetime: Option<LifetimeCap>,
+}
+
+/// `--max-lifetime` of `trust update`: seconds, or `None` for `none` (no cap).
+#[derive(Debug, Clone, Copy)]
+pub struct LifetimeCap(Option<u64>);
+
+fn parse_lifetime_cap(text: &str) -> Result<LifetimeCap, String> {
+    match text {
+        "none" => Ok(LifetimeCap(None)),
+        _ => parse_duration(text).map(|s| LifetimeCap(Some(s))),
+    }
+}
+
+/// The flags of `trust update` that change something, for "nothing to update".
+const UPDATE_FLAGS: &[&str] = &[
+    "--account",
+    "--audience",
+    "--issuer",
+    "--jwks-uri",
+    "--jwks-file",
+    "--discovery",
+    "--condition",
+    "--max-age",
+    "--single-use",
+    "--copy-claim",
+    "--max-lifetime",
+];
+
 pub async fn run(cmd: TrustCmd, global: &GlobalArgs) -> Result<ExitCode> {
     let out = global.plain_output()?;
     let admin = Admin::connect(global).await?;
@@ -157,6 +233,14 @@ pub async fn run(cmd: TrustCmd, global: &GlobalArgs) -> Result<ExitCode> {
         }
         TrustCmd::Show { trust, tenant } => {
             let t: Trust = admin.get(&["tenants", &tenant, "trusts", &trust]).await?;
+            print_trust(&t, out)?;
+        }
+        TrustCmd::Update(args) => {
+            let (tenant, trust) = (args.tenant.clone(), args.trust.clone());
+            let patch = update_patch(*args)?;
+            let t: Trust = admin
+                .update(&["tenants", &tenant, "trusts", &trust], patch, UPDATE_FLAGS)
+                .await?;
             print_trust(&t, out)?;
         }
         TrustCmd::Delete { trust, tenant } => {
@@ -248,25 +332,11 @@ fn create_body(a: CreateArgs) -> Result<CreateTrust> {
             max_lifetime_seconds: None,
         }
     };
-    if let Some(uri) = a.jwks_uri {
-        policy.jwks = TrustKeys::JwksUri(uri);
+    if let Some(keys) = key_source(a.jwks_uri, a.jwks_file.as_deref())? {
+        policy.jwks = keys;
     }
-    if let Some(path) = &a.jwks_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let set = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a JWK Set", path.display()))?;
-        policy.jwks = TrustKeys::Static(set);
-    }
-    for c in &a.condition {
-        policy.conditions.push(parse_condition(c)?);
-    }
-    for c in &a.copy_claim {
-        let path = ClaimPath::parse(c)?;
-        if !policy.copy_claims.contains(&path) {
-            policy.copy_claims.push(path);
-        }
-    }
+    policy.conditions.extend(parse_conditions(&a.condition)?);
+    add_copy_claims(&mut policy.copy_claims, &a.copy_claim)?;
     if let Some(age) = a.max_age {
         policy.max_age_seconds = age;
     }
@@ -281,6 +351,97 @@ fn create_body(a: CreateArgs) -> Result<CreateTrust> {
         name: a.name,
         policy: fields,
     })
+}
+
+/// The merge patch `trust update` sends: only the fields its flags set.
+fn update_patch(a: UpdateArgs) -> Result<Map<String, Value>> {
+    let mut patch = Map::new();
+    let mut set = |k: &str, v: Value| {
+        patch.insert(k.into(), v);
+    };
+    if let Some(account) = a.account {
+        set("account", Value::String(account));
+    }
+    if let Some(audience) = a.audience {
+        set("audience", Value::String(audience));
+    }
+    if let Some(issuer) = a.issuer {
+        set("issuer", Value::String(issuer));
+    }
+    let keys = if a.discovery {
+        Some(TrustKeys::Discovery)
+    } else {
+        key_source(a.jwks_uri, a.jwks_file.as_deref())?
+    };
+    if let Some(keys) = keys {
+        set("jwks", jwks_patch(&keys)?);
+    }
+    if !a.condition.is_empty() {
+        set(
+            "conditions",
+            serde_json::to_value(parse_conditions(&a.condition)?)?,
+        );
+    }
+    if let Some(age) = a.max_age {
+        set("max_age_seconds", age.into());
+    }
+    if let Some(once) = a.single_use {
+        set("single_use", Value::Bool(once));
+    }
+    if !a.copy_claim.is_empty() {
+        let mut claims = Vec::new();
+        let named = a.copy_claim.iter().filter(|c| !c.is_empty()).cloned();
+        add_copy_claims(&mut claims, &named.collect::<Vec<_>>())?;
+        set("copy_claims", serde_json::to_value(claims)?);
+    }
+    if let Some(LifetimeCap(cap)) = a.max_lifetime {
+        set("max_lifetime_seconds", cap.into());
+    }
+    Ok(patch)
+}
+
+/// `jwks` in a merge patch. A key source is an object with one member (or `"discovery"`), and
+/// a merge patch merges objects: switching kinds must also remove the other kind's member.
+fn jwks_patch(keys: &TrustKeys) -> Result<Value> {
+    let mut v = serde_json::to_value(keys)?;
+    if let Value::Object(m) = &mut v {
+        for kind in ["jwks_uri", "static"] {
+            m.entry(kind).or_insert(Value::Null);
+        }
+    }
+    Ok(v)
+}
+
+/// The key source `--jwks-uri` or `--jwks-file` names, if either is given (clap lets at most one
+/// through).
+fn key_source(jwks_uri: Option<String>, jwks_file: Option<&Path>) -> Result<Option<TrustKeys>> {
+    if let Some(path) = jwks_file {
+        return Ok(Some(TrustKeys::Static(read_jwks_file(path)?)));
+    }
+    Ok(jwks_uri.map(TrustKeys::JwksUri))
+}
+
+/// A JWK Set file, e.g. `kubectl get --raw /openid/v1/jwks`.
+fn read_jwks_file(path: &Path) -> Result<JwkSet> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a JWK Set", path.display()))
+}
+
+/// Each `--condition`, in order.
+fn parse_conditions(texts: &[String]) -> Result<Vec<Condition>> {
+    texts.iter().map(|c| parse_condition(c)).collect()
+}
+
+/// Adds each `--copy-claim` not already in `list`.
+fn add_copy_claims(list: &mut Vec<ClaimPath>, claims: &[String]) -> Result<()> {
+    for c in claims {
+        let path = ClaimPath::parse(c)?;
+        if !list.contains(&path) {
+            list.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// `claim=value`, `claim~glob` or `claim in a,b`.

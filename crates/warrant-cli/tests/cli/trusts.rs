@@ -1,14 +1,18 @@
 //! `warrant trust …` against a real `warrant serve`: create a GitHub Actions trust with a
 //! static JWKS, list and show it, `trust test` a matching and a non-matching token (exit 0 and
-//! 1, the failing condition named), delete it.
+//! 1, the failing condition named), delete it; `trust update` a Kubernetes trust: its rotated
+//! keys from a file, its conditions and other fields, and the refusals.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
 use warrant_jose::{Algorithm, JwkSet, SigningKey};
 
-use super::{Server, TRUST_AUDIENCE, create_sa, describe, stdout, trust_create};
+use super::{
+    Server, TRUST_AUDIENCE, assert_exit_says, create_sa, describe, stderr, stdout, trust_create,
+};
 
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
+const K8S_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
 fn now_secs() -> i64 {
     warrant_core::Clock::now(&warrant_core::SystemClock).secs()
@@ -107,4 +111,262 @@ async fn trust_verbs_and_trust_test() {
     );
     let listed = server.admin_json(&["trust", "list", "--tenant", "default"]);
     assert_eq!(listed, json!([]));
+}
+
+/// A projected service-account token of `ci/{service_account}`, signed by `key`.
+fn k8s_token(key: &SigningKey, service_account: &str) -> String {
+    let now = now_secs();
+    let claims = json!({"iss": K8S_ISSUER, "aud": [TRUST_AUDIENCE],
+        "sub": format!("system:serviceaccount:ci:{service_account}"),
+        "kubernetes.io": {"namespace": "ci", "serviceaccount": {"name": service_account}},
+        "iat": now - 5, "exp": now + 600, "jti": format!("{service_account}-{now}")});
+    warrant_jose::sign_compact(key, "JWT", &serde_json::to_vec(&claims).unwrap()).unwrap()
+}
+
+/// Writes the public JWK Set of `keys` to `path`.
+fn write_jwks(path: &std::path::Path, keys: &[&SigningKey]) {
+    let set = JwkSet {
+        keys: keys.iter().map(|k| k.public_jwk().clone()).collect(),
+    };
+    std::fs::write(path, serde_json::to_vec(&set).unwrap()).unwrap();
+}
+
+/// `warrant trust test TOKEN --tenant default`: the exit code and what it printed.
+fn trust_test(server: &Server, token: &str) -> (Option<i32>, String) {
+    let o = server.admin_status(&["trust", "test", token, "--tenant", "default"]);
+    (o.status.code(), describe(&o))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_update_rotates_keys_and_replaces_conditions() {
+    let server = Server::start().await;
+    create_sa(|a| server.admin_json(a), "deployer");
+    let (old_key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let (new_key, _) = SigningKey::generate(Algorithm::Es256).unwrap();
+    let old_jwks = server.data.path().join("cluster-jwks.json");
+    let new_jwks = server.data.path().join("cluster-jwks-rotated.json");
+    write_jwks(&old_jwks, &[&old_key]);
+    write_jwks(&new_jwks, &[&new_key]);
+
+    let created = server.admin_json(&trust_create(
+        "ci-runner",
+        "deployer",
+        &[
+            "--kubernetes",
+            "ci/runner",
+            "--issuer",
+            K8S_ISSUER,
+            "--jwks-file",
+            old_jwks.to_str().unwrap(),
+        ],
+    ));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (code, out) = trust_test(&server, &k8s_token(&old_key, "runner"));
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = trust_test(&server, &k8s_token(&new_key, "runner"));
+    assert_eq!(code, Some(1), "{out}");
+
+    // The cluster rotated its signing key: the new JWKS from a file, by name, text output.
+    let o = server.admin(&[
+        "trust",
+        "update",
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--jwks-file",
+        new_jwks.to_str().unwrap(),
+    ]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("static JWKS") && text.contains("revision") && text.contains(&id),
+        "{}",
+        describe(&o)
+    );
+    let shown = server.admin_json(&["trust", "show", "ci-runner", "--tenant", "default"]);
+    assert_eq!(shown["revision"], 2);
+    assert_eq!(
+        shown["jwks"],
+        json!({"static": {"keys": [new_key.public_jwk()]}})
+    );
+    // Everything else is as it was.
+    for k in [
+        "issuer",
+        "audience",
+        "account",
+        "conditions",
+        "max_age_seconds",
+    ] {
+        assert_eq!(shown[k], created[k], "{k}");
+    }
+    let (code, out) = trust_test(&server, &k8s_token(&new_key, "runner"));
+    assert_eq!(code, Some(0), "the new key must match: {out}");
+    assert!(out.contains("MATCH     ci-runner"), "{out}");
+    let (code, out) = trust_test(&server, &k8s_token(&old_key, "runner"));
+    assert_eq!(code, Some(1), "the old key must no longer match: {out}");
+    assert!(
+        out.contains("NO MATCH  ci-runner") && out.contains("signature"),
+        "{out}"
+    );
+
+    // Conditions replace the whole list (the template's included); other fields alongside.
+    let updated = server.admin_json(&[
+        "trust",
+        "update",
+        &id,
+        "--tenant",
+        "default",
+        "--condition",
+        "sub in system:serviceaccount:ci:runner,system:serviceaccount:ci:builder",
+        "--condition",
+        "iss~https://kubernetes.*",
+        "--max-age",
+        "10m",
+        "--single-use",
+        "true",
+        "--copy-claim",
+        "team",
+        "--max-lifetime",
+        "15m",
+    ]);
+    assert_eq!(
+        updated["conditions"],
+        json!([
+            {"claim": "sub", "one_of": ["system:serviceaccount:ci:runner",
+                                        "system:serviceaccount:ci:builder"]},
+            {"claim": "iss", "glob": "https://kubernetes.*"},
+        ])
+    );
+    assert_eq!(updated["max_age_seconds"], 600);
+    assert_eq!(updated["single_use"], true);
+    assert_eq!(updated["copy_claims"], json!(["team"]));
+    assert_eq!(updated["max_lifetime_seconds"], 900);
+    assert_eq!(updated["jwks"], shown["jwks"]);
+    assert_eq!(updated["revision"], 3);
+    let (code, out) = trust_test(&server, &k8s_token(&new_key, "builder"));
+    assert_eq!(code, Some(0), "builder now matches: {out}");
+    let (code, out) = trust_test(&server, &k8s_token(&new_key, "other"));
+    assert_eq!(code, Some(1), "{out}");
+
+    // Clearing: `--max-lifetime none`, an empty --copy-claim, `--single-use false`.
+    let updated = server.admin_json(&[
+        "trust",
+        "update",
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--max-lifetime",
+        "none",
+        "--copy-claim",
+        "",
+        "--single-use",
+        "false",
+    ]);
+    assert!(updated.get("max_lifetime_seconds").is_none(), "{updated}");
+    assert_eq!(updated["copy_claims"], json!([]));
+    assert_eq!(updated["single_use"], false);
+
+    // Switching the key source: a JWKS URL, back to a file, then discovery.
+    let uri = "https://127.0.0.1:9/jwks";
+    let updated = server.admin_json(&[
+        "trust",
+        "update",
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--jwks-uri",
+        uri,
+    ]);
+    assert_eq!(updated["jwks"], json!({"jwks_uri": uri}));
+    let updated = server.admin_json(&[
+        "trust",
+        "update",
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--jwks-file",
+        old_jwks.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        updated["jwks"],
+        json!({"static": {"keys": [old_key.public_jwk()]}})
+    );
+    let updated = server.admin_json(&[
+        "trust",
+        "update",
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--discovery",
+    ]);
+    assert_eq!(updated["jwks"], "discovery");
+    // The server lets the issuer change too.
+    let updated = server.admin_json(&[
+        "trust",
+        "update",
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--issuer",
+        "https://oidc.example/cluster",
+    ]);
+    assert_eq!(updated["issuer"], "https://oidc.example/cluster");
+    assert_eq!(updated["jwks"], "discovery");
+    let revision = updated["revision"].clone();
+
+    // Refusals: an unknown trust, an invalid condition, a non-https jwks_uri (the server's 422),
+    // no change at all, two key sources, an unreadable file. None changes the trust.
+    let update = |rest: &[&str]| {
+        let mut args = vec!["trust", "update"];
+        args.extend_from_slice(rest);
+        server.admin_status(&args)
+    };
+    let o = update(&[
+        "nope",
+        "--tenant",
+        "default",
+        "--audience",
+        "https://x.example",
+    ]);
+    assert_exit_says(&o, 1, "no such trust");
+    assert!(stderr(&o).contains("Not Found"), "{}", describe(&o));
+    let o = update(&["ci-runner", "--tenant", "default", "--condition", "nothing"]);
+    assert_exit_says(&o, 1, "condition \"nothing\"");
+    let o = update(&["ci-runner", "--tenant", "default", "--condition", "ref~**"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let o = update(&[
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--jwks-uri",
+        "http://keys.example/jwks",
+    ]);
+    assert_exit_says(&o, 1, "jwks_uri must be an https URL");
+    assert!(
+        stderr(&o).contains("Unprocessable Entity"),
+        "{}",
+        describe(&o)
+    );
+    let o = update(&["ci-runner", "--tenant", "default"]);
+    assert_exit_says(&o, 1, "nothing to update: give at least one of --account");
+    let o = update(&[
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--discovery",
+        "--jwks-uri",
+        uri,
+    ]);
+    assert_exit_says(&o, 2, "cannot be used with");
+    let o = update(&[
+        "ci-runner",
+        "--tenant",
+        "default",
+        "--jwks-file",
+        "/nonexistent/jwks.json",
+    ]);
+    assert_exit_says(&o, 1, "cannot read /nonexistent/jwks.json");
+    let o = update(&["ci-runner", "--tenant", "default", "--max-lifetime", "soon"]);
+    assert_exit_says(&o, 2, "is not a duration");
+    let shown = server.admin_json(&["trust", "show", "ci-runner", "--tenant", "default"]);
+    assert_eq!(shown["revision"], revision);
 }
