@@ -1011,7 +1011,8 @@ async fn github_actions_refusals_name_only_the_class() {
     cases.push((
         "an untrusted issuer",
         mint(&fed.unknown, fed.unknown.kid(), &untrusted),
-        "issuer",
+        // Told apart from a bad signature, it would list the tenant's trusted issuers.
+        "signature",
     ));
     let mut wrong_aud = good();
     wrong_aud["aud"] = json!("https://attacker.example");

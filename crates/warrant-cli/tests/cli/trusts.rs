@@ -370,3 +370,69 @@ async fn trust_update_rotates_keys_and_replaces_conditions() {
     let shown = server.admin_json(&["trust", "show", "ci-runner", "--tenant", "default"]);
     assert_eq!(shown["revision"], revision);
 }
+
+/// The GitHub and GitLab template flags through the CLI, as the recipes use them: each becomes
+/// the condition it names (`ref_protected` is the *string* "true", a `*` makes a glob), and a
+/// self-managed GitLab's issuer is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_flags_become_their_conditions() {
+    let server = Server::start().await;
+    create_sa(|a| server.admin_json(a), "deployer");
+    let o = server.admin(&trust_create(
+        "gh",
+        "deployer",
+        &[
+            "--github",
+            "acme/api",
+            "--repository-owner-id",
+            "1234567",
+            "--ref",
+            "refs/heads/main",
+            "--environment",
+            "production",
+            "--job-workflow-ref",
+            "acme/workflows/.github/workflows/deploy.yml@refs/tags/v*",
+        ],
+    ));
+    assert!(o.status.success(), "{}", describe(&o));
+    let shown = server.admin_json(&["trust", "show", "gh", "--tenant", "default"]);
+    assert_eq!(shown["issuer"], GITHUB);
+    assert_eq!(shown["jwks"], "discovery");
+    let conditions = shown["conditions"].as_array().unwrap();
+    for expected in [
+        json!({"claim": "repository", "equals": "acme/api"}),
+        json!({"claim": "repository_owner_id", "equals": "1234567"}),
+        json!({"claim": "ref", "equals": "refs/heads/main"}),
+        json!({"claim": "environment", "equals": "production"}),
+        json!({"claim": "job_workflow_ref",
+               "glob": "acme/workflows/.github/workflows/deploy.yml@refs/tags/v*"}),
+    ] {
+        assert!(conditions.contains(&expected), "{expected} in {shown}");
+    }
+
+    let o = server.admin(&trust_create(
+        "gl",
+        "deployer",
+        &[
+            "--gitlab",
+            "acme/api",
+            "--gitlab-issuer",
+            "https://gitlab.acme.example",
+            "--ref",
+            "main",
+            "--ref-protected",
+            "true",
+        ],
+    ));
+    assert!(o.status.success(), "{}", describe(&o));
+    let shown = server.admin_json(&["trust", "show", "gl", "--tenant", "default"]);
+    assert_eq!(shown["issuer"], "https://gitlab.acme.example");
+    let conditions = shown["conditions"].as_array().unwrap();
+    for expected in [
+        json!({"claim": "project_path", "equals": "acme/api"}),
+        json!({"claim": "ref", "equals": "main"}),
+        json!({"claim": "ref_protected", "equals": "true"}),
+    ] {
+        assert!(conditions.contains(&expected), "{expected} in {shown}");
+    }
+}

@@ -1,7 +1,7 @@
 //! Registered APIs (docs/apis.md): an audience, the scopes it defines and the account that owns
 //! it, and the grant rule they impose — a grant on a registered API's audience may only name
-//! that API's scopes. The owner is recorded for delegation (token exchange addressed to the
-//! API), which comes later.
+//! that API's scopes. The owner is who may delegate: exchange tokens addressed to the API
+//! (`grants/exchange.rs`).
 //!
 //! The rule is kept from both sides: writing grants checks them against the tenant's APIs, and
 //! registering or narrowing an API checks the grants already written. The two checks read

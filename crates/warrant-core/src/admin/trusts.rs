@@ -1,7 +1,7 @@
 //! Federation trusts (docs/federation.md): stored [`TrustPolicy`]s, managed by admins, and
 //! `trust test`, which tells an admin which of a tenant's trusts a given external token
 //! satisfies and why the others refuse it. The grants that *use* trusts (token exchange,
-//! jwt-bearer) come later; nothing here issues a token.
+//! jwt-bearer) are in `grants/exchange.rs`; nothing here issues a token.
 
 use std::sync::Arc;
 

@@ -239,9 +239,11 @@ impl Warrant {
             None => of_issuer.clone(),
         };
         let of_issuer = of_issuer.len();
+        // Reported as a signature failure, before any signature was checked: "trusted, but for
+        // another account" must not tell a client which issuers the tenant trusts.
         if trusts.is_empty() && of_issuer > 0 {
             return Err(untrusted(Mismatch::new(
-                MismatchClass::Client,
+                MismatchClass::Signature,
                 format!(
                     "none of the {of_issuer} trust(s) of issuer {} maps to the authenticated client",
                     quoted(iss)

@@ -311,6 +311,12 @@ async fn handle(
                             "invalid_request"
                         }
                     }
+                    // A refused exchange (delegation: not the owner, revoked, …): the audit
+                    // record keeps the check, which the client is told as well.
+                    TokenError::InvalidRequest(why) if grant.is_some() => {
+                        *seen_condition = Some(why.clone());
+                        "invalid_request"
+                    }
                     _ => "invalid_request",
                 };
                 let mut err = OAuthError::from_token_error(&e, used_basic);

@@ -309,10 +309,27 @@ async fn an_authenticated_client_is_matched_only_against_its_own_trusts() {
         )
         .await;
     r.assert_oauth_error(400, "invalid_request");
-    assert_eq!(
-        r.json()["error_description"],
-        "the token does not map to the account of the authenticated client"
-    );
+    // Said as for a token of an issuer no trust names, so that an account holder cannot tell
+    // "trusted for someone else" from "not trusted" with unsigned tokens.
+    let not_trusted = "the token's signature does not verify with the keys of a trusted issuer";
+    assert_eq!(r.json()["error_description"], not_trusted);
+    let unsigned = |iss: &str| {
+        let h = warrant_jose::b64::encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let p =
+            warrant_jose::b64::encode(serde_json::to_vec(&github_claims(iss, "acme/api")).unwrap());
+        format!("{h}.{p}.")
+    };
+    for iss in [GITHUB, "https://never-trusted.example"] {
+        let r = env
+            .token_request(
+                "default",
+                Some((&other.0, &other.1)),
+                &exchange_form(&unsigned(iss)),
+            )
+            .await;
+        r.assert_oauth_error(400, "invalid_request");
+        assert_eq!(r.json()["error_description"], not_trusted, "{iss}");
+    }
 }
 
 #[tokio::test]

@@ -109,6 +109,12 @@ async fn answer(
             io.write_all(ok(doc.len()).as_bytes()).await?;
             io.write_all(doc.as_bytes()).await?;
         }
+        // A discovery document of the issuer `https://{addr}/other` that names another issuer.
+        "/other/.well-known/openid-configuration" => {
+            let doc = format!(r#"{{"issuer":"https://{addr}","jwks_uri":"https://{addr}/jwks"}}"#);
+            io.write_all(ok(doc.len()).as_bytes()).await?;
+            io.write_all(doc.as_bytes()).await?;
+        }
         "/redirect" => {
             let r = format!(
                 "HTTP/1.1 302 Found\r\nlocation: https://{addr}/jwks\r\ncontent-length: 0\r\n\
@@ -445,4 +451,68 @@ async fn trust_test_fetches_jwks_uri_and_discovery_keys() {
     for name in ["by-uri", "by-discovery"] {
         assert_eq!(verdict(&report, name)["failures"][0]["class"], "signature");
     }
+
+    // The token-exchange grant reads the same keys (discovery cached) and issues.
+    env.create_account_json(
+        "default",
+        json!({"name": "runner", "default_audience": "https://deploy.internal",
+               "grants": [{"audience": "https://deploy.internal", "scopes": ["deploy"]}]}),
+    )
+    .await;
+    for name in ["by-uri", "by-discovery"] {
+        env.admin(
+            Method::PATCH,
+            &format!("{trusts}/{name}"),
+            Some(json!({"account": "runner"})),
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    }
+    let form = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={token}\
+         &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt"
+    );
+    for _ in 0..2 {
+        env.token_request("default", None, &form)
+            .await
+            .assert_status(StatusCode::OK);
+    }
+    let forged_form = form.replace(&token, &forged);
+    env.token_request("default", None, &forged_form)
+        .await
+        .assert_oauth_error(400, "invalid_request");
+
+    // Discovery whose document names another issuer (OpenID Connect Discovery §4.3): refused.
+    let other = format!("{issuer}/other");
+    let mut body = github_trust("misnamed", json!("discovery"));
+    body["issuer"] = json!(other);
+    env.admin(Method::POST, trusts, Some(body))
+        .await
+        .assert_status(StatusCode::CREATED);
+    let token = sign(&s.key, &github_claims(&other, "acme/api"));
+    let report = env
+        .admin(
+            Method::POST,
+            &format!("{trusts}/test"),
+            Some(json!({"token": token})),
+        )
+        .await
+        .json();
+    let failure = &verdict(&report, "misnamed")["failures"][0];
+    assert_eq!(failure["class"], "signature", "{report}");
+    assert!(
+        failure["detail"]
+            .as_str()
+            .unwrap()
+            .contains("its issuer is not"),
+        "{report}"
+    );
+    // The grant: no keys could be had for that issuer → 503, not a forgery.
+    let form = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={token}\
+         &subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt"
+    );
+    env.token_request("default", None, &form)
+        .await
+        .assert_oauth_error(503, "temporarily_unavailable");
 }
