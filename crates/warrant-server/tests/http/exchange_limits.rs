@@ -253,6 +253,16 @@ async fn two_trusts() -> (Env, SigningKey, (String, String), (String, String)) {
     (env, key, deployer, auditor)
 }
 
+/// The `sub` of the token issued for `external` (with `basic`, if given); panics unless one
+/// is issued.
+async fn exchanged_sub(env: &Env, basic: Option<(&str, &str)>, external: &str) -> Value {
+    let r = env
+        .token_request("default", basic, &exchange_form(external))
+        .await;
+    r.assert_status(StatusCode::OK);
+    claims(&env.jwks("default").await, &r.access_token())["sub"].clone()
+}
+
 fn exchange_form(token: &str) -> String {
     format!(
         "grant_type={}&subject_token={}&subject_token_type={}",
@@ -266,37 +276,18 @@ fn exchange_form(token: &str) -> String {
 async fn an_authenticated_client_is_matched_only_against_its_own_trusts() {
     let (env, key, deployer, auditor) = two_trusts().await;
     let external = sign(&key, &github_claims(GITHUB, "acme/api"));
-    let jwks = env.jwks("default").await;
     // Without a client, the first trust in id order decides (the ids were made in the same
     // millisecond here, so either).
-    let r = env
-        .token_request("default", None, &exchange_form(&external))
-        .await;
-    r.assert_status(StatusCode::OK);
-    let sub = claims(&jwks, &r.access_token())["sub"].clone();
+    let sub = exchanged_sub(&env, None, &external).await;
     assert!(
         sub == deployer.0.as_str() || sub == auditor.0.as_str(),
         "{sub}"
     );
     // Each account that authenticates gets a token for itself, whichever trust comes first.
-    let r = env
-        .token_request(
-            "default",
-            Some((&deployer.0, &deployer.1)),
-            &exchange_form(&external),
-        )
-        .await;
-    r.assert_status(StatusCode::OK);
-    assert_eq!(claims(&jwks, &r.access_token())["sub"], deployer.0);
-    let r = env
-        .token_request(
-            "default",
-            Some((&auditor.0, &auditor.1)),
-            &exchange_form(&external),
-        )
-        .await;
-    r.assert_status(StatusCode::OK);
-    assert_eq!(claims(&jwks, &r.access_token())["sub"], auditor.0);
+    for account in [&deployer, &auditor] {
+        let sub = exchanged_sub(&env, Some((&account.0, &account.1)), &external).await;
+        assert_eq!(sub, account.0.as_str());
+    }
     // An account no trust maps to: refused, naming the class only.
     let other = env
         .account("default", "other", DEPLOY, &["deploy:read"])
@@ -449,11 +440,7 @@ async fn trust_and_api_changes_apply_to_the_next_exchange() {
     )
     .await
     .assert_status(StatusCode::OK);
-    let r = env
-        .token_request("default", None, &exchange_form(&external))
-        .await;
-    r.assert_status(StatusCode::OK);
-    let sub = claims(&env.jwks("default").await, &r.access_token())["sub"].clone();
+    let sub = exchanged_sub(&env, None, &external).await;
     assert_eq!(sub, auditor.0.as_str());
     assert_ne!(sub, deployer.0.as_str());
 
