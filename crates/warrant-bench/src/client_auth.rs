@@ -430,14 +430,13 @@ async fn create_trust(
     addr: SocketAddr,
     key: &SigningKey,
 ) -> Result<String> {
-    let grant = Some(("https://bench.internal", "bench:read"));
     let account = warrant::create_named_account(
         &options.warrant,
         credentials,
         addr,
         TENANT,
         FEDERATED_ACCOUNT,
-        grant,
+        Some(warrant::BENCH_GRANT),
     )
     .await?;
     let file = write_jwks(tmp, "external.jwks.json", key)?;
@@ -486,10 +485,12 @@ struct Delegation {
 impl Delegation {
     async fn create(options: &Options, credentials: &Path, addr: SocketAddr) -> Result<Self> {
         let bin = &options.warrant;
-        let grant = |audience| Some((audience, ORDERS_SCOPE));
-        let owner =
-            warrant::create_named_account(bin, credentials, addr, TENANT, OWNER, grant(BILLING))
-                .await?;
+        // An account granted ORDERS_SCOPE on `audience`.
+        let account = |name, audience| {
+            let grant = Some((audience, ORDERS_SCOPE));
+            warrant::create_named_account(bin, credentials, addr, TENANT, name, grant)
+        };
+        let owner = account(OWNER, BILLING).await?;
         let api = [
             "api",
             "create",
@@ -503,18 +504,9 @@ impl Delegation {
             "--owner",
             OWNER,
         ];
-        warrant::cli_json(
-            bin,
-            credentials,
-            addr,
-            &api,
-            "warrant api create",
-            "warrant api create",
-        )
-        .await?;
-        let user =
-            warrant::create_named_account(bin, credentials, addr, TENANT, USER, grant(ORDERS))
-                .await?;
+        let what = "warrant api create";
+        warrant::cli_json(bin, credentials, addr, &api, what, what).await?;
+        let user = account(USER, ORDERS).await?;
         let lifetimes = [
             "sa",
             "update",

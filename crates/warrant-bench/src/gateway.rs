@@ -159,24 +159,11 @@ impl Setup<'_> {
     /// Accounts, tokens, the gateway, the probes, then every row; stops the gateway.
     async fn run(&self, rate: u32, interval: Duration, connections: &[usize]) -> Result<Figures> {
         let bin = &self.options.warrant;
-        let caller = warrant::create_named_account(
-            bin,
-            self.credentials,
-            self.warrant,
-            TENANT,
-            "bench-gw",
-            Some((AUDIENCE, SCOPE)),
-        )
-        .await?;
-        let feed = warrant::create_named_account(
-            bin,
-            self.credentials,
-            self.warrant,
-            TENANT,
-            "bench-feed",
-            None,
-        )
-        .await?;
+        let account = |name, grant| {
+            warrant::create_named_account(bin, self.credentials, self.warrant, TENANT, name, grant)
+        };
+        let caller = account("bench-gw", Some((AUDIENCE, SCOPE))).await?;
+        let feed = account("bench-feed", None).await?;
         let tokens = Arc::new(self.tokens(&caller).await?);
         eprintln!("gateway: {} distinct access tokens", tokens.len());
 

@@ -248,16 +248,19 @@ pub fn new_master_key() -> Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(raw))
 }
 
+/// The (audience, scope) the load's accounts are granted.
+pub const BENCH_GRANT: (&str, &str) = ("https://bench.internal", "bench:read");
+
 /// `warrant sa create bench --tenant TENANT ...`: the account the load authenticates as, with
-/// a secret. Created through `server` with the admin `credentials` file.
+/// a secret, granted [`BENCH_GRANT`]. Created through `server` with the admin `credentials`
+/// file.
 pub async fn create_account(
     bin: &Path,
     credentials: &Path,
     server: SocketAddr,
     tenant: &str,
 ) -> Result<Account> {
-    let grant = Some(("https://bench.internal", "bench:read"));
-    create_named_account(bin, credentials, server, tenant, "bench", grant).await
+    create_named_account(bin, credentials, server, tenant, "bench", Some(BENCH_GRANT)).await
 }
 
 /// `warrant sa create NAME --tenant TENANT [--audience AUDIENCE --scope SCOPE]`: an account

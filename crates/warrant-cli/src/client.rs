@@ -183,15 +183,18 @@ async fn fetch_json<T: DeserializeOwned>(
         value.set_sensitive(true);
         request = request.header(reqwest::header::AUTHORIZATION, value);
     }
-    let response = request.send().await.map_err(|e| transport_error(url, &e))?;
-    let status = response.status();
-    let body = read_body(response, url).await?;
     // Discovery and JWKS URLs are shown whole; a URL fetched with credentials only as its
-    // origin and path (its query may identify a job).
+    // origin and path (its query may identify a job), in every error.
     let mut shown = url.clone();
     if authorization.is_some() {
         shown.set_query(None);
     }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(&shown, &e))?;
+    let status = response.status();
+    let body = read_body(response, &shown).await?;
     if !status.is_success() {
         bail!("{shown} answered HTTP {}", status.as_u16());
     }

@@ -1,7 +1,7 @@
 //! The `warrant` binary: the server (`serve`), the admin verbs over the admin API (`tenant`, `sa`,
-//! `secret`, `grant`, `api`, `trust`, `key`, `revoke`), the workload verbs over the protocol endpoints (`token`, `agent`),
-//! and the operator verbs beside the server's data (`migrate`, `backup`, `import`,
-//! `master-key`).
+//! `secret`, `grant`, `api`, `trust`, `key`, `revoke`), the workload verbs over the protocol
+//! endpoints (`token`, `agent`), and the operator verbs beside the server's data (`migrate`,
+//! `backup`, `import`, `master-key`).
 //!
 //! The admin verbs are thin: parse flags, get an admin token with the credentials file, make one
 //! or two admin API calls, print. All HTTP is in `client`; all printing helpers in `output`.

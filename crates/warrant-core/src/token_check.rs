@@ -102,12 +102,16 @@ impl Warrant {
         Ok(OwnToken::from_claims(c, exp))
     }
 
-    /// Whether a verified token is revoked by `jti` or by a watermark on any of its subjects.
+    /// Whether a verified token is revoked by `jti` or by a watermark on any of its subjects
+    /// ([`OwnToken::subjects`]), or has an `act` chain too deep to check whole. One walk of
+    /// the chain: this is on the introspection path.
     pub(crate) fn is_revoked(&self, tenant: &TenantName, t: &OwnToken) -> bool {
-        t.act_depth().1
+        let (actors, too_deep) = warrant_jose::act_subjects(&t.claims);
+        let subjects = t.sub.as_deref().into_iter().chain(t.client_id.as_deref());
+        too_deep
             || self
                 .revocations
-                .is_revoked(tenant, t.jti.as_deref(), t.iat, t.subjects())
+                .is_revoked(tenant, t.jti.as_deref(), t.iat, subjects.chain(actors))
     }
 }
 

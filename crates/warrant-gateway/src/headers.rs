@@ -82,12 +82,12 @@ const TRUST_HEADERS: [&str; 6] = [
 /// servers present both `x-warrant-sub` and `x_warrant_sub` as `HTTP_X_WARRANT_SUB`, so either
 /// spelling would pass as the identity header.
 pub(crate) fn remove_untrusted(headers: &mut HeaderMap, identity: &[IdentityHeader]) {
-    let untrusted = |name: &HeaderName| is_untrusted(name.as_str(), identity);
-    // No allocation in the common case of nothing to remove.
-    if !headers.keys().any(untrusted) {
-        return;
-    }
-    let names: Vec<HeaderName> = headers.keys().filter(|n| untrusted(n)).cloned().collect();
+    // An empty `Vec` (the common case: nothing to remove) does not allocate.
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_untrusted(n.as_str(), identity))
+        .cloned()
+        .collect();
     for name in names {
         headers.remove(name);
     }
@@ -266,6 +266,7 @@ mod tests {
             binding: warrant_verify::Binding::Bearer,
             kid: "k".into(),
             claims,
+            act_too_deep: false,
         })
     }
 

@@ -29,8 +29,8 @@ const GRANTS: &[&str] = &[
 
 #[derive(Debug, Default)]
 struct TenantCounters {
-    issued: [AtomicU64; 4],
-    refused: [[AtomicU64; 9]; 4],
+    issued: [AtomicU64; GRANTS.len()],
+    refused: [[AtomicU64; REASONS.len()]; GRANTS.len()],
     /// Introspections answered, by [`ACTIVE`].
     introspected: [AtomicU64; 2],
     /// Revocations made, by [`REVOCATION_SOURCES`].

@@ -5,6 +5,10 @@
 //! A [`TenantTable`] is only ever a `const` written in this crate: its table name and column list
 //! are literals, never input, which is what makes composing them into SQL (and the
 //! `sqlx::AssertSqlSafe` below) sound. Every value is bound.
+//!
+//! `warrant-store-postgres` has the same file in its own dialect (placeholders, row and executor
+//! types): each store crate owns its SQL, and a piece generic over both sqlx drivers would
+//! cost more bounds than these few statements.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteExecutor, SqlitePool};
@@ -33,9 +37,9 @@ impl<T> TenantTable<T> {
         format!("SELECT {} FROM {} {tail}", self.cols, self.table)
     }
 
-    /// `<head> <table> <tail>`; `head` and `tail` are always literals.
-    fn statement(&self, head: &'static str, tail: &'static str) -> String {
-        format!("{head} {} {tail}", self.table)
+    /// `UPDATE <table> <tail>`; `tail` is always a literal.
+    fn update_sql(&self, tail: &'static str) -> String {
+        format!("UPDATE {} {tail}", self.table)
     }
 
     pub(crate) async fn get(
@@ -127,8 +131,7 @@ impl<T> TenantTable<T> {
         id: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
-        let done = sqlx::query(sqlx::AssertSqlSafe(self.statement(
-            "UPDATE",
+        let done = sqlx::query(sqlx::AssertSqlSafe(self.update_sql(
             "SET deleted_at = ?, revision = revision + 1 \
              WHERE id = ? AND tenant = ? AND deleted_at IS NULL",
         )))
@@ -151,8 +154,7 @@ impl<T> TenantTable<T> {
         tenant: &TenantName,
         at: Timestamp,
     ) -> StoreResult<()> {
-        sqlx::query(sqlx::AssertSqlSafe(self.statement(
-            "UPDATE",
+        sqlx::query(sqlx::AssertSqlSafe(self.update_sql(
             "SET deleted_at = ? WHERE tenant = ? AND deleted_at IS NULL",
         )))
         .bind(at.millis())

@@ -8,7 +8,7 @@ use warrant_core::{ApiId, ApiName, Store, StoreError, Timestamp};
 
 use crate::builders::{T0, account, api, scopes, tenant, tenant_name};
 
-fn ok<T>(r: StoreResult<T>, what: &str) -> T {
+pub(crate) fn ok<T>(r: StoreResult<T>, what: &str) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!("{what}: expected Ok, got Err({e:?})"),
@@ -22,7 +22,8 @@ fn conflict<T: std::fmt::Debug>(r: StoreResult<T>, what: &str) {
     );
 }
 
-fn at(ms: i64) -> Timestamp {
+/// `ms` after [`T0`].
+pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(T0.millis() + ms)
 }
 

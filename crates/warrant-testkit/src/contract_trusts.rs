@@ -5,22 +5,10 @@
 use serde_json::json;
 use warrant_core::federation::TrustPolicy;
 use warrant_core::model::{ServiceAccount, Trust};
-use warrant_core::store::StoreResult;
-use warrant_core::{Store, StoreError, Timestamp, TrustId, TrustName};
+use warrant_core::{Store, StoreError, TrustId, TrustName};
 
 use crate::builders::{T0, account};
-use crate::contract_apis::seed_owner;
-
-fn ok<T>(r: StoreResult<T>, what: &str) -> T {
-    match r {
-        Ok(v) => v,
-        Err(e) => panic!("{what}: expected Ok, got Err({e:?})"),
-    }
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millis(T0.millis() + ms)
-}
+use crate::contract_apis::{at, ok, seed_owner};
 
 /// A policy exercising every field: a static JWKS, nested and dotted claim paths, each check.
 fn policy(account: &ServiceAccount, repo: &str) -> TrustPolicy {

@@ -73,6 +73,26 @@ struct Sets {
     streaming: Option<Instant>,
 }
 
+impl Sets {
+    /// See [`Revocations::since_contact`].
+    fn since_contact(&self) -> Option<Duration> {
+        match self.streaming {
+            Some(last_byte) => Some(last_byte.elapsed().saturating_sub(PING_GRACE)),
+            None => self.last_contact.map(|t| t.elapsed()),
+        }
+    }
+}
+
+/// What an issuer's feed says of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// The feed has not been current for too long: nothing can be said.
+    Stale,
+    Revoked,
+    /// Current, and the token is not revoked.
+    Current,
+}
+
 /// One issuer's revocations as the verifier knows them.
 #[derive(Default)]
 pub(crate) struct Revocations {
@@ -94,15 +114,25 @@ impl Revocations {
         }
     }
 
-    /// Whether the token is revoked by its `jti` or by a watermark on any of its subjects.
-    pub(crate) fn is_revoked(&self, t: &VerifiedToken) -> bool {
+    /// Under one read of the state: [`Standing::Stale`] if the verifier has not known itself
+    /// current for longer than `stale_limit` (see [`Revocations::since_contact`]), else whether
+    /// the token is revoked by its `jti`, by a watermark on any of its subjects, or by an `act`
+    /// chain too deep to check.
+    pub(crate) fn standing(&self, t: &VerifiedToken, stale_limit: Duration) -> Standing {
         self.read(|s| {
-            s.jtis.contains_key(&t.jti)
-                || t.act_too_deep()
+            if s.since_contact().is_none_or(|d| d > stale_limit) {
+                Standing::Stale
+            } else if t.act_too_deep
+                || s.jtis.contains_key(&t.jti)
                 || (!s.watermarks.is_empty()
                     && t.subjects()
                         .iter()
                         .any(|sub| s.watermarks.get(*sub).is_some_and(|&nb| t.iat <= nb)))
+            {
+                Standing::Revoked
+            } else {
+                Standing::Current
+            }
         })
     }
 
@@ -110,10 +140,7 @@ impl Revocations {
     /// beyond [`PING_GRACE`]; else the time since the last snapshot or since what the last
     /// stream vouched for; `None` before the first snapshot.
     pub(crate) fn since_contact(&self) -> Option<Duration> {
-        self.read(|s| match s.streaming {
-            Some(last_byte) => Some(last_byte.elapsed().saturating_sub(PING_GRACE)),
-            None => s.last_contact.map(|t| t.elapsed()),
-        })
+        self.read(Sets::since_contact)
     }
 
     pub(crate) fn len(&self) -> (usize, usize) {

@@ -58,6 +58,9 @@ pub struct VerifiedToken {
     pub kid: String,
     /// Every claim, for claim conditions and identity headers.
     pub claims: Map<String, Value>,
+    /// Whether the `act` chain is deeper than [`warrant_jose::MAX_ACT_DEPTH`]: it cannot be
+    /// checked whole against watermarks, so it counts as revoked. Found once, at verification.
+    pub act_too_deep: bool,
 }
 
 impl VerifiedToken {
@@ -68,12 +71,6 @@ impl VerifiedToken {
         let mut out = vec![self.sub.as_str(), self.client_id.as_str()];
         out.extend(warrant_jose::act_subjects(&self.claims).0);
         out
-    }
-
-    /// Whether the `act` chain is deeper than [`warrant_jose::MAX_ACT_DEPTH`]: it cannot be
-    /// checked whole against watermarks, so it counts as revoked.
-    pub fn act_too_deep(&self) -> bool {
-        warrant_jose::act_subjects(&self.claims).1
     }
 
     /// Whether the token's `scope` holds `scope`.
@@ -218,6 +215,7 @@ pub fn verify_token(
         Some(_) => return Err(TokenFailure::Malformed),
     };
     let binding = binding(c.get("cnf"))?;
+    let act_too_deep = warrant_jose::act_subjects(&c).1;
     Ok(VerifiedToken {
         iss: issuer.to_owned(),
         sub,
@@ -232,6 +230,7 @@ pub fn verify_token(
         binding,
         kid,
         claims: c,
+        act_too_deep,
     })
 }
 

@@ -12,7 +12,7 @@ use warrant_jose::dpop::{DpopFailure, DpopPolicy, MAX_PROOF_BYTES, check_proof};
 
 use crate::clock::{Clock, SystemClock};
 use crate::denial::{Denial, DenialKind, Scheme};
-use crate::feed::{FeedCredentials, Follower, Revocations};
+use crate::feed::{FeedCredentials, Follower, Revocations, Standing};
 use crate::fetch::{DEFAULT_TIMEOUT, HttpOptions, HttpSetupError, allowed_url, client};
 use crate::jwks::IssuerKeys;
 use crate::token::{Binding, TokenFailure, VerifiedToken, unverified_issuer, verify_token};
@@ -342,17 +342,15 @@ impl Verifier {
             return Err(Denial::token(TokenFailure::Expired, scheme));
         }
         if let Some(r) = &issuer.revocations {
-            match r.since_contact() {
-                Some(d) if d <= self.inner.stale_limit => {}
-                _ => {
+            match r.standing(verified, self.inner.stale_limit) {
+                Standing::Current => {}
+                Standing::Stale => {
                     return Err(Denial::unavailable(
                         "feed_stale",
                         "revocation state is not current; try again later",
                     ));
                 }
-            }
-            if r.is_revoked(verified) {
-                return Err(Denial::token(TokenFailure::Revoked, scheme));
+                Standing::Revoked => return Err(Denial::token(TokenFailure::Revoked, scheme)),
             }
         }
         self.check_binding(req, verified, scheme, token, now)?;

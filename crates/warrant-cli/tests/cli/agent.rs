@@ -5,19 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
 
 use super::{
-    AUDIENCE, Server, create_account, describe, mode, run, terminate_child, verify_independently,
+    AUDIENCE, Running, Server, create_account, describe, mode, now_secs, run, terminate_child,
+    verify_independently,
 };
-
-fn now_secs() -> i64 {
-    warrant_core::Clock::now(&warrant_core::SystemClock).secs()
-}
 
 /// The claims of a compact JWS, or why the text is not a complete one.
 fn claims_of(text: &str) -> Result<Value, String> {
@@ -45,16 +42,6 @@ fn agent(dir: &Path, args: &[&str]) -> Command {
 
 fn agent_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default()
-}
-
-/// Kills the agent when a test fails half-way.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

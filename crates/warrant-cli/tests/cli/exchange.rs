@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{
-    AUDIENCE, Server, assert_exit_says, b64url, create_sa_in, describe, run, stderr, stdout,
-    trust_create, verify_independently,
+    AUDIENCE, Running, Server, assert_exit_says, b64url, create_sa_in, describe, now_secs, run,
+    stderr, stdout, trust_create, verify_independently,
 };
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -444,7 +444,7 @@ fn agent_once_exchanges_the_subject_token_file_without_client_auth() {
 
 /// A projected service account token of `ci/runner` in pod `pod`, signed by `key`.
 fn k8s_token(key: &warrant_jose::SigningKey, issuer: &str, pod: &str) -> String {
-    let now = warrant_core::Clock::now(&warrant_core::SystemClock).secs();
+    let now = now_secs();
     let header = json!({"alg": "ES256", "kid": key.kid(), "typ": "JWT"});
     let claims = json!({
         "iss": issuer,
@@ -469,16 +469,6 @@ fn k8s_token(key: &warrant_jose::SigningKey, issuer: &str, pod: &str) -> String 
     jws.push('.');
     jws.push_str(&b64url(&sig));
     jws
-}
-
-/// Kills the agent when a test fails half-way.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Waits until `path` holds a token other than `not`; returns it.

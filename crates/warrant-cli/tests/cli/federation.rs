@@ -30,7 +30,8 @@ use warrant_jose::{Algorithm, JwkSet, SigningKey};
 
 use super::{
     AUDIENCE, Server, b64std, b64url, client_of, create_sa_in, create_sa_with_scope,
-    form_urlencode, free_port, trust_create, verify_independently, verify_independently_for,
+    form_urlencode, free_port, now_secs, trust_create, verify_independently,
+    verify_independently_for,
 };
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -46,10 +47,6 @@ const TRUST_AUD: &str = super::TRUST_AUDIENCE;
 const K8S_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 /// The GitHub trust's repository owner id.
 const OWNER_ID: &str = "1234567";
-
-fn now_secs() -> i64 {
-    warrant_core::Clock::now(&warrant_core::SystemClock).secs()
-}
 
 /// A `jti` no other token of this process has.
 fn fresh_jti(prefix: &str) -> String {

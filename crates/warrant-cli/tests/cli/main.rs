@@ -78,6 +78,21 @@ fn assert_exit_says(o: &Output, code: i32, needle: &str) {
     assert!(stderr(o).contains(needle), "{}", describe(o));
 }
 
+/// The current Unix time in seconds.
+fn now_secs() -> i64 {
+    warrant_core::Clock::now(&warrant_core::SystemClock).secs()
+}
+
+/// A spawned child (an agent) killed when a test fails half-way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A port nothing listens on (bound, read, released).
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -4,19 +4,18 @@
 //! keys from a file, its conditions and other fields, and the refusals.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::json;
+use std::process::Output;
+
+use serde_json::{Value, json};
 use warrant_jose::{Algorithm, JwkSet, SigningKey};
 
 use super::{
-    Server, TRUST_AUDIENCE, assert_exit_says, create_sa, describe, stderr, stdout, trust_create,
+    Server, TRUST_AUDIENCE, assert_exit_says, create_sa, describe, now_secs, stderr, stdout,
+    trust_create,
 };
 
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
 const K8S_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
-
-fn now_secs() -> i64 {
-    warrant_core::Clock::now(&warrant_core::SystemClock).secs()
-}
 
 fn github_token(key: &SigningKey, repository: &str) -> String {
     let now = now_secs();
@@ -61,7 +60,7 @@ async fn trust_verbs_and_trust_test() {
         "{}",
         describe(&o)
     );
-    let shown = server.admin_json(&["trust", "show", "github", "--tenant", "default"]);
+    let shown = trust_show(&server, "github");
     assert_eq!(shown["account"], account["id"]);
     assert_eq!(shown["issuer"], GITHUB);
     assert_eq!(shown["max_lifetime_seconds"], 900);
@@ -75,13 +74,13 @@ async fn trust_verbs_and_trust_test() {
 
     // A matching token: MATCH, exit 0.
     let good = github_token(&key, "acme/api");
-    let o = server.admin_status(&["trust", "test", &good, "--tenant", "default"]);
+    let o = run_trust_test(&server, &good);
     assert!(o.status.success(), "{}", describe(&o));
     assert!(stdout(&o).contains("MATCH     github"), "{}", describe(&o));
 
     // A fork: NO MATCH, exit 1, the failing condition named.
     let fork = github_token(&key, "fork/api");
-    let o = server.admin_status(&["trust", "test", &fork, "--tenant", "default"]);
+    let o = run_trust_test(&server, &fork);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
     let text = stdout(&o);
     assert!(text.contains("NO MATCH  github"), "{}", describe(&o));
@@ -131,10 +130,27 @@ fn write_jwks(path: &std::path::Path, keys: &[&SigningKey]) {
     std::fs::write(path, serde_json::to_vec(&set).unwrap()).unwrap();
 }
 
-/// `warrant trust test TOKEN --tenant default`: the exit code and what it printed.
+/// `warrant trust test TOKEN --tenant default`, whatever its exit code.
+fn run_trust_test(server: &Server, token: &str) -> Output {
+    server.admin_status(&["trust", "test", token, "--tenant", "default"])
+}
+
+/// [`run_trust_test`]: the exit code and what it printed.
 fn trust_test(server: &Server, token: &str) -> (Option<i32>, String) {
-    let o = server.admin_status(&["trust", "test", token, "--tenant", "default"]);
+    let o = run_trust_test(server, token);
     (o.status.code(), describe(&o))
+}
+
+/// `warrant trust update TRUST --tenant default`, then `rest`.
+fn trust_update<'a>(trust: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["trust", "update", trust, "--tenant", "default"];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// `warrant trust show TRUST --tenant default` as JSON.
+fn trust_show(server: &Server, trust: &str) -> Value {
+    server.admin_json(&["trust", "show", trust, "--tenant", "default"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,22 +183,17 @@ async fn trust_update_rotates_keys_and_replaces_conditions() {
     assert_eq!(code, Some(1), "{out}");
 
     // The cluster rotated its signing key: the new JWKS from a file, by name, text output.
-    let o = server.admin(&[
-        "trust",
-        "update",
+    let o = server.admin(&trust_update(
         "ci-runner",
-        "--tenant",
-        "default",
-        "--jwks-file",
-        new_jwks.to_str().unwrap(),
-    ]);
+        &["--jwks-file", new_jwks.to_str().unwrap()],
+    ));
     let text = stdout(&o);
     assert!(
         text.contains("static JWKS") && text.contains("revision") && text.contains(&id),
         "{}",
         describe(&o)
     );
-    let shown = server.admin_json(&["trust", "show", "ci-runner", "--tenant", "default"]);
+    let shown = trust_show(&server, "ci-runner");
     assert_eq!(shown["revision"], 2);
     assert_eq!(
         shown["jwks"],
@@ -209,25 +220,23 @@ async fn trust_update_rotates_keys_and_replaces_conditions() {
     );
 
     // Conditions replace the whole list (the template's included); other fields alongside.
-    let updated = server.admin_json(&[
-        "trust",
-        "update",
+    let updated = server.admin_json(&trust_update(
         &id,
-        "--tenant",
-        "default",
-        "--condition",
-        "sub in system:serviceaccount:ci:runner,system:serviceaccount:ci:builder",
-        "--condition",
-        "iss~https://kubernetes.*",
-        "--max-age",
-        "10m",
-        "--single-use",
-        "true",
-        "--copy-claim",
-        "team",
-        "--max-lifetime",
-        "15m",
-    ]);
+        &[
+            "--condition",
+            "sub in system:serviceaccount:ci:runner,system:serviceaccount:ci:builder",
+            "--condition",
+            "iss~https://kubernetes.*",
+            "--max-age",
+            "10m",
+            "--single-use",
+            "true",
+            "--copy-claim",
+            "team",
+            "--max-lifetime",
+            "15m",
+        ],
+    ));
     assert_eq!(
         updated["conditions"],
         json!([
@@ -248,126 +257,70 @@ async fn trust_update_rotates_keys_and_replaces_conditions() {
     assert_eq!(code, Some(1), "{out}");
 
     // Clearing: `--max-lifetime none`, an empty --copy-claim, `--single-use false`.
-    let updated = server.admin_json(&[
-        "trust",
-        "update",
+    let updated = server.admin_json(&trust_update(
         "ci-runner",
-        "--tenant",
-        "default",
-        "--max-lifetime",
-        "none",
-        "--copy-claim",
-        "",
-        "--single-use",
-        "false",
-    ]);
+        &[
+            "--max-lifetime",
+            "none",
+            "--copy-claim",
+            "",
+            "--single-use",
+            "false",
+        ],
+    ));
     assert!(updated.get("max_lifetime_seconds").is_none(), "{updated}");
     assert_eq!(updated["copy_claims"], json!([]));
     assert_eq!(updated["single_use"], false);
 
     // Switching the key source: a JWKS URL, back to a file, then discovery.
     let uri = "https://127.0.0.1:9/jwks";
-    let updated = server.admin_json(&[
-        "trust",
-        "update",
-        "ci-runner",
-        "--tenant",
-        "default",
-        "--jwks-uri",
-        uri,
-    ]);
+    let updated = server.admin_json(&trust_update("ci-runner", &["--jwks-uri", uri]));
     assert_eq!(updated["jwks"], json!({"jwks_uri": uri}));
-    let updated = server.admin_json(&[
-        "trust",
-        "update",
+    let updated = server.admin_json(&trust_update(
         "ci-runner",
-        "--tenant",
-        "default",
-        "--jwks-file",
-        old_jwks.to_str().unwrap(),
-    ]);
+        &["--jwks-file", old_jwks.to_str().unwrap()],
+    ));
     assert_eq!(
         updated["jwks"],
         json!({"static": {"keys": [old_key.public_jwk()]}})
     );
-    let updated = server.admin_json(&[
-        "trust",
-        "update",
-        "ci-runner",
-        "--tenant",
-        "default",
-        "--discovery",
-    ]);
+    let updated = server.admin_json(&trust_update("ci-runner", &["--discovery"]));
     assert_eq!(updated["jwks"], "discovery");
     // The server lets the issuer change too.
-    let updated = server.admin_json(&[
-        "trust",
-        "update",
+    let updated = server.admin_json(&trust_update(
         "ci-runner",
-        "--tenant",
-        "default",
-        "--issuer",
-        "https://oidc.example/cluster",
-    ]);
+        &["--issuer", "https://oidc.example/cluster"],
+    ));
     assert_eq!(updated["issuer"], "https://oidc.example/cluster");
     assert_eq!(updated["jwks"], "discovery");
     let revision = updated["revision"].clone();
 
     // Refusals: an unknown trust, an invalid condition, a non-https jwks_uri (the server's 422),
     // no change at all, two key sources, an unreadable file. None changes the trust.
-    let update = |rest: &[&str]| {
-        let mut args = vec!["trust", "update"];
-        args.extend_from_slice(rest);
-        server.admin_status(&args)
-    };
-    let o = update(&[
-        "nope",
-        "--tenant",
-        "default",
-        "--audience",
-        "https://x.example",
-    ]);
+    let update = |rest: &[&str]| server.admin_status(&trust_update("ci-runner", rest));
+    let o = server.admin_status(&trust_update("nope", &["--audience", "https://x.example"]));
     assert_exit_says(&o, 1, "no such trust");
     assert!(stderr(&o).contains("Not Found"), "{}", describe(&o));
-    let o = update(&["ci-runner", "--tenant", "default", "--condition", "nothing"]);
+    let o = update(&["--condition", "nothing"]);
     assert_exit_says(&o, 1, "condition \"nothing\"");
-    let o = update(&["ci-runner", "--tenant", "default", "--condition", "ref~**"]);
+    let o = update(&["--condition", "ref~**"]);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    let o = update(&[
-        "ci-runner",
-        "--tenant",
-        "default",
-        "--jwks-uri",
-        "http://keys.example/jwks",
-    ]);
+    let o = update(&["--jwks-uri", "http://keys.example/jwks"]);
     assert_exit_says(&o, 1, "jwks_uri must be an https URL");
     assert!(
         stderr(&o).contains("Unprocessable Entity"),
         "{}",
         describe(&o)
     );
-    let o = update(&["ci-runner", "--tenant", "default"]);
+    let o = update(&[]);
     assert_exit_says(&o, 1, "nothing to update: give at least one of --account");
-    let o = update(&[
-        "ci-runner",
-        "--tenant",
-        "default",
-        "--discovery",
-        "--jwks-uri",
-        uri,
-    ]);
+    let o = update(&["--discovery", "--jwks-uri", uri]);
     assert_exit_says(&o, 2, "cannot be used with");
-    let o = update(&[
-        "ci-runner",
-        "--tenant",
-        "default",
-        "--jwks-file",
-        "/nonexistent/jwks.json",
-    ]);
+    let o = update(&["--jwks-file", "/nonexistent/jwks.json"]);
     assert_exit_says(&o, 1, "cannot read /nonexistent/jwks.json");
-    let o = update(&["ci-runner", "--tenant", "default", "--max-lifetime", "soon"]);
+    let o = update(&["--max-lifetime", "soon"]);
     assert_exit_says(&o, 2, "is not a duration");
-    let shown = server.admin_json(&["trust", "show", "ci-runner", "--tenant", "default"]);
+    let shown = trust_show(&server, "ci-runner");
     assert_eq!(shown["revision"], revision);
 }
 
@@ -395,7 +348,7 @@ async fn template_flags_become_their_conditions() {
         ],
     ));
     assert!(o.status.success(), "{}", describe(&o));
-    let shown = server.admin_json(&["trust", "show", "gh", "--tenant", "default"]);
+    let shown = trust_show(&server, "gh");
     assert_eq!(shown["issuer"], GITHUB);
     assert_eq!(shown["jwks"], "discovery");
     let conditions = shown["conditions"].as_array().unwrap();
@@ -425,7 +378,7 @@ async fn template_flags_become_their_conditions() {
         ],
     ));
     assert!(o.status.success(), "{}", describe(&o));
-    let shown = server.admin_json(&["trust", "show", "gl", "--tenant", "default"]);
+    let shown = trust_show(&server, "gl");
     assert_eq!(shown["issuer"], "https://gitlab.acme.example");
     let conditions = shown["conditions"].as_array().unwrap();
     for expected in [

@@ -55,8 +55,6 @@ pub enum MismatchClass {
     /// The token's signature does not verify with the trust's keys, or they could not be had.
     /// Not produced by [`evaluate`], which takes verified claims: the caller produces it.
     Signature,
-    /// A client authenticated as well, and the token maps to another account (grant layer).
-    Client,
     /// The account the trust maps to is disabled (grant layer).
     AccountDisabled,
 }
@@ -83,9 +81,6 @@ impl MismatchClass {
             MismatchClass::Signature => {
                 "the token's signature does not verify with the keys of a trusted issuer"
             }
-            MismatchClass::Client => {
-                "the token does not map to the account of the authenticated client"
-            }
             MismatchClass::AccountDisabled => "the account the token maps to is disabled",
         }
     }
@@ -102,7 +97,6 @@ impl MismatchClass {
             MismatchClass::Replay => "replay",
             MismatchClass::MissingJti => "missing_jti",
             MismatchClass::Signature => "signature",
-            MismatchClass::Client => "client",
             MismatchClass::AccountDisabled => "account_disabled",
         }
     }

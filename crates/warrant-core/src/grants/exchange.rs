@@ -25,6 +25,7 @@ use super::{ClientFailure, IssuedToken, TokenError};
 use crate::audit::{Origin, Outcome, action};
 use crate::client_auth::{Authenticated, ClientAuth};
 use crate::directory::ClientEntry;
+use crate::federation::conditions::shown;
 use crate::federation::policy::CLOCK_SKEW_SECONDS;
 use crate::federation::{self, Mismatch, MismatchClass};
 use crate::ids::AccountId;
@@ -109,17 +110,6 @@ struct Ready {
     detail: Value,
     /// A single-use trust's replay key and how long to keep it.
     single_use: Option<(String, Timestamp)>,
-}
-
-/// The longest attacker-controlled value quoted in an audit detail.
-const MAX_QUOTED: usize = 200;
-
-fn quoted(s: &str) -> String {
-    let mut end = s.len().min(MAX_QUOTED);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}", &s[..end])
 }
 
 impl Warrant {
@@ -214,7 +204,7 @@ impl Warrant {
             ),
             None => None,
         };
-        let Some(iss) = claims.get("iss").and_then(Value::as_str) else {
+        let Some(iss_value @ Value::String(iss)) = claims.get("iss") else {
             return Err(untrusted(Mismatch::new(
                 MismatchClass::Signature,
                 "the token has no iss",
@@ -224,38 +214,32 @@ impl Warrant {
             .tenant_policies(tenant)
             .await
             .map_err(|e| TokenError::Unavailable(format!("trusts: {e}")))?;
-        let of_issuer: Vec<&CachedTrust> = policies
-            .trusts
-            .iter()
-            .filter(|t| t.trust.policy.issuer == iss)
-            .collect();
-        // An authenticated client is only ever issued for itself: only its trusts count.
-        let trusts: Vec<&CachedTrust> = match &client {
-            Some(c) => of_issuer
+        let of_issuer = || {
+            policies
+                .trusts
                 .iter()
-                .copied()
-                .filter(|t| t.trust.policy.account == c.client.account.id.as_str())
-                .collect(),
-            None => of_issuer.clone(),
+                .filter(|t| t.trust.policy.issuer == *iss)
         };
-        let of_issuer = of_issuer.len();
-        // Reported as a signature failure, before any signature was checked: "trusted, but for
-        // another account" must not tell a client which issuers the tenant trusts.
-        if trusts.is_empty() && of_issuer > 0 {
-            return Err(untrusted(Mismatch::new(
-                MismatchClass::Signature,
-                format!(
-                    "none of the {of_issuer} trust(s) of issuer {} maps to the authenticated client",
-                    quoted(iss)
-                ),
-            )));
-        }
+        // An authenticated client is only ever issued for itself: only its trusts count.
+        let trusts: Vec<&CachedTrust> = of_issuer()
+            .filter(|t| {
+                client
+                    .as_ref()
+                    .is_none_or(|c| t.trust.account() == c.client.account.id.as_str())
+            })
+            .collect();
         if trusts.is_empty() {
-            // Reported as a signature failure: see `MismatchClass::Signature`.
-            return Err(untrusted(Mismatch::new(
-                MismatchClass::Signature,
-                format!("no trust of this tenant names the issuer {}", quoted(iss)),
-            )));
+            // Reported as a signature failure, before any signature was checked (see
+            // `MismatchClass::Signature`): "trusted, but for another account" must not tell a
+            // client which issuers the tenant trusts either. `shown` bounds the attacker's iss.
+            let iss = shown(iss_value);
+            let detail = match of_issuer().count() {
+                0 => format!("no trust of this tenant names the issuer {iss}"),
+                n => format!(
+                    "none of the {n} trust(s) of issuer {iss} maps to the authenticated client"
+                ),
+            };
+            return Err(untrusted(Mismatch::new(MismatchClass::Signature, detail)));
         }
         let kid = header.get("kid").and_then(Value::as_str);
         let mut failures: Vec<Mismatch> = Vec::new();
@@ -334,17 +318,6 @@ impl Warrant {
                     format!("account {account} is disabled or gone"),
                 )
             })?;
-        if let Some(c) = &client
-            && c.client.account.id != account
-        {
-            return Err(refuse(
-                MismatchClass::Client,
-                format!(
-                    "maps to {account}, but the client is {}",
-                    c.client.account.id
-                ),
-            ));
-        }
         let (audience, scopes) = resolve_target(&entry, req.audiences, req.scope)?;
         self.may_issue_now(&entry, req.dpop.is_some(), now)?;
         let lifetime = trust.policy.lifetime(self.lifetime_for(&entry));

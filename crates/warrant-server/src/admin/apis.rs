@@ -36,10 +36,9 @@ pub(crate) async fn create(
     JsonBody(b): JsonBody<CreateApi>,
 ) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
-    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m);
-    let name = ApiName::parse(&b.name).map_err(|e| invalid(e.to_string()))?;
+    let name = ApiName::parse(&b.name).map_err(|e| views::invalid(e.to_string()))?;
     let audience = Audience::parse(&b.audience).ok_or_else(|| {
-        invalid(format!(
+        views::invalid(format!(
             "audience {:?} is not an absolute URI without a fragment",
             b.audience
         ))

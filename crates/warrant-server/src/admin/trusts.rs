@@ -7,9 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use warrant_core::TrustId;
-use warrant_core::TrustName;
 use warrant_core::admin::NewTrust;
+use warrant_core::{TrustId, TrustName};
 use warrant_proto::admin::{
     CreateTrust, TrustFailure, TrustTestRequest, TrustTestResponse, TrustVerdict,
 };
@@ -33,7 +32,7 @@ pub(crate) async fn list(
         .warrant
         .list_trusts(&p, &t, after.as_ref(), Some(q.limit()))
         .await?;
-    Ok(Json(page(&items, q.limit(), |a| a.id.as_str(), views::trust)).into_response())
+    Ok(Json(page(&items, q.limit(), |tr| tr.id.as_str(), views::trust)).into_response())
 }
 
 pub(crate) async fn create(
@@ -43,8 +42,7 @@ pub(crate) async fn create(
     JsonBody(b): JsonBody<CreateTrust>,
 ) -> Result<Response, ApiError> {
     let t = tenant(&t)?;
-    let name = TrustName::parse(&b.name)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let name = TrustName::parse(&b.name).map_err(|e| views::invalid(e.to_string()))?;
     let policy = views::trust_policy_in(b.policy)?;
     let tr = s
         .warrant

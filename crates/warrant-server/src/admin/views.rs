@@ -13,7 +13,8 @@ use warrant_proto::admin as wire;
 use crate::error::ApiError;
 use axum::http::StatusCode;
 
-fn invalid(msg: impl Into<String>) -> ApiError {
+/// `422`: what an admin sent is well-formed but not acceptable.
+pub(crate) fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg)
 }
 
